@@ -1,0 +1,524 @@
+//! Runs an install or uninstall command the way an admin would type it, and
+//! brings back what an admin needs to triage it: the exit code, whether it
+//! was stopped for taking too long, and the end of what it printed.
+//!
+//! The command runs through the platform shell so that quoting, variables
+//! and `&&` behave as the admin expects. It gets its own process group, so
+//! a timeout stops everything it started in that group (an installer that
+//! spawns helpers, a script that backgrounds a job), not only the shell.
+//! Output is kept in one fixed-size tail buffer: an installer that logs a
+//! gigabyte costs the agent `tail_bytes` of memory, and the end of the log
+//! is where the reason for a failure is.
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::Path;
+use std::pin::pin;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep_until, timeout};
+
+/// How long output is still read after the command has exited (or been
+/// killed). Something the command left running may hold the pipes open
+/// forever; its output after this is not waited for.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// Bytes read from a pipe at a time.
+const READ_LEN: usize = 8 << 10;
+
+/// Marks output whose beginning was dropped to keep only the tail.
+const TRUNCATED_MARK: &str = "…";
+
+/// What to run and how long to let it run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSpec<'a> {
+    /// The command line, given to `sh -c` (Unix) or `cmd /C` (Windows).
+    pub command: &'a str,
+    /// Working directory: the package's extracted content.
+    pub cwd: &'a Path,
+    /// After this the command and its process group are killed.
+    pub timeout: Duration,
+    /// How many of the last bytes of output (stdout and stderr together)
+    /// are kept.
+    pub tail_bytes: usize,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// The exit code; None when the command was killed by a signal or timed
+    /// out. Windows codes are the signed value of their 32 bits.
+    pub exit_code: Option<i64>,
+    /// The signal that ended the command (Unix only), SIGKILL after a
+    /// timeout.
+    pub signal: Option<i32>,
+    /// The command ran past its timeout and was killed.
+    pub timed_out: bool,
+    /// The last `tail_bytes` bytes of stdout and stderr interleaved in the
+    /// order they were read (exact within a stream; across the two pipes,
+    /// writes made at the same instant may swap), decoded lossily, prefixed
+    /// with "…" if the beginning was dropped.
+    pub output: String,
+    /// From start to the end of the command.
+    pub elapsed: Duration,
+}
+
+/// Runs `spec.command` and waits for it to end or time out.
+///
+/// Errors only when the command cannot be started or waited for (no shell,
+/// `cwd` missing); a command that fails is an `Ok` with its exit code.
+pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
+    let started = Instant::now();
+    // A timeout too large to add (Duration::MAX as "never") waits for
+    // decades instead of overflowing.
+    let deadline = started
+        .checked_add(spec.timeout)
+        .unwrap_or_else(|| started + Duration::from_secs(30 * 365 * 86_400));
+    let mut command = shell_command(spec.command);
+    command
+        .current_dir(spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn()?;
+    // Kills the group if this future is dropped before the command ends
+    // (the agent is shutting down or the task was cancelled).
+    let mut guard = GroupGuard::new(&child);
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+
+    let mut tail = Tail::new(spec.tail_bytes);
+    let (status, timed_out, elapsed) = {
+        let mut reading = pin!(pump(stdout, stderr, &mut tail));
+        let mut read_all = false;
+        let mut expiry = pin!(sleep_until(deadline));
+        let ended = loop {
+            tokio::select! {
+                status = child.wait() => break Some(status?),
+                () = &mut reading, if !read_all => read_all = true,
+                () = &mut expiry => break None,
+            }
+        };
+        let timed_out = ended.is_none();
+        let status = match ended {
+            Some(status) => status,
+            None => {
+                kill_group(&mut child).await;
+                child.wait().await?
+            }
+        };
+        let elapsed = started.elapsed();
+        // The leader is reaped; what it left in its group is its own
+        // business (an installer may start a service that way).
+        guard.disarm();
+        if !read_all {
+            let _ = timeout(DRAIN_GRACE, &mut reading).await;
+        }
+        (status, timed_out, elapsed)
+    };
+
+    Ok(RunOutcome {
+        exit_code: if timed_out {
+            None
+        } else {
+            status.code().map(i64::from)
+        },
+        signal: signal_of(status),
+        timed_out,
+        output: tail.into_string(),
+        elapsed,
+    })
+}
+
+#[cfg(unix)]
+fn shell_command(line: &str) -> Command {
+    let mut command = Command::new("/bin/sh");
+    command.arg("-c").arg(line);
+    // A group of its own, led by the shell, so the whole group can be
+    // killed on timeout without touching the agent.
+    command.process_group(0);
+    command
+}
+
+#[cfg(windows)]
+fn shell_command(line: &str) -> Command {
+    /// CREATE_NEW_PROCESS_GROUP: console control events aimed at the agent
+    /// do not reach the command, and vice versa.
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    let shell = std::env::var_os("ComSpec").unwrap_or_else(|| "cmd.exe".into());
+    let mut command = Command::new(shell);
+    // `cmd` does its own parsing of the rest of the line; quoting it the
+    // way other programs expect would change what the admin wrote. `/S`
+    // makes cmd strip exactly the outer quotes added here.
+    command
+        .raw_arg(format!("/D /S /C \"{line}\""))
+        .creation_flags(CREATE_NEW_PROCESS_GROUP);
+    command
+}
+
+/// Stops the command and everything in its process group.
+#[cfg(unix)]
+async fn kill_group(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        kill_group_of(pid);
+    }
+    // The leader at least, should the group be gone already.
+    let _ = child.start_kill();
+}
+
+#[cfg(unix)]
+fn kill_group_of(pid: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Ok(pgid) = i32::try_from(pid) {
+        // ESRCH (the group is gone) is what we wanted anyway.
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+/// Stops the command and the processes it started. Windows has no process
+/// groups to signal; `taskkill /T` walks the process tree instead. A job
+/// object would be exact, but needs unsafe Win32 calls.
+#[cfg(windows)]
+async fn kill_group(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let pid_text = pid.to_string();
+        let _ = Command::new("taskkill")
+            .args(["/F", "/T", "/PID", pid_text.as_str()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+    }
+    let _ = child.start_kill();
+}
+
+/// Kills the command's process group when dropped while armed, so a run
+/// abandoned half-way leaves nothing behind.
+struct GroupGuard {
+    pid: Option<u32>,
+}
+
+impl GroupGuard {
+    fn new(child: &Child) -> Self {
+        GroupGuard { pid: child.id() }
+    }
+
+    fn disarm(&mut self) {
+        self.pid = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.pid {
+            // The leader is not reaped yet (the guard is disarmed once it
+            // is), so its pid is still this group's id.
+            kill_group_of(pid);
+        }
+        #[cfg(windows)]
+        if let Some(pid) = self.pid {
+            let pid_text = pid.to_string();
+            let _ = std::process::Command::new("taskkill")
+                .args(["/F", "/T", "/PID", pid_text.as_str()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[cfg(unix)]
+fn signal_of(status: ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
+}
+
+#[cfg(not(unix))]
+fn signal_of(_status: ExitStatus) -> Option<i32> {
+    None
+}
+
+/// Reads both pipes until both end, appending whatever arrives first to the
+/// tail. A pipe that fails to read is treated as ended: output is a
+/// diagnostic, not worth failing the run for.
+async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, tail: &mut Tail)
+where
+    O: AsyncRead + Unpin,
+    E: AsyncRead + Unpin,
+{
+    let mut out = stdout;
+    let mut err = stderr;
+    let mut out_buf = [0u8; READ_LEN];
+    let mut err_buf = [0u8; READ_LEN];
+    loop {
+        tokio::select! {
+            read = read_some(&mut out, &mut out_buf), if out.is_some() => match read {
+                Some(n) => tail.push(&out_buf[..n]),
+                None => out = None,
+            },
+            read = read_some(&mut err, &mut err_buf), if err.is_some() => match read {
+                Some(n) => tail.push(&err_buf[..n]),
+                None => err = None,
+            },
+            else => break,
+        }
+    }
+}
+
+/// One read from `pipe`: Some(bytes read), or None at its end or on error.
+async fn read_some<R: AsyncRead + Unpin>(pipe: &mut Option<R>, buf: &mut [u8]) -> Option<usize> {
+    let reader = pipe.as_mut()?;
+    loop {
+        match reader.read(buf).await {
+            Ok(0) => return None,
+            Ok(n) => return Some(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The last `cap` bytes of a stream, in fixed memory.
+struct Tail {
+    cap: usize,
+    bytes: VecDeque<u8>,
+    truncated: bool,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Self {
+        Tail {
+            cap,
+            // Grows with what arrives, up to `cap`: most commands print
+            // far less than the limit.
+            bytes: VecDeque::new(),
+            truncated: false,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        if chunk.len() >= self.cap {
+            self.truncated |= !self.bytes.is_empty() || chunk.len() > self.cap;
+            self.bytes.clear();
+            self.bytes.extend(&chunk[chunk.len() - self.cap..]);
+            return;
+        }
+        let excess = (self.bytes.len() + chunk.len()).saturating_sub(self.cap);
+        if excess > 0 {
+            self.truncated = true;
+            self.bytes.drain(..excess);
+        }
+        self.bytes.extend(chunk);
+    }
+
+    fn into_string(self) -> String {
+        let bytes: Vec<u8> = self.bytes.into();
+        if !self.truncated {
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
+        // The cut may fall inside a UTF-8 sequence: drop its continuation
+        // bytes rather than show a replacement character after the mark.
+        let start = bytes
+            .iter()
+            .take(3)
+            .take_while(|&&b| b & 0xC0 == 0x80)
+            .count();
+        format!(
+            "{TRUNCATED_MARK}{}",
+            String::from_utf8_lossy(&bytes[start..])
+        )
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn spec<'a>(command: &'a str, cwd: &'a Path) -> RunSpec<'a> {
+        RunSpec {
+            command,
+            cwd,
+            timeout: Duration::from_secs(20),
+            tail_bytes: 4096,
+        }
+    }
+
+    async fn run_in_tmp(command: &str) -> RunOutcome {
+        let dir = tempfile::tempdir().expect("tempdir");
+        run(spec(command, dir.path())).await.expect("run")
+    }
+
+    #[tokio::test]
+    async fn exit_codes_are_reported() {
+        let ok = run_in_tmp("true").await;
+        assert_eq!(
+            (ok.exit_code, ok.signal, ok.timed_out),
+            (Some(0), None, false)
+        );
+        let three = run_in_tmp("exit 3").await;
+        assert_eq!(three.exit_code, Some(3));
+        assert!(!three.timed_out);
+        let missing = run_in_tmp("courier-no-such-command-here").await;
+        assert_eq!(missing.exit_code, Some(127));
+    }
+
+    #[tokio::test]
+    async fn death_by_signal_has_no_exit_code() {
+        let out = run_in_tmp("kill -TERM $$").await;
+        assert_eq!((out.exit_code, out.signal), (None, Some(15)));
+        assert!(!out.timed_out);
+    }
+
+    #[tokio::test]
+    async fn endless_timeout_does_not_overflow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = run(RunSpec {
+            timeout: Duration::MAX,
+            ..spec("exit 0", dir.path())
+        })
+        .await
+        .expect("run");
+        assert_eq!(out.exit_code, Some(0));
+    }
+
+    #[tokio::test]
+    async fn both_streams_are_captured_in_order() {
+        // Two pipes carry no common order: bytes ready on both at once are
+        // taken in either order, so the writes are spaced out.
+        let out = run_in_tmp("echo one; sleep 0.1; echo two >&2; sleep 0.1; echo three").await;
+        assert_eq!(out.output, "one\ntwo\nthree\n");
+    }
+
+    #[tokio::test]
+    async fn output_keeps_only_the_tail() {
+        // 1 MiB of 'a' on stderr, then 512 KiB of 'b' and a recognisable
+        // end on stdout (the same stream, so the end really is last).
+        let out = run_in_tmp(
+            "head -c 1048576 /dev/zero | tr '\\0' a >&2; head -c 524288 /dev/zero | tr '\\0' b; \
+             printf END",
+        )
+        .await;
+        assert_eq!(out.exit_code, Some(0));
+        let body = out
+            .output
+            .strip_prefix(TRUNCATED_MARK)
+            .expect("marked truncated");
+        assert_eq!(body.len(), 4096);
+        assert!(body.ends_with("bbbEND"), "{}", &body[body.len() - 20..]);
+    }
+
+    #[test]
+    fn tail_cuts_at_a_character_boundary() {
+        let mut tail = Tail::new(4);
+        tail.push("aé".as_bytes());
+        tail.push("ü".as_bytes());
+        // "aéü" is 5 bytes; the last 4 are 'é' and 'ü', whole.
+        assert_eq!(tail.into_string(), "…éü");
+        let mut tail = Tail::new(3);
+        tail.push("éü".as_bytes());
+        assert_eq!(tail.into_string(), "…ü");
+        let mut tail = Tail::new(8);
+        tail.push(b"short");
+        assert_eq!(tail.into_string(), "short");
+        let mut tail = Tail::new(0);
+        tail.push(b"x");
+        assert_eq!(tail.into_string(), "…");
+    }
+
+    #[tokio::test]
+    async fn working_directory_is_respected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("marker.txt"), "here").expect("write");
+        let out = run(spec("cat marker.txt", dir.path())).await.expect("run");
+        assert_eq!(out.output, "here");
+    }
+
+    #[tokio::test]
+    async fn missing_working_directory_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gone = dir.path().join("gone");
+        assert!(run(spec("true", &gone)).await.is_err());
+    }
+
+    // Reads /proc to see what is still running.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The backgrounded sleep holds the output pipes too: unless it is
+        // killed with the shell, reading would wait for it.
+        let command = "echo started; sleep 30 & echo $! > bg.pid; sleep 30";
+        let out = run(RunSpec {
+            timeout: Duration::from_millis(500),
+            ..spec(command, dir.path())
+        })
+        .await
+        .expect("run");
+        assert!(out.timed_out);
+        assert_eq!(out.exit_code, None);
+        assert_eq!(out.signal, Some(9));
+        assert_eq!(out.output, "started\n");
+        assert!(
+            out.elapsed < Duration::from_millis(1500),
+            "{:?}",
+            out.elapsed
+        );
+
+        let pid: i32 = std::fs::read_to_string(dir.path().join("bg.pid"))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid");
+        // The grandchild is not ours to reap; it is gone or a zombie
+        // waiting for init, either way no longer sleeping.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = state.rsplit(") ").next().unwrap_or("").chars().next();
+        assert!(matches!(state, None | Some('Z') | Some('X')), "{state:?}");
+    }
+
+    // Reads /proc to see what is still running.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn dropped_run_kills_the_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let command = "echo $$ > sh.pid; sleep 30";
+        let run = run(spec(command, dir.path()));
+        let _ = timeout(Duration::from_millis(500), run).await;
+        let pid: i32 = std::fs::read_to_string(dir.path().join("sh.pid"))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid");
+        let group = pid.to_string();
+        let live_members = || {
+            std::fs::read_dir("/proc")
+                .expect("proc")
+                .filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+                .filter(|stat| {
+                    // After the command name: state, ppid, pgrp, …
+                    let fields: Vec<&str> =
+                        stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+                    fields.get(2) == Some(&group.as_str()) && fields.first() != Some(&"Z")
+                })
+                .count()
+        };
+        // SIGKILL is delivered asynchronously; give a loaded machine time.
+        let mut alive = live_members();
+        for _ in 0..50 {
+            if alive == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            alive = live_members();
+        }
+        assert_eq!(alive, 0, "group {pid} still has live members");
+    }
+}

@@ -1,0 +1,121 @@
+//! Where courier keeps its state, and the layout inside it.
+//!
+//! Chosen by `--data`, then `COURIER_DATA`, then `$XDG_DATA_HOME/courier`,
+//! then `~/.local/share/courier`. Created on first use, readable by its owner
+//! only: it holds the database, the registered content and (later) keys.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Resolves the data dir from an explicit flag (which clap has already
+    /// filled from `COURIER_DATA`) or the XDG default.
+    pub fn resolve(flag: Option<PathBuf>) -> Result<PathBuf> {
+        if let Some(p) = flag {
+            if p.as_os_str().is_empty() {
+                bail!("--data: empty path");
+            }
+            return Ok(p);
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(x).join("courier"));
+        }
+        match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => Ok(PathBuf::from(home).join(".local/share/courier")),
+            None => bail!("no data dir: give --data DIR or set COURIER_DATA"),
+        }
+    }
+
+    /// Opens the data dir, creating it (mode 0700) if it does not exist.
+    pub fn open(root: PathBuf) -> Result<DataDir> {
+        if !root.exists() {
+            create_private_dir(&root)
+                .with_context(|| format!("data dir {}: cannot create", root.display()))?;
+        } else if !root.is_dir() {
+            bail!("data dir {}: not a directory", root.display());
+        }
+        let dir = DataDir { root };
+        create_private_dir(&dir.content_dir())?;
+        create_private_dir(&dir.scratch_dir())?;
+        Ok(dir)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("courier.db")
+    }
+
+    /// Registered content, addressed by BLAKE3 hash.
+    pub fn content_dir(&self) -> PathBuf {
+        self.root.join("content")
+    }
+
+    /// The server's CA, certificate and keys.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.root.join("tls")
+    }
+
+    /// The admin API socket of a running `courier serve`.
+    pub fn socket_path(&self) -> PathBuf {
+        self.root.join("admin.sock")
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// Work space for inspecting packages; emptied of stale files at open.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.root.join("scratch")
+    }
+}
+
+/// Creates `path` and any missing parents, each new one with mode 0700.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(path)
+        .with_context(|| format!("{}: cannot create directory", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_private_dir() {
+        let t = tempfile::tempdir().unwrap();
+        let d = DataDir::open(t.path().join("a/b")).unwrap();
+        assert!(d.content_dir().is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(d.root()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+    }
+
+    #[test]
+    fn refuses_a_file_as_data_dir() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        fs::write(&f, b"x").unwrap();
+        let e = DataDir::open(f).unwrap_err().to_string();
+        assert!(e.contains("not a directory"), "{e}");
+    }
+}

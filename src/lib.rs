@@ -1,0 +1,21 @@
+//! courier: register packages, distribute them to agents as tasks, and follow
+//! every destination's outcome from a terminal.
+//!
+//! The binary is a thin shell over these modules; `docs/ARCHITECTURE.md`
+//! has the code map and the invariants.
+
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod datadir;
+pub mod exitcodes;
+pub mod model;
+pub mod package;
+pub mod pki;
+pub mod proto;
+pub mod server;
+pub mod service;
+pub mod store;

@@ -1,0 +1,212 @@
+//! The objects courier shows and stores, with the JSON shape of the
+//! command-line contract (`docs/cli.md`). Field names here are public API:
+//! extend, never rename.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+
+pub type PackageId = i64;
+pub type TaskId = i64;
+
+/// What a package does at its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Runs an installer (MSI, EXE, or a command inside a ZIP).
+    Install,
+    /// Places a file, or a ZIP's contents, in a folder.
+    File,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Install => "install",
+            Kind::File => "file",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "install" => Some(Kind::Install),
+            "file" => Some(Kind::File),
+            _ => None,
+        }
+    }
+}
+
+/// Exit codes an installation counts as success unless the admin edits them:
+/// 0, and 3010/1641 (success, reboot required).
+pub const DEFAULT_SUCCESS_CODES: [i64; 3] = [0, 3010, 1641];
+
+/// A registered package. Content (`hash`, `size`, `format`, `file_name`…)
+/// never changes; the rest is metadata the admin may edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub id: PackageId,
+    pub name: String,
+    pub version: Option<String>,
+    pub kind: Kind,
+    /// "msi" | "exe" | "zip" | "file", judged from the content.
+    pub format: String,
+    /// Bytes of the registered file.
+    pub size: u64,
+    /// BLAKE3 of the registered file: its address in the content store.
+    pub hash: String,
+    /// SHA-256 of the registered file, to compare with a vendor's checksum.
+    pub sha256: String,
+    pub install_command: Option<String>,
+    pub uninstall_command: Option<String>,
+    pub folder: Option<String>,
+    pub success_codes: Vec<i64>,
+    /// The file's name when registered; an MSI or EXE keeps it at the
+    /// destination so its command can name it.
+    pub file_name: String,
+    /// Path of the installer inside a ZIP, when one was found.
+    pub installer: Option<String>,
+    pub product_code: Option<String>,
+    /// For a ZIP: bytes its entries decompress to, and how many files.
+    pub unzipped_size: Option<u64>,
+    pub entries: Option<u64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Level of an event in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "info" => Some(Level::Info),
+            "warn" => Some(Level::Warn),
+            "error" => Some(Level::Error),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the event log: what an admin must know happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: i64,
+    pub at: String,
+    pub level: Level,
+    /// Dotted machine-readable kind, e.g. "package.added".
+    pub kind: String,
+    /// What the event is about, e.g. "package 3".
+    pub subject: String,
+    pub message: String,
+}
+
+/// An event about to be appended; the store gives it its id.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub at: UnixTime,
+    pub level: Level,
+    pub kind: &'static str,
+    pub subject: String,
+    pub message: String,
+}
+
+pub type DestinationId = i64;
+
+/// A target computer running the courier agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub id: DestinationId,
+    pub name: String,
+    /// "pending" | "online" | "offline" | "rejected".
+    pub status: String,
+    pub os: Option<String>,
+    pub hostname: Option<String>,
+    pub agent_version: Option<String>,
+    pub last_seen: Option<String>,
+    pub enrolled_at: String,
+    /// Unfinished task destinations on this computer.
+    pub running_work: u64,
+}
+
+/// One destination of one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDestination {
+    pub name: String,
+    /// "waiting" | "transferring" | "installing" | "succeeded" | "failed" | "cancelled".
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub message: Option<String>,
+    /// What the exit code means, when it is a known one.
+    pub meaning: Option<String>,
+    pub attempt: i64,
+    pub retries: i64,
+    pub transferred: u64,
+    pub reboot_required: bool,
+    /// Tail of the command's output (only in `task show`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    pub updated_at: String,
+}
+
+/// Destinations of a task by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub waiting: u64,
+    pub transferring: u64,
+    pub installing: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub name: String,
+    /// "install" (package distribution) | "uninstall".
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// "admin" | "countermeasure".
+    pub class: String,
+    /// "scheduled" | "running" | "completed" | "failed".
+    pub status: String,
+    /// Package id; null once the package has been deleted.
+    pub package: Option<PackageId>,
+    pub package_name: String,
+    pub start_at: Option<String>,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    pub counts: Counts,
+    pub destinations: Vec<TaskDestination>,
+    /// Things the admin should know when the task was created or edited.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
+}
+
+/// An enrolment token as listed (the secret is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: i64,
+    /// The token string; only set when just created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    pub auto_approve: bool,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked: bool,
+    pub uses: i64,
+}

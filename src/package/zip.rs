@@ -1,0 +1,784 @@
+//! ZIP checking: every entry is safe to extract and really is what its
+//! headers say, and the installer inside, if any, is found.
+//!
+//! A ZIP is always unzipped at the destination, so anything an agent would
+//! refuse or be hurt by (a path out of the folder, a link, a bomb) is refused
+//! here, at registration, where the admin can fix it. Sizes are measured by
+//! inflating the raw compressed bytes ourselves and counting: the headers
+//! are the archive author's claims, and a bomb's headers lie. Nothing is
+//! written to disk except the one MSI whose properties are read, and memory
+//! is a few fixed buffers whatever the archive holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ::zip::{CompressionMethod, ZipArchive, read::ZipFile};
+use flate2::Crc;
+use flate2::read::DeflateDecoder;
+
+use super::{
+    Format, InspectError, Inspection, Installer, Kind, Sniffer, exe, human_size, msi, refused,
+};
+
+/// Unix file-type bits of an entry's mode (S_IFMT) and the types in it.
+const S_IFMT: u32 = 0o170_000;
+const S_IFREG: u32 = 0o100_000;
+const S_IFDIR: u32 = 0o040_000;
+const S_IFLNK: u32 = 0o120_000;
+
+/// Bytes inflated per read while measuring an entry.
+const BUF_LEN: usize = 64 << 10;
+
+/// The path an entry named `name` is extracted to, relative to the
+/// destination folder and '/'-separated, or why it must not be extracted.
+///
+/// Both '/' and '\' separate folders, because archives made on Windows use
+/// either and a Windows agent treats both as separators. Empty and "."
+/// components are dropped. Refused: NUL, absolute paths, drive letters and
+/// any ':' (an NTFS alternate stream or a drive-relative path), and any
+/// component made only of dots and spaces other than "." (Windows trims
+/// trailing dots and spaces, so ".. " and "..." would act as "..").
+/// The agent must extract with this same function.
+pub fn entry_path(name: &str) -> Result<String, String> {
+    if name.contains('\0') {
+        return Err("has a NUL byte in its name".into());
+    }
+    if name.starts_with(['/', '\\']) {
+        return Err("has an absolute path".into());
+    }
+    let mut parts = Vec::new();
+    for (i, part) in name.split(['/', '\\']).enumerate() {
+        if part.is_empty() || part == "." {
+            continue;
+        }
+        if part.trim_end_matches(['.', ' ']).is_empty() {
+            return Err("has a '..' component in its path".into());
+        }
+        if let Some(colon) = part.find(':') {
+            let drive = i == 0 && colon == 1 && part.as_bytes()[0].is_ascii_alphabetic();
+            return Err(if drive {
+                "starts with a drive letter".into()
+            } else {
+                "has a ':' in its path (not allowed in Windows names)".into()
+            });
+        }
+        parts.push(part);
+    }
+    if parts.is_empty() {
+        return Err("has an empty name".into());
+    }
+    Ok(parts.join("/"))
+}
+
+/// The key two paths collide under on a Windows destination, which ignores
+/// case and trailing dots and spaces of each component.
+fn collision_key(path: &str) -> String {
+    path.split('/')
+        .map(|part| part.trim_end_matches(['.', ' ']).to_lowercase())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// An entry that may be the package's installer.
+struct Candidate {
+    index: usize,
+    path: String,
+    /// Folders above it: 0 at the top of the ZIP.
+    depth: usize,
+    kind: Kind,
+}
+
+/// Checks every entry of the ZIP in `file` and looks for its installer.
+/// `limit` is the most the entries may decompress to in total.
+pub(super) fn inspect_zip(
+    file: File,
+    scratch: &Path,
+    limit: u64,
+) -> Result<Inspection, InspectError> {
+    let mut archive = ZipArchive::new(BufReader::new(file))
+        .map_err(|e| refused(format!("not a readable ZIP: {e}")))?;
+    // The central directory is indexed by name, so a second entry of the
+    // same name would be hidden from the checks below but not from an
+    // extractor that walks the local headers.
+    if archive.has_duplicate_names() {
+        return Err(refused(
+            "ZIP has two entries with the same name".to_string(),
+        ));
+    }
+    // Local headers that disagree with the central directory, entries that
+    // overlap (a classic bomb) or local headers missing from the directory
+    // mean two readers would see two different archives.
+    archive
+        .validate_header_consistency()
+        .map_err(|e| refused(format!("ZIP headers are inconsistent: {e}")))?;
+
+    let mut total: u64 = 0;
+    let mut files: u64 = 0;
+    // Collision key → path of every file, and the keys of every folder
+    // (explicit entries and parents of files), to find collisions.
+    let mut file_keys: BTreeMap<String, String> = BTreeMap::new();
+    let mut folder_keys: BTreeSet<String> = BTreeSet::new();
+    let mut candidates = Vec::new();
+    let mut buf = vec![0u8; BUF_LEN];
+
+    for index in 0..archive.len() {
+        let mut entry = archive
+            .by_index_raw(index)
+            .map_err(|e| refused(format!("ZIP entry #{} cannot be read: {e}", index + 1)))?;
+        let name = entry
+            .name()
+            .map_err(|e| {
+                refused(format!(
+                    "ZIP entry #{} has an unreadable name: {e}",
+                    index + 1
+                ))
+            })?
+            .into_owned();
+        // Shown as written, so the admin finds it in their archive tool;
+        // `refused` blanks any control character in it.
+        let entry_refused = |why: &str| refused(format!("ZIP entry '{name}' {why}"));
+
+        let path = entry_path(&name).map_err(|why| entry_refused(&why))?;
+        let is_folder = name.ends_with(['/', '\\']);
+        check_type(entry.unix_mode(), is_folder).map_err(&entry_refused)?;
+        if entry.encrypted() {
+            return Err(entry_refused("is encrypted"));
+        }
+        let method = entry.compression();
+        if method != CompressionMethod::Stored && method != CompressionMethod::Deflated {
+            return Err(entry_refused(&format!(
+                "uses compression method {method}; only Stored and Deflated are supported"
+            )));
+        }
+
+        let key = collision_key(&path);
+        add_parents(&key, &mut folder_keys);
+        if is_folder {
+            // A folder entry's data, if any, is never extracted.
+            folder_keys.insert(key);
+            continue;
+        }
+        if let Some(other) = file_keys.get(&key) {
+            return Err(entry_refused(&format!(
+                "has the same path as '{other}' on Windows"
+            )));
+        }
+
+        // Refuse on the claim alone before inflating anything.
+        let claimed = entry.size();
+        let budget = limit - total;
+        if claimed > budget {
+            return Err(over_limit(limit, &name));
+        }
+        let mut sniffer = Sniffer::new();
+        let measured = measure(&mut entry, method, claimed, budget, &mut buf, &mut sniffer)
+            .map_err(|e| match e {
+                Measure::MoreThanClaimed => entry_refused(&format!(
+                    "claims {} but decompresses to more",
+                    human_size(claimed)
+                )),
+                Measure::OverLimit => over_limit(limit, &name),
+                Measure::Corrupt(e) => entry_refused(&format!("is corrupt ({e})")),
+                Measure::Io(e) => InspectError::Io(e),
+            })?;
+        if measured.size != claimed {
+            return Err(entry_refused(&format!(
+                "claims {} but decompresses to {}",
+                human_size(claimed),
+                human_size(measured.size)
+            )));
+        }
+        if measured.crc != entry.crc32() {
+            return Err(entry_refused("is corrupt (CRC mismatch)"));
+        }
+        total += measured.size;
+        files += 1;
+
+        // A ZIP inside is just a file: that is how a ZIP is shipped as is.
+        let kind = sniffer.kind();
+        if kind == Kind::Msi || kind == Kind::Exe {
+            candidates.push(Candidate {
+                index,
+                depth: path.matches('/').count(),
+                path: path.clone(),
+                kind,
+            });
+        }
+        file_keys.insert(key, path);
+    }
+
+    // A file where other entries need a folder cannot be extracted.
+    if let Some(path) = file_keys
+        .iter()
+        .find(|(key, _)| folder_keys.contains(*key))
+        .map(|(_, path)| path)
+    {
+        return Err(refused(format!(
+            "ZIP entry '{path}' is a file but other entries need it to be a folder"
+        )));
+    }
+
+    let (installer, ambiguous) = choose_installer(&mut archive, candidates, scratch)?;
+    Ok(Inspection {
+        format: Format::Zip,
+        installer,
+        ambiguous,
+        unzipped_size: Some(total),
+        entries: Some(files),
+    })
+}
+
+fn over_limit(limit: u64, at: &str) -> InspectError {
+    refused(format!(
+        "ZIP entries decompress to more than the {} limit for unzipped content (crossed at '{at}')",
+        human_size(limit)
+    ))
+}
+
+/// Checks the Unix file type an entry's mode gives. No type at all (mode 0
+/// or no Unix mode) is an ordinary entry, as many archivers write.
+fn check_type(mode: Option<u32>, is_folder: bool) -> Result<(), &'static str> {
+    match mode.map_or(0, |m| m & S_IFMT) {
+        S_IFLNK => Err("is a symbolic link"),
+        0 | S_IFREG => Ok(()),
+        S_IFDIR if is_folder => Ok(()),
+        S_IFDIR => Err("is marked as a folder but its name does not end in '/'"),
+        0o010_000 => Err("is a named pipe, not a regular file"),
+        0o020_000 | 0o060_000 => Err("is a device, not a regular file"),
+        0o140_000 => Err("is a socket, not a regular file"),
+        _ => Err("has an unknown file type in its mode"),
+    }
+}
+
+/// Records every folder above `key` as needed.
+fn add_parents(key: &str, folders: &mut BTreeSet<String>) {
+    let mut end = key.len();
+    while let Some(slash) = key[..end].rfind('/') {
+        // Parents of a parent are already there.
+        if !folders.insert(key[..slash].to_string()) {
+            break;
+        }
+        end = slash;
+    }
+}
+
+/// What an entry really decompressed to.
+struct Measured {
+    size: u64,
+    crc: u32,
+}
+
+/// Why measuring stopped early.
+enum Measure {
+    MoreThanClaimed,
+    OverLimit,
+    Corrupt(io::Error),
+    Io(io::Error),
+}
+
+/// The decompressed content of an entry read raw from the archive.
+fn content<'a, R: Read + 'a>(raw: R, method: CompressionMethod) -> Box<dyn Read + 'a> {
+    if method == CompressionMethod::Deflated {
+        Box::new(DeflateDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    }
+}
+
+/// Inflates an entry into nothing, counting bytes, computing the CRC-32 and
+/// feeding the sniffer. Stops as soon as the entry passes what its header
+/// claims or the unzipped budget left, so a bomb costs at most `budget`
+/// bytes of inflating.
+fn measure<R: Read>(
+    raw: &mut ZipFile<'_, R>,
+    method: CompressionMethod,
+    claimed: u64,
+    budget: u64,
+    buf: &mut [u8],
+    sniffer: &mut Sniffer,
+) -> Result<Measured, Measure> {
+    let mut reader = content(raw, method);
+    let mut crc = Crc::new();
+    let mut size: u64 = 0;
+    loop {
+        let n = match reader.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The inflater reports a malformed stream as invalid data or
+            // input, and a truncated one as an early end.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidData
+                        | io::ErrorKind::InvalidInput
+                        | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                return Err(Measure::Corrupt(e));
+            }
+            Err(e) => return Err(Measure::Io(e)),
+        };
+        let chunk = &buf[..n];
+        sniffer.feed_at(size, chunk);
+        size += n as u64;
+        if size > claimed {
+            return Err(Measure::MoreThanClaimed);
+        }
+        // Implied by the check above while claimed <= budget, which the
+        // caller ensures; kept so the bound never rests on the caller alone.
+        if size > budget {
+            return Err(Measure::OverLimit);
+        }
+        crc.update(chunk);
+    }
+    Ok(Measured {
+        size,
+        crc: crc.sum(),
+    })
+}
+
+/// Picks the installer among the candidates: the one nearest the top of the
+/// ZIP, when only one is there. Several at the same depth are ambiguous; the
+/// admin says which by giving an install command.
+fn choose_installer<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
+    candidates: Vec<Candidate>,
+    scratch: &Path,
+) -> Result<(Option<Installer>, Vec<String>), InspectError> {
+    let Some(top) = candidates.iter().map(|c| c.depth).min() else {
+        return Ok((None, Vec::new()));
+    };
+    let mut shallowest: Vec<Candidate> =
+        candidates.into_iter().filter(|c| c.depth == top).collect();
+    if shallowest.len() > 1 {
+        let mut paths: Vec<String> = shallowest.into_iter().map(|c| c.path).collect();
+        paths.sort();
+        return Ok((None, paths));
+    }
+    let Some(chosen) = shallowest.pop() else {
+        return Ok((None, Vec::new()));
+    };
+    let shown = chosen.path.clone();
+    let entry = archive
+        .by_index_raw(chosen.index)
+        .map_err(|e| refused(format!("ZIP entry '{shown}' cannot be read: {e}")))?;
+    let method = entry.compression();
+    let size = entry.size();
+    let installer = if chosen.kind == Kind::Msi {
+        // The MSI reader needs to seek, so the entry (already verified
+        // above) is spilled to the scratch directory while it is read.
+        let spill = Spill::create(scratch)?;
+        {
+            let mut out = BufWriter::new(&spill.file);
+            io::copy(&mut content(entry, method).take(size), &mut out)?;
+            out.flush()?;
+        }
+        let mut file = &spill.file;
+        file.seek(SeekFrom::Start(0))?;
+        let info = msi::read_properties(BufReader::new(file))
+            .map_err(|why| refused(format!("ZIP entry '{shown}' is not a readable MSI: {why}")))?;
+        Installer {
+            path: Some(chosen.path),
+            format: Format::Msi,
+            msi: Some(info),
+            framework: None,
+        }
+    } else {
+        let framework = exe::detect_framework(content(entry, method))?;
+        Installer {
+            path: Some(chosen.path),
+            format: Format::Exe,
+            msi: None,
+            framework,
+        }
+    };
+    Ok((Some(installer), Vec::new()))
+}
+
+/// A temporary file in the scratch directory, removed when dropped.
+struct Spill {
+    path: PathBuf,
+    file: File,
+}
+
+impl Spill {
+    fn create(scratch: &Path) -> io::Result<Spill> {
+        // Unique within the process by the counter and across processes by
+        // the pid; create_new never opens someone else's file.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = scratch.join(format!(".inspect-{}-{n}.msi", std::process::id()));
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => return Ok(Spill { path, file }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        // Best effort: a leftover in scratch is harmless and cleaned with it.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::tests::{HELLO_CODE, fixture, pe_image};
+    use crate::package::{Framework, inspect, inspect_with_limit};
+    use ::zip::ZipWriter;
+    use ::zip::write::SimpleFileOptions;
+
+    /// What a test puts in a ZIP.
+    enum Item<'a> {
+        File(&'a str, Vec<u8>),
+        Folder(&'a str),
+        Link(&'a str, &'a str),
+    }
+
+    fn write_zip(path: &Path, items: Vec<Item<'_>>) {
+        let mut zip = ZipWriter::new(File::create(path).expect("create zip"));
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .unix_permissions(0o644);
+        for item in items {
+            match item {
+                Item::File(name, bytes) => {
+                    zip.start_file(name, options).expect("start file");
+                    zip.write_all(&bytes).expect("write entry");
+                }
+                Item::Folder(name) => zip.add_directory(name, options).expect("folder"),
+                Item::Link(name, target) => zip.add_symlink(name, target, options).expect("link"),
+            }
+        }
+        zip.finish().expect("finish zip");
+    }
+
+    /// A scratch directory and a ZIP in it.
+    struct Case {
+        dir: tempfile::TempDir,
+        zip: PathBuf,
+    }
+
+    impl Case {
+        fn new(items: Vec<Item<'_>>) -> Case {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let zip = dir.path().join("package.zip");
+            write_zip(&zip, items);
+            Case { dir, zip }
+        }
+
+        fn inspect(&self) -> Result<Inspection, InspectError> {
+            inspect(&self.zip, self.dir.path())
+        }
+
+        fn refusal(&self) -> String {
+            match self.inspect() {
+                Err(InspectError::Refused(m)) => m,
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+
+        /// Rewrites bytes of the archive in place.
+        fn patch(&self, edit: impl FnOnce(&mut Vec<u8>)) {
+            let mut bytes = fs::read(&self.zip).expect("read zip");
+            edit(&mut bytes);
+            fs::write(&self.zip, bytes).expect("write zip");
+        }
+
+        /// Nothing but the ZIP may be left in the scratch directory.
+        fn assert_scratch_clean(&self) {
+            let names: Vec<_> = fs::read_dir(self.dir.path())
+                .expect("read scratch")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert_eq!(names, vec![std::ffi::OsString::from("package.zip")]);
+        }
+    }
+
+    fn hello_msi() -> Vec<u8> {
+        fs::read(fixture("hello.msi")).expect("fixture")
+    }
+
+    /// Offsets of every header with `signature` (local "PK\3\4" or
+    /// central "PK\1\2").
+    fn headers(bytes: &[u8], signature: &[u8; 4]) -> Vec<usize> {
+        memchr::memmem::find_iter(bytes, signature).collect()
+    }
+
+    #[test]
+    fn msi_deep_in_a_zip_is_found_with_its_properties() {
+        let case = Case::new(vec![
+            Item::Folder("sub/"),
+            Item::File("readme.txt", b"read me".to_vec()),
+            Item::File("sub/dir/setup.msi", hello_msi()),
+            Item::File("sub/data/setup.dat", vec![7; 5000]),
+        ]);
+        let got = case.inspect().expect("inspect");
+        assert_eq!(got.format, Format::Zip);
+        assert_eq!(got.entries, Some(3));
+        let msi_len = hello_msi().len() as u64;
+        assert_eq!(got.unzipped_size, Some(7 + msi_len + 5000));
+        let installer = got.installer.expect("installer");
+        assert_eq!(installer.path.as_deref(), Some("sub/dir/setup.msi"));
+        assert_eq!(installer.format, Format::Msi);
+        let info = installer.msi.expect("msi info");
+        assert_eq!(info.product_name.as_deref(), Some("Courier Hello"));
+        assert_eq!(info.product_version.as_deref(), Some("1.2.3"));
+        assert_eq!(info.product_code.as_deref(), Some(HELLO_CODE));
+        case.assert_scratch_clean();
+    }
+
+    #[test]
+    fn installer_is_found_by_content_and_the_shallowest_wins() {
+        let case = Case::new(vec![
+            Item::File("deep/er/other.msi", hello_msi()),
+            Item::File(
+                "bin/Setup.dat",
+                fs::read(fixture("hello-nsis.exe")).expect("fixture"),
+            ),
+            Item::File("bin/helper.dll", pe_image(0x2102, 2, b"")),
+            Item::File("bin/fake.exe", b"not really an exe".to_vec()),
+        ]);
+        let installer = case
+            .inspect()
+            .expect("inspect")
+            .installer
+            .expect("installer");
+        assert_eq!(installer.path.as_deref(), Some("bin/Setup.dat"));
+        assert_eq!(installer.format, Format::Exe);
+        assert_eq!(installer.framework, Some(Framework::Nsis));
+    }
+
+    #[test]
+    fn two_installers_at_the_same_depth_are_ambiguous() {
+        let case = Case::new(vec![
+            Item::File("b/setup.exe", pe_image(0x0102, 2, b"")),
+            Item::File("a/setup.msi", hello_msi()),
+            Item::File("a/deeper/x.msi", hello_msi()),
+        ]);
+        let got = case.inspect().expect("inspect");
+        assert_eq!(got.installer, None);
+        assert_eq!(got.ambiguous, vec!["a/setup.msi", "b/setup.exe"]);
+    }
+
+    #[test]
+    fn nested_zip_stays_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inner = dir.path().join("inner.zip");
+        write_zip(&inner, vec![Item::File("setup.msi", hello_msi())]);
+        let case = Case::new(vec![Item::File(
+            "inner.zip",
+            fs::read(&inner).expect("inner"),
+        )]);
+        let got = case.inspect().expect("inspect");
+        assert_eq!(got.format, Format::Zip);
+        assert_eq!(got.installer, None);
+        assert!(got.ambiguous.is_empty());
+        assert_eq!(got.entries, Some(1));
+    }
+
+    #[test]
+    fn empty_zip_has_no_entries() {
+        let case = Case::new(vec![]);
+        let got = case.inspect().expect("inspect");
+        assert_eq!(got.format, Format::Zip);
+        assert_eq!((got.unzipped_size, got.entries), (Some(0), Some(0)));
+    }
+
+    #[test]
+    fn paths_out_of_the_folder_are_refused() {
+        for (name, why) in [
+            ("../evil", "'..' component"),
+            ("a/../../evil", "'..' component"),
+            ("a\\..\\evil", "'..' component"),
+            ("a/.. /evil", "'..' component"),
+            ("/abs", "absolute path"),
+            ("\\abs", "absolute path"),
+            ("C:\\x", "drive letter"),
+            ("c:x", "drive letter"),
+            ("a/file.txt:stream", "':'"),
+        ] {
+            let case = Case::new(vec![Item::File(name, b"x".to_vec())]);
+            let message = case.refusal();
+            assert!(message.contains(why), "{name}: {message}");
+            assert!(message.starts_with("ZIP entry '"), "{name}: {message}");
+        }
+    }
+
+    #[test]
+    fn entry_paths_are_normalised() {
+        assert_eq!(entry_path("./a//b\\c.txt").as_deref(), Ok("a/b/c.txt"));
+        assert_eq!(entry_path("dir/").as_deref(), Ok("dir"));
+        assert!(entry_path("./").is_err());
+        assert!(entry_path("a\0b").is_err());
+        assert!(entry_path("...").is_err());
+    }
+
+    #[test]
+    fn colliding_paths_are_refused() {
+        let case = Case::new(vec![
+            Item::File("dir/a.txt", b"1".to_vec()),
+            Item::File("DIR\\A.TXT", b"2".to_vec()),
+        ]);
+        assert!(case.refusal().contains("same path as 'dir/a.txt'"));
+        let case = Case::new(vec![
+            Item::File("a", b"1".to_vec()),
+            Item::File("a/b", b"2".to_vec()),
+        ]);
+        assert!(case.refusal().contains("'a' is a file but"));
+    }
+
+    #[test]
+    fn symlink_is_refused() {
+        let case = Case::new(vec![Item::Link("link", "/etc/passwd")]);
+        assert_eq!(case.refusal(), "ZIP entry 'link' is a symbolic link");
+    }
+
+    #[test]
+    fn encrypted_entry_is_refused() {
+        let case = Case::new(vec![Item::File("secret.txt", b"hush".to_vec())]);
+        // Set bit 0 of the general-purpose flags in the local header
+        // (offset 6) and the central directory header (offset 8).
+        case.patch(|bytes| {
+            for at in headers(bytes, b"PK\x03\x04") {
+                bytes[at + 6] |= 1;
+            }
+            for at in headers(bytes, b"PK\x01\x02") {
+                bytes[at + 8] |= 1;
+            }
+        });
+        assert_eq!(case.refusal(), "ZIP entry 'secret.txt' is encrypted");
+    }
+
+    #[test]
+    fn unsupported_compression_is_refused() {
+        let case = Case::new(vec![Item::File("a.bin", b"data".to_vec())]);
+        // Method 12 (bzip2) in the local (offset 8) and central (offset 10)
+        // headers.
+        case.patch(|bytes| {
+            for at in headers(bytes, b"PK\x03\x04") {
+                bytes[at + 8] = 12;
+            }
+            for at in headers(bytes, b"PK\x01\x02") {
+                bytes[at + 10] = 12;
+            }
+        });
+        let message = case.refusal();
+        assert!(message.contains("compression method Bzip2"), "{message}");
+    }
+
+    #[test]
+    fn lying_header_is_refused() {
+        let case = Case::new(vec![Item::File("a/b.bin", vec![0; 10 << 20])]);
+        // Claim 1 KiB in the uncompressed-size fields of the local (offset
+        // 22) and central (offset 24) headers.
+        let claim = 1024u32.to_le_bytes();
+        case.patch(|bytes| {
+            for at in headers(bytes, b"PK\x03\x04") {
+                bytes[at + 22..at + 26].copy_from_slice(&claim);
+            }
+            for at in headers(bytes, b"PK\x01\x02") {
+                bytes[at + 24..at + 28].copy_from_slice(&claim);
+            }
+        });
+        assert_eq!(
+            case.refusal(),
+            "ZIP entry 'a/b.bin' claims 1 KiB but decompresses to more"
+        );
+    }
+
+    #[test]
+    fn header_claiming_more_than_the_content_is_refused() {
+        let case = Case::new(vec![Item::File("small.bin", vec![1; 100])]);
+        let claim = 4096u32.to_le_bytes();
+        case.patch(|bytes| {
+            for at in headers(bytes, b"PK\x03\x04") {
+                bytes[at + 22..at + 26].copy_from_slice(&claim);
+            }
+            for at in headers(bytes, b"PK\x01\x02") {
+                bytes[at + 24..at + 28].copy_from_slice(&claim);
+            }
+        });
+        assert_eq!(
+            case.refusal(),
+            "ZIP entry 'small.bin' claims 4 KiB but decompresses to 100 bytes"
+        );
+    }
+
+    #[test]
+    fn crc_mismatch_is_refused() {
+        let case = Case::new(vec![Item::File("a.txt", b"hello".to_vec())]);
+        case.patch(|bytes| {
+            for at in headers(bytes, b"PK\x03\x04") {
+                bytes[at + 14] ^= 0xFF;
+            }
+            for at in headers(bytes, b"PK\x01\x02") {
+                bytes[at + 16] ^= 0xFF;
+            }
+        });
+        assert_eq!(
+            case.refusal(),
+            "ZIP entry 'a.txt' is corrupt (CRC mismatch)"
+        );
+    }
+
+    #[test]
+    fn local_header_disagreeing_with_the_directory_is_refused() {
+        let case = Case::new(vec![Item::File("a.txt", b"hello".to_vec())]);
+        case.patch(|bytes| {
+            let at = headers(bytes, b"PK\x03\x04")[0];
+            bytes[at + 30] = b'b'; // the local header's file name
+        });
+        assert!(case.refusal().starts_with("ZIP headers are inconsistent"));
+    }
+
+    #[test]
+    fn content_over_the_unzipped_limit_is_refused() {
+        let case = Case::new(vec![
+            Item::File("one.bin", vec![0; 700 << 10]),
+            Item::File("two.bin", vec![0; 700 << 10]),
+        ]);
+        let message = match inspect_with_limit(&case.zip, case.dir.path(), 1 << 20) {
+            Err(InspectError::Refused(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            message,
+            "ZIP entries decompress to more than the 1 MiB limit for unzipped content \
+             (crossed at 'two.bin')"
+        );
+        let within = inspect_with_limit(&case.zip, case.dir.path(), 2 << 20).expect("within");
+        assert_eq!(within.unzipped_size, Some(1400 << 10));
+    }
+
+    #[test]
+    fn streamed_zip_with_data_descriptors_is_accepted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("streamed.zip");
+        let mut zip = ZipWriter::new_stream(File::create(&path).expect("create"));
+        let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+        zip.start_file("sub/setup.msi", options).expect("start");
+        zip.write_all(&hello_msi()).expect("write");
+        zip.start_file("notes.txt", options).expect("start");
+        zip.write_all(b"notes").expect("write");
+        zip.finish().expect("finish");
+        let got = inspect(&path, dir.path()).expect("inspect");
+        assert_eq!(got.entries, Some(2));
+        let installer = got.installer.expect("installer");
+        assert_eq!(installer.path.as_deref(), Some("sub/setup.msi"));
+    }
+}

@@ -1,0 +1,150 @@
+//! Wire types between server and agent (JSON over HTTPS).
+//!
+//! Invariant: nothing here names the agent. The server knows who is
+//! calling from the client certificate of the TLS connection.
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes per verified chunk of content.
+pub const CHUNK_SIZE: u64 = 1 << 20;
+
+/// How long a poll waits for work before returning empty.
+pub const POLL_WAIT_SECS: u64 = 25;
+
+/// What an agent says about itself when it enrols and on every poll.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct AgentInfo {
+    pub os: String,
+    pub hostname: String,
+    pub agent_version: String,
+}
+
+/// `POST /v1/enroll` (no client certificate yet).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub token: String,
+    pub name: String,
+    pub csr_pem: String,
+    pub info: AgentInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub cert_pem: String,
+    pub ca_pem: String,
+    /// "pending" until an admin approves, or "online" for an
+    /// auto-approving token.
+    pub status: String,
+}
+
+/// Error body of every endpoint: one line for the agent's log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// `POST /v1/poll`: waits up to [`POLL_WAIT_SECS`] for work.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PollRequest {
+    pub info: AgentInfo,
+    /// Attempts the agent already holds, as (task id, attempt): the poll
+    /// waits until there is something beyond these.
+    #[serde(default)]
+    pub known: Vec<(i64, i64)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PollResponse {
+    /// "pending", "online" or "rejected".
+    pub status: String,
+    pub assignments: Vec<Assignment>,
+}
+
+/// What a destination must do: one attempt of one task.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Assignment {
+    pub task_id: i64,
+    pub task_name: String,
+    /// Increases with every re-run of this destination; reports name it so
+    /// late reports of an old attempt change nothing.
+    pub attempt: i64,
+    pub action: Action,
+    pub package: PackageRef,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Run the install command in the unpacked content.
+    Install,
+    /// Place the file, or the ZIP's contents, in the folder.
+    Distribute,
+    /// Run the uninstall command in the unpacked content.
+    Uninstall,
+}
+
+/// What the agent needs to know of a package to fetch and use it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PackageRef {
+    pub id: i64,
+    pub name: String,
+    pub hash: String,
+    pub size: u64,
+    pub format: String,
+    pub file_name: String,
+    pub command: Option<String>,
+    pub folder: Option<String>,
+    pub success_codes: Vec<i64>,
+}
+
+/// Chunk hashes of a blob: `GET /v1/content/{hash}/manifest`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub size: u64,
+    pub chunk_size: u64,
+    /// BLAKE3 of each chunk, hex.
+    pub chunks: Vec<String>,
+}
+
+/// `POST /v1/report`: progress or outcome of one attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Report {
+    pub task_id: i64,
+    pub attempt: i64,
+    pub status: ReportStatus,
+    pub exit_code: Option<i64>,
+    pub message: Option<String>,
+    /// Tail of the command's output.
+    pub output: Option<String>,
+    /// Bytes downloaded for this attempt so far, resumed requests included.
+    pub transferred: u64,
+    /// A transient failure the server may retry (1618, network).
+    #[serde(default)]
+    pub retry: bool,
+    #[serde(default)]
+    pub reboot_required: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportStatus {
+    Transferring,
+    Installing,
+    Succeeded,
+    Failed,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Transferring => "transferring",
+            ReportStatus::Installing => "installing",
+            ReportStatus::Succeeded => "succeeded",
+            ReportStatus::Failed => "failed",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, ReportStatus::Succeeded | ReportStatus::Failed)
+    }
+}

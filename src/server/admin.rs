@@ -1,0 +1,49 @@
+//! The admin socket: one JSON request per line in, one JSON reply per line
+//! out (see `api`). Reachable only through the 0600 socket in the data dir.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+use super::Core;
+use crate::api::{Reply, Request};
+
+pub async fn serve(listener: UnixListener, core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!("admin accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let core = core.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply = match serde_json::from_str::<Request>(&line) {
+                    Ok(req) => match core.call(move |svc| svc.handle(req)).await {
+                        Ok(v) => Reply::Ok(v),
+                        Err(e) => Reply::Error(format!("{e:#}")),
+                    },
+                    Err(e) => Reply::Error(format!("bad request: {e}")),
+                };
+                let mut out = match serde_json::to_string(&reply) {
+                    Ok(s) => s,
+                    Err(e) => format!("{{\"error\":\"{e}\"}}"),
+                };
+                out.push('\n');
+                if write.write_all(out.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,331 @@
+//! The agent listener: HTTPS with mutual TLS. An agent is known by the
+//! fingerprint of its client certificate; enrolment is the one endpoint
+//! reachable without one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use futures_util::StreamExt;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::Core;
+use crate::model::DestinationId;
+use crate::pki::fingerprint;
+use crate::proto::{EnrollRequest, ErrorBody, POLL_WAIT_SECS, PollRequest, Report};
+
+/// Who is on the other end of a connection.
+#[derive(Clone, Debug)]
+struct Peer {
+    /// Fingerprint of the client certificate, if one was presented.
+    fingerprint: Option<String>,
+    addr: SocketAddr,
+}
+
+/// An error for the agent: status and one line.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+fn internal(e: anyhow::Error) -> ApiError {
+    tracing::error!("{e:#}");
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+}
+
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new()
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/poll", post(poll))
+        .route("/v1/report", post(report))
+        .route("/v1/content/{hash}", get(content))
+        .route("/v1/content/{hash}/manifest", get(manifest))
+        .with_state(core)
+}
+
+pub async fn serve(
+    tcp: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    core: Arc<Core>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let app = router(core);
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let (stream, addr) = tokio::select! {
+            r = tcp.accept() => match r {
+                Ok(x) => { backoff = Duration::from_millis(10); x }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, retry.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let tls = match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(stream))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%addr, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let peer = Peer {
+                fingerprint: tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| fingerprint(c)),
+                addr,
+            };
+            let svc = TowerToHyperService::new(app.layer(Extension(peer)));
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%addr, "connection: {e}");
+                    }
+                }
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+/// The destination behind a connection's client certificate.
+async fn identify(core: &Arc<Core>, peer: &Peer) -> Result<(DestinationId, String), ApiError> {
+    let Some(fp) = peer.fingerprint.clone() else {
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "no client certificate: enrol first".into(),
+        ));
+    };
+    match core
+        .call(move |svc| svc.agent_identity(&fp))
+        .await
+        .map_err(internal)?
+    {
+        Some(x) => Ok(x),
+        None => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "this agent is not known to the server (removed?): enrol again with a new token".into(),
+        )),
+    }
+}
+
+async fn enroll(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<EnrollRequest>,
+) -> Result<Json<crate::proto::EnrollResponse>, ApiError> {
+    let addr = peer.addr.to_string();
+    core.call(move |svc| svc.enroll(req, &addr))
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(StatusCode::FORBIDDEN, format!("{e:#}")))
+}
+
+async fn poll(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<PollRequest>,
+) -> Result<Json<crate::proto::PollResponse>, ApiError> {
+    let (dest, _) = identify(&core, &peer).await?;
+    let notify = core.notify_for(dest);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(POLL_WAIT_SECS);
+    loop {
+        // Registered before looking, so a change between the look and the
+        // wait still wakes us.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let info = req.info.clone();
+        let resp = core
+            .call(move |svc| svc.poll(dest, &info))
+            .await
+            .map_err(internal)?;
+        if resp.status == "rejected" {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "this agent was rejected by the server's administrator".into(),
+            ));
+        }
+        let held = |a: &crate::proto::Assignment| req.known.contains(&(a.task_id, a.attempt));
+        let new_work = resp.assignments.iter().any(|a| !held(a));
+        let dropped = req.known.iter().any(|k| {
+            !resp
+                .assignments
+                .iter()
+                .any(|a| (a.task_id, a.attempt) == *k)
+        });
+        if new_work || dropped {
+            return Ok(Json(resp));
+        }
+        tokio::select! {
+            _ = notified => continue,
+            _ = tokio::time::sleep_until(deadline) => return Ok(Json(resp)),
+        }
+    }
+}
+
+async fn report(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+    Json(r): Json<Report>,
+) -> Result<StatusCode, ApiError> {
+    let (dest, _) = identify(&core, &peer).await?;
+    core.call(move |svc| svc.report(dest, &r))
+        .await
+        .map_err(internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks that `dest` is assigned work that needs `hash`.
+async fn authorize_fetch(core: &Arc<Core>, peer: &Peer, hash: &str) -> Result<(), ApiError> {
+    let (dest, status) = identify(core, peer).await?;
+    if status == "pending" || status == "rejected" {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("destination is {status}"),
+        ));
+    }
+    let h = hash.to_string();
+    if !core
+        .call(move |svc| svc.may_fetch(dest, &h))
+        .await
+        .map_err(internal)?
+    {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("no unfinished task of this destination needs content {hash}"),
+        ));
+    }
+    Ok(())
+}
+
+async fn manifest(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_fetch(&core, &peer, &hash).await?;
+    let store = crate::store::blobs::ContentStore::at(core.content_root.clone());
+    let m = tokio::task::spawn_blocking(move || store.manifest(&hash))
+        .await
+        .map_err(|e| internal(e.into()))?
+        .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("content: {e}")))?;
+    Ok(Json(m).into_response())
+}
+
+/// Parses `bytes=N-` or `bytes=N-M` against a blob of `size` bytes into
+/// an inclusive range.
+fn parse_range(h: &HeaderValue, size: u64) -> Option<(u64, u64)> {
+    let s = h.to_str().ok()?.strip_prefix("bytes=")?;
+    let (a, b) = s.split_once('-')?;
+    let start: u64 = a.trim().parse().ok()?;
+    let end: u64 = match b.trim() {
+        "" => size.checked_sub(1)?,
+        e => e.parse::<u64>().ok()?.min(size.checked_sub(1)?),
+    };
+    (start <= end && start < size).then_some((start, end))
+}
+
+async fn content(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize_fetch(&core, &peer, &hash).await?;
+    let mut file = tokio::fs::File::open(core.content_path(&hash))
+        .await
+        .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("content {hash}: {e}")))?;
+    let size = file.metadata().await.map_err(|e| internal(e.into()))?.len();
+    let (status, start, end) = match headers.get(header::RANGE) {
+        Some(h) => match parse_range(h, size) {
+            Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e),
+            None => {
+                return Ok((
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+                )
+                    .into_response());
+            }
+        },
+        None => (StatusCode::OK, 0, size.saturating_sub(1)),
+    };
+    let len = if size == 0 { 0 } else { end - start + 1 };
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| internal(e.into()))?;
+    let counter = core.clone();
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).map(move |chunk| {
+            if let Ok(c) = &chunk {
+                counter
+                    .bytes_served
+                    .fetch_add(c.len() as u64, Ordering::Relaxed);
+            }
+            chunk
+        });
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}"))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let h = |s: &'static str| HeaderValue::from_static(s);
+        assert_eq!(parse_range(&h("bytes=0-"), 10), Some((0, 9)));
+        assert_eq!(parse_range(&h("bytes=4-6"), 10), Some((4, 6)));
+        assert_eq!(parse_range(&h("bytes=4-60"), 10), Some((4, 9)));
+        assert_eq!(parse_range(&h("bytes=10-"), 10), None);
+        assert_eq!(parse_range(&h("bytes=6-4"), 10), None);
+        assert_eq!(parse_range(&h("items=0-"), 10), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! `courier serve`: the server core in its own process. It owns the data
+//! dir: the agent listener (HTTPS, mutual TLS), the admin socket the CLI
+//! and consoles use, and the background sweeps.
+//!
+//! Invariant: every state change goes through [`Core::call`], which runs
+//! the service on a blocking thread under one lock: one writer.
+
+mod admin;
+mod listener;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+
+use crate::datadir::DataDir;
+use crate::model::DestinationId;
+use crate::proto::POLL_WAIT_SECS;
+use crate::service::Service;
+
+/// Shared by every connection of the server.
+pub struct Core {
+    /// The one writer. Locked only on blocking threads.
+    svc: Mutex<Service>,
+    /// One wake-up per destination with a long-poll waiting.
+    notifies: Mutex<HashMap<DestinationId, Arc<Notify>>>,
+    /// Content bytes sent to agents since start, for the status line.
+    pub bytes_served: AtomicU64,
+    content_root: std::path::PathBuf,
+}
+
+impl Core {
+    pub fn new(svc: Service) -> Arc<Core> {
+        let content_root = svc.data().content_dir();
+        Arc::new(Core {
+            svc: Mutex::new(svc),
+            notifies: Mutex::new(HashMap::new()),
+            bytes_served: AtomicU64::new(0),
+            content_root,
+        })
+    }
+
+    /// Runs `f` on the service on a blocking thread, then wakes the
+    /// long-polls of destinations whose work changed.
+    pub async fn call<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Service) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let core = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let (out, wake) = {
+                let mut svc = core
+                    .svc
+                    .lock()
+                    .map_err(|_| anyhow!("service lock poisoned"))?;
+                let out = f(&mut svc);
+                (out, svc.take_wakeups())
+            };
+            core.wake(&wake);
+            out
+        })
+        .await
+        .map_err(|e| anyhow!("service task: {e}"))?
+    }
+
+    fn wake(&self, dests: &[DestinationId]) {
+        if dests.is_empty() {
+            return;
+        }
+        if let Ok(map) = self.notifies.lock() {
+            for d in dests {
+                if let Some(n) = map.get(d) {
+                    n.notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// The wake-up a long-poll of `dest` waits on.
+    pub fn notify_for(&self, dest: DestinationId) -> Arc<Notify> {
+        let mut map = match self.notifies.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(dest)
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
+    }
+
+    pub fn content_path(&self, hash: &str) -> std::path::PathBuf {
+        let prefix = hash.get(..2).unwrap_or("00");
+        self.content_root.join(prefix).join(hash)
+    }
+}
+
+/// What a running server tells other processes about itself, in
+/// `<data>/server.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub listen: String,
+    pub pid: u32,
+    pub ca_fingerprint: String,
+}
+
+impl ServerInfo {
+    pub fn path(data: &DataDir) -> std::path::PathBuf {
+        data.root().join("server.json")
+    }
+
+    pub fn read(data: &DataDir) -> Option<ServerInfo> {
+        let text = std::fs::read_to_string(Self::path(data)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// Runs the server until `shutdown` resolves.
+pub async fn run(
+    data: DataDir,
+    svc: Service,
+    listen: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let socket = data.socket_path();
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        bail!(
+            "a server already runs for {} (its admin socket answers)",
+            data.root().display()
+        );
+    }
+    let mut svc = svc;
+    let (tls, fingerprint) = {
+        let pki = svc.pki()?;
+        (pki.server_config()?, pki.ca_fingerprint())
+    };
+    let core = Core::new(svc);
+    let tcp = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = tcp.local_addr()?;
+    let _ = std::fs::remove_file(&socket);
+    let admin = tokio::net::UnixListener::bind(&socket)
+        .with_context(|| format!("{}: cannot bind admin socket", socket.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let info = ServerInfo {
+        listen: bound.to_string(),
+        pid: std::process::id(),
+        ca_fingerprint: fingerprint.clone(),
+    };
+    crate::pki::write_private(&ServerInfo::path(&data), &serde_json::to_vec_pretty(&info)?)?;
+    core.call(move |svc| svc.log_server_start(&bound.to_string()))
+        .await?;
+    tracing::info!(%bound, "listening");
+    eprintln!(
+        "courier serve: agents on {bound}, admin socket {}, CA fingerprint {fingerprint}",
+        socket.display()
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let agents = tokio::spawn(listener::serve(
+        tcp,
+        Arc::new(tls),
+        core.clone(),
+        stop_rx.clone(),
+    ));
+    let admin_task = tokio::spawn(admin::serve(admin, core.clone(), stop_rx.clone()));
+    let sweeper = tokio::spawn(sweep(core.clone(), stop_rx));
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = agents.await;
+        let _ = admin_task.await;
+        let _ = sweeper.await;
+    })
+    .await;
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(ServerInfo::path(&data));
+    core.call(|svc| svc.log_server_stop()).await?;
+    Ok(())
+}
+
+/// Background rules: destinations that stopped polling go offline.
+async fn sweep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let stale = (POLL_WAIT_SECS * 2 + 10) as i64;
+    loop {
+        if let Err(e) = core
+            .call(move |svc| svc.mark_offline(stale).map(|_| ()))
+            .await
+        {
+            tracing::warn!("sweep: {e:#}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

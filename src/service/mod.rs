@@ -1,0 +1,653 @@
+//! The server core: every change to courier's state goes through here.
+//!
+//! The CLI (and later the console and the admin API) call these methods;
+//! each one checks the rules of the seed, writes the change and its event in
+//! one transaction, and returns the object as the user will see it.
+//!
+//! Invariant: a refused request changes nothing, neither in the database
+//! nor in the content store.
+
+mod agents;
+mod task_rules;
+
+pub use task_rules::CreateTask;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::datadir::DataDir;
+use crate::model::{
+    DEFAULT_SUCCESS_CODES, DestinationId, Event, Kind, Level, NewEvent, Package, PackageId,
+};
+use crate::package::{self, Format, Installer, MAX_FILE_SIZE};
+use crate::pki::ServerPki;
+use crate::store::blobs::{ContentStore, StageError};
+use crate::store::packages::{Content, Meta};
+use crate::store::{Store, events, packages, tasks};
+
+/// `courier package add`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AddPackage {
+    pub path: PathBuf,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<Kind>,
+    pub install_command: Option<String>,
+    pub uninstall_command: Option<String>,
+    pub folder: Option<String>,
+    pub success_codes: Option<Vec<i64>>,
+}
+
+/// `courier package edit`: each `Some` replaces a field; an empty string
+/// clears an optional one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EditPackage {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<Kind>,
+    pub install_command: Option<String>,
+    pub uninstall_command: Option<String>,
+    pub folder: Option<String>,
+    pub success_codes: Option<Vec<i64>>,
+}
+
+pub struct Service {
+    /// Where everything lives: scratch space, keys.
+    data: DataDir,
+    store: Store,
+    content: ContentStore,
+    clock: Clock,
+    /// The CA and server certificate, loaded (or created) on first need:
+    /// tokens carry the CA fingerprint, enrolment signs certificates.
+    pki: Option<ServerPki>,
+    /// Destinations whose work changed since the server last looked; the
+    /// server wakes their long-polls.
+    wake: Vec<DestinationId>,
+}
+
+impl Service {
+    pub fn open(data: DataDir, clock: Clock) -> Result<Service> {
+        let store = Store::open(&data.db_path())?;
+        let content = ContentStore::open(data.content_dir())?;
+        Ok(Service {
+            data,
+            store,
+            content,
+            clock,
+            pki: None,
+            wake: Vec::new(),
+        })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn data(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// The server PKI, created on first use.
+    pub fn pki(&mut self) -> Result<&ServerPki> {
+        if self.pki.is_none() {
+            self.pki = Some(ServerPki::load_or_create(&self.data.tls_dir())?);
+        }
+        self.pki.as_ref().ok_or_else(|| anyhow!("PKI not loaded"))
+    }
+
+    /// Destinations whose long-polls should wake, since the last call.
+    pub fn take_wakeups(&mut self) -> Vec<DestinationId> {
+        std::mem::take(&mut self.wake)
+    }
+
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn event(
+        &self,
+        level: Level,
+        kind: &'static str,
+        subject: String,
+        message: String,
+    ) -> NewEvent {
+        NewEvent {
+            at: self.clock.now(),
+            level,
+            kind,
+            subject,
+            message,
+        }
+    }
+
+    // ---- packages -------------------------------------------------------
+
+    /// Registers a file as a package: copies it into the content store,
+    /// inspects the copy, decides kind and commands, and records it.
+    pub fn add_package(&mut self, req: AddPackage) -> Result<Package> {
+        let shown = req.path.display().to_string();
+        let (content, meta, staged) = self
+            .prepare_package(&req)
+            .map_err(|e| anyhow!("{shown}: {e:#}"))?;
+        let hash = content.hash.clone();
+        self.content.commit(staged)?;
+        let ev = self.event(
+            Level::Info,
+            "package.added",
+            String::new(),
+            format!(
+                "'{}'{} ({}, {}, {}) from {shown}, sha256 {}",
+                meta.name,
+                meta.version
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                meta.kind.as_str(),
+                content.format,
+                human_size(content.size),
+                content.sha256,
+            ),
+        );
+        let now = self.clock.now();
+        let inserted = self.store.write(|tx| {
+            let id = packages::insert(tx, &content, &meta, now)?;
+            events::append(
+                tx,
+                &NewEvent {
+                    subject: format!("package {id}"),
+                    ..ev
+                },
+            )?;
+            Ok(id)
+        });
+        match inserted {
+            Ok(id) => self.package(id),
+            Err(e) => {
+                // Keep the store consistent: drop the blob unless another
+                // package shares it.
+                if packages::count_by_hash(self.store.conn(), &hash).unwrap_or(1) == 0 {
+                    let _ = self.content.remove(&hash);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn prepare_package(
+        &self,
+        req: &AddPackage,
+    ) -> Result<(Content, Meta, crate::store::blobs::Staged)> {
+        let md =
+            std::fs::metadata(&req.path).map_err(|e| anyhow!("cannot read: {}", io_reason(&e)))?;
+        if !md.is_file() {
+            bail!("not a regular file");
+        }
+        if md.len() > MAX_FILE_SIZE {
+            bail!(too_large(md.len()));
+        }
+        let mut f = File::open(&req.path).map_err(|e| anyhow!("cannot read: {}", io_reason(&e)))?;
+        let staged = match self.content.stage(&mut f, MAX_FILE_SIZE) {
+            Ok(s) => s,
+            Err(StageError::TooLarge { .. }) => bail!(too_large(MAX_FILE_SIZE + 1)),
+            Err(StageError::Io(e)) => return Err(anyhow!("cannot copy: {}", io_reason(&e))),
+        };
+        let inspection = package::inspect(staged.path(), &self.data.scratch_dir())?;
+        let file_name = req
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "package".into());
+        let meta = plan(req, &inspection, &file_name)?;
+        validate(&meta)?;
+        let content = Content {
+            format: inspection.format.as_str(),
+            size: staged.size,
+            hash: staged.hash.clone(),
+            sha256: staged.sha256.clone(),
+            file_name,
+            installer: inspection.installer.as_ref().and_then(|i| i.path.clone()),
+            product_code: inspection
+                .installer
+                .as_ref()
+                .and_then(|i| i.msi.as_ref())
+                .and_then(|m| m.product_code.clone()),
+            unzipped_size: inspection.unzipped_size,
+            entries: inspection.entries,
+        };
+        Ok((content, meta, staged))
+    }
+
+    pub fn packages(&self) -> Result<Vec<Package>> {
+        packages::list(self.store.conn())
+    }
+
+    pub fn package(&self, id: PackageId) -> Result<Package> {
+        packages::get(self.store.conn(), id)?
+            .ok_or_else(|| anyhow!("package {id}: no such package"))
+    }
+
+    /// Changes a package's metadata; its content never changes.
+    pub fn edit_package(&mut self, id: PackageId, edit: EditPackage) -> Result<Package> {
+        let old = self.package(id)?;
+        let mut meta = Meta::of(&old);
+        let clear = |s: String| if s.trim().is_empty() { None } else { Some(s) };
+        if let Some(n) = edit.name {
+            meta.name = n;
+        }
+        if let Some(v) = edit.version {
+            meta.version = clear(v);
+        }
+        if let Some(k) = edit.kind {
+            meta.kind = k;
+        }
+        if let Some(c) = edit.install_command {
+            meta.install_command = clear(c);
+        }
+        if let Some(c) = edit.uninstall_command {
+            meta.uninstall_command = clear(c);
+        }
+        if let Some(f) = edit.folder {
+            meta.folder = clear(f);
+        }
+        if let Some(c) = edit.success_codes {
+            meta.success_codes = c;
+        }
+        validate(&meta).map_err(|e| anyhow!("package {id}: {e:#}"))?;
+        let changes = describe_changes(&Meta::of(&old), &meta);
+        if changes.is_empty() {
+            return Ok(old);
+        }
+        let now = self.clock.now();
+        let ev = self.event(
+            Level::Info,
+            "package.edited",
+            format!("package {id}"),
+            changes.join(", "),
+        );
+        self.store.write(|tx| {
+            packages::update_meta(tx, id, &meta, now)?;
+            events::append(tx, &ev)?;
+            Ok(())
+        })?;
+        self.package(id)
+    }
+
+    /// Deletes a package, refusing while unfinished tasks use it. Its content
+    /// goes too unless another package has the same bytes.
+    pub fn remove_package(&mut self, id: PackageId) -> Result<Package> {
+        let p = self.package(id)?;
+        let users = tasks::unfinished_using_package(self.store.conn(), id)?;
+        if !users.is_empty() {
+            let names: Vec<String> = users
+                .iter()
+                .map(|(tid, name)| format!("{tid} ({name})"))
+                .collect();
+            bail!(
+                "package {id}: used by unfinished task{} {}: delete or finish {} first",
+                if users.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                if users.len() == 1 { "it" } else { "them" },
+            );
+        }
+        let ev = self.event(
+            Level::Info,
+            "package.removed",
+            format!("package {id}"),
+            format!("'{}' ({}, {})", p.name, p.format, human_size(p.size)),
+        );
+        let remaining = self.store.write(|tx| {
+            packages::delete(tx, id)?;
+            events::append(tx, &ev)?;
+            packages::count_by_hash(tx, &p.hash)
+        })?;
+        if remaining == 0 {
+            self.content.remove(&p.hash)?;
+        }
+        Ok(p)
+    }
+
+    // ---- events ---------------------------------------------------------
+
+    pub fn log_server_start(&mut self, listen: &str) -> Result<()> {
+        let ev = self.event(
+            Level::Info,
+            "server.started",
+            String::new(),
+            format!("agents on {listen}"),
+        );
+        self.store.write(|tx| events::append(tx, &ev).map(|_| ()))
+    }
+
+    pub fn log_server_stop(&mut self) -> Result<()> {
+        let ev = self.event(
+            Level::Info,
+            "server.stopped",
+            String::new(),
+            "shut down".into(),
+        );
+        self.store.write(|tx| events::append(tx, &ev).map(|_| ()))
+    }
+
+    pub fn events_tail(&self, n: u32) -> Result<Vec<Event>> {
+        events::tail(self.store.conn(), n)
+    }
+
+    pub fn events_since(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
+        events::since(self.store.conn(), after, limit)
+    }
+}
+
+fn too_large(size: u64) -> String {
+    format!(
+        "{} is over the 1 GiB limit for a registered file: split it into pieces of at most 1 GiB \
+         and distribute them as a ZIP or separate packages",
+        if size > MAX_FILE_SIZE && size < MAX_FILE_SIZE + 1024 {
+            format!("{size} bytes")
+        } else {
+            human_size(size)
+        }
+    )
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+pub fn human_size(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
+}
+
+/// Quotes a path for a Windows command line when it needs it.
+fn quote(p: &str) -> String {
+    if p.contains(' ') {
+        format!("\"{p}\"")
+    } else {
+        p.to_string()
+    }
+}
+
+/// Where the installer sits relative to the extracted content, as a Windows
+/// command names it.
+fn installer_path(inst: &Installer, file_name: &str) -> String {
+    match &inst.path {
+        Some(p) => p.replace('/', "\\"),
+        None => file_name.to_string(),
+    }
+}
+
+fn msi_install_command(path: &str) -> String {
+    format!("msiexec /i \"{path}\" /qn /norestart")
+}
+
+fn msi_uninstall_command(product_code: &str) -> String {
+    format!("msiexec /x {product_code} /qn /norestart")
+}
+
+/// Decides a new package's metadata from what the admin gave and what the
+/// file turned out to be.
+fn plan(req: &AddPackage, insp: &package::Inspection, file_name: &str) -> Result<Meta> {
+    let installer = insp.installer.as_ref();
+    let kind = match req.kind {
+        Some(k) => k,
+        None if req.install_command.is_some() => Kind::Install,
+        None if req.folder.is_some() => match installer {
+            Some(i) => bail!(
+                "{} with --folder: say --kind install to install it, or --kind file to place it in the folder",
+                describe_installer(i)
+            ),
+            None => Kind::File,
+        },
+        None if installer.is_some() => Kind::Install,
+        None if !insp.ambiguous.is_empty() => bail!(
+            "several installers inside ({}): give --install-command to say which to run",
+            insp.ambiguous.join(", ")
+        ),
+        None => bail!(
+            "no MSI or EXE installer found: give --folder DIR to distribute it as a file, \
+             or --install-command CMD to install it"
+        ),
+    };
+    let msi = installer.and_then(|i| i.msi.as_ref());
+    let name = req
+        .name
+        .clone()
+        .or_else(|| msi.and_then(|m| m.product_name.clone()))
+        .unwrap_or_else(|| file_stem(file_name));
+    let version = req
+        .version
+        .clone()
+        .or_else(|| msi.and_then(|m| m.product_version.clone()));
+    let success_codes = req
+        .success_codes
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SUCCESS_CODES.to_vec());
+    match kind {
+        Kind::File => {
+            if req.install_command.is_some() {
+                bail!(
+                    "a file-distribution package has no install command: drop --install-command or use --kind install"
+                );
+            }
+            if req.folder.is_none() {
+                bail!("a file-distribution package needs --folder DIR (the destination folder)");
+            }
+            Ok(Meta {
+                name,
+                version,
+                kind,
+                install_command: None,
+                uninstall_command: req.uninstall_command.clone(),
+                folder: req.folder.clone(),
+                success_codes,
+            })
+        }
+        Kind::Install => {
+            let install_command = match (&req.install_command, installer) {
+                (Some(c), _) => c.clone(),
+                (None, Some(i)) if i.format == Format::Msi => {
+                    msi_install_command(&installer_path(i, file_name))
+                }
+                (None, Some(i)) => bail!(exe_needs_command(i, file_name)),
+                (None, None) if !insp.ambiguous.is_empty() => bail!(
+                    "several installers inside ({}): give --install-command to say which to run",
+                    insp.ambiguous.join(", ")
+                ),
+                (None, None) => bail!(
+                    "no MSI or EXE installer found: give --install-command CMD (it runs in the unpacked package)"
+                ),
+            };
+            let uninstall_command = req.uninstall_command.clone().or_else(|| {
+                msi.and_then(|m| m.product_code.as_deref())
+                    .map(msi_uninstall_command)
+            });
+            Ok(Meta {
+                name,
+                version,
+                kind,
+                install_command: Some(install_command),
+                uninstall_command,
+                folder: req.folder.clone(),
+                success_codes,
+            })
+        }
+    }
+}
+
+fn describe_installer(i: &Installer) -> String {
+    let what = match i.format {
+        Format::Msi => "an MSI installer",
+        _ => "an EXE installer",
+    };
+    match &i.path {
+        Some(p) => format!("{what} inside ('{p}')"),
+        None => what.to_string(),
+    }
+}
+
+fn exe_needs_command(i: &Installer, file_name: &str) -> String {
+    let exe = installer_path(i, file_name);
+    match i.framework {
+        Some(fw) => format!(
+            "an EXE needs a silent install command: {} installer detected{}, try --install-command '{} {}'",
+            fw.name(),
+            i.path
+                .as_deref()
+                .map(|p| format!(" at '{p}'"))
+                .unwrap_or_default(),
+            quote(&exe),
+            fw.silent_switches()
+        ),
+        None => format!(
+            "an EXE needs a silent install command (--install-command '{} <silent switches>'): \
+             no installer framework recognised; common switches are /S (NSIS), \
+             /VERYSILENT /SUPPRESSMSGBOXES /NORESTART (Inno Setup), /quiet /norestart (WiX Burn)",
+            quote(&exe)
+        ),
+    }
+}
+
+fn file_stem(file_name: &str) -> String {
+    Path::new(file_name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| file_name.to_string())
+}
+
+/// True for absolute paths of either family, since a destination may run
+/// Windows or Unix: `/opt/x`, `C:\x`, `C:/x`, `\\server\share`, `%ProgramFiles%\x`.
+pub fn is_absolute_folder(f: &str) -> bool {
+    let b = f.as_bytes();
+    f.starts_with('/')
+        || f.starts_with("\\\\")
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && (b[2] == b'\\' || b[2] == b'/'))
+        || (f.starts_with('%') && f[1..].contains('%'))
+}
+
+fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
+    if s.chars().any(|c| c.is_control()) {
+        bail!("{what}: control characters (newline, tab…) are not allowed");
+    }
+    if s.len() > max {
+        bail!("{what}: longer than {max} bytes");
+    }
+    Ok(())
+}
+
+/// The rules every package's metadata obeys, after registration and after
+/// each edit.
+fn validate(m: &Meta) -> Result<()> {
+    if m.name.trim().is_empty() {
+        bail!("name: must not be empty");
+    }
+    check_text("name", &m.name, 200)?;
+    if let Some(v) = &m.version {
+        check_text("version", v, 64)?;
+    }
+    for (what, c) in [
+        ("install command", &m.install_command),
+        ("uninstall command", &m.uninstall_command),
+    ] {
+        if let Some(c) = c {
+            check_text(what, c, 8192)?;
+        }
+    }
+    if let Some(f) = &m.folder {
+        check_text("folder", f, 1024)?;
+        if !is_absolute_folder(f) {
+            bail!(
+                "folder '{f}': must be an absolute path (/opt/app, C:\\App or %ProgramFiles%\\App)"
+            );
+        }
+    }
+    match m.kind {
+        Kind::Install if m.install_command.is_none() => {
+            bail!("an installation package needs an install command")
+        }
+        Kind::File if m.folder.is_none() => bail!("a file-distribution package needs a folder"),
+        Kind::File if m.install_command.is_some() => {
+            bail!("a file-distribution package has no install command")
+        }
+        _ => {}
+    }
+    if m.success_codes.is_empty() {
+        bail!("success codes: at least one exit code (usually 0)");
+    }
+    Ok(())
+}
+
+fn describe_changes(old: &Meta, new: &Meta) -> Vec<String> {
+    fn show(v: &Option<String>) -> String {
+        v.as_deref()
+            .map(|s| format!("'{s}'"))
+            .unwrap_or_else(|| "none".into())
+    }
+    let mut out = Vec::new();
+    if old.name != new.name {
+        out.push(format!("name '{}' → '{}'", old.name, new.name));
+    }
+    if old.version != new.version {
+        out.push(format!(
+            "version {} → {}",
+            show(&old.version),
+            show(&new.version)
+        ));
+    }
+    if old.kind != new.kind {
+        out.push(format!(
+            "kind {} → {}",
+            old.kind.as_str(),
+            new.kind.as_str()
+        ));
+    }
+    if old.install_command != new.install_command {
+        out.push(format!(
+            "install command {} → {}",
+            show(&old.install_command),
+            show(&new.install_command)
+        ));
+    }
+    if old.uninstall_command != new.uninstall_command {
+        out.push(format!(
+            "uninstall command {} → {}",
+            show(&old.uninstall_command),
+            show(&new.uninstall_command)
+        ));
+    }
+    if old.folder != new.folder {
+        out.push(format!(
+            "folder {} → {}",
+            show(&old.folder),
+            show(&new.folder)
+        ));
+    }
+    if old.success_codes != new.success_codes {
+        out.push(format!(
+            "success codes {:?} → {:?}",
+            old.success_codes, new.success_codes
+        ));
+    }
+    out
+}
+
+/// Context for errors about the data dir, shared by every command.
+pub fn open_default(data: Option<PathBuf>) -> Result<Service> {
+    let root = DataDir::resolve(data)?;
+    let dir = DataDir::open(root)?;
+    Service::open(dir, Clock::system()).context("cannot open the data dir")
+}

@@ -1,0 +1,313 @@
+//! The content store: registered files, addressed by their BLAKE3 hash.
+//!
+//! A file is streamed into `tmp/` while both hashes are computed, fsynced,
+//! and only then renamed to `<first two hex digits>/<hash>`. A blob at its
+//! final path is therefore always complete and always matches its name.
+//!
+//! Invariant: nothing here holds a whole file in memory; the copy buffer is
+//! fixed-size.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::datadir::create_private_dir;
+use crate::proto::{CHUNK_SIZE, Manifest};
+
+const COPY_BUFFER: usize = 1 << 20;
+
+pub struct ContentStore {
+    root: PathBuf,
+}
+
+/// A file copied into `tmp/` and hashed, not yet at its address. Dropping it
+/// without [`ContentStore::commit`] removes the copy, so a refused
+/// registration leaves nothing behind.
+#[derive(Debug)]
+pub struct Staged {
+    path: PathBuf,
+    pub size: u64,
+    pub hash: String,
+    pub sha256: String,
+    /// BLAKE3 of each [`CHUNK_SIZE`] chunk: the manifest agents verify
+    /// downloads against, made from the bytes as registered.
+    chunks: Vec<String>,
+}
+
+impl Staged {
+    /// The staged copy, for inspection before it is committed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Why staging stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl ContentStore {
+    pub fn open(root: PathBuf) -> Result<ContentStore> {
+        create_private_dir(&root.join("tmp"))?;
+        Ok(ContentStore { root })
+    }
+
+    /// A handle on an existing content store, for readers in other threads.
+    pub fn at(root: PathBuf) -> ContentStore {
+        ContentStore { root }
+    }
+
+    /// Final path of the blob with this hash.
+    pub fn path(&self, hash: &str) -> PathBuf {
+        let prefix = hash.get(..2).unwrap_or("00");
+        self.root.join(prefix).join(hash)
+    }
+
+    pub fn contains(&self, hash: &str) -> bool {
+        self.path(hash).is_file()
+    }
+
+    /// Copies `src` into `tmp/`, hashing as it goes, refusing past `limit`
+    /// bytes (checked while reading: the source may grow under us).
+    pub fn stage(&self, src: &mut impl Read, limit: u64) -> Result<Staged, StageError> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            jiff::Timestamp::now().as_nanosecond()
+        );
+        let path = self.root.join("tmp").join(name);
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        // From here on the Staged guard owns the file and removes it on error.
+        let mut staged = Staged {
+            path,
+            size: 0,
+            hash: String::new(),
+            sha256: String::new(),
+            chunks: Vec::new(),
+        };
+        let mut b3 = blake3::Hasher::new();
+        let mut chunk = blake3::Hasher::new();
+        let mut chunk_fill = 0u64;
+        let mut sha = Sha256::new();
+        let mut buf = vec![0u8; COPY_BUFFER];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            staged.size += n as u64;
+            if staged.size > limit {
+                return Err(StageError::TooLarge { limit });
+            }
+            b3.update(&buf[..n]);
+            sha.update(&buf[..n]);
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                let take = ((CHUNK_SIZE - chunk_fill) as usize).min(rest.len());
+                chunk.update(&rest[..take]);
+                chunk_fill += take as u64;
+                rest = &rest[take..];
+                if chunk_fill == CHUNK_SIZE {
+                    staged.chunks.push(chunk.finalize().to_hex().to_string());
+                    chunk.reset();
+                    chunk_fill = 0;
+                }
+            }
+            out.write_all(&buf[..n])?;
+        }
+        if chunk_fill > 0 {
+            staged.chunks.push(chunk.finalize().to_hex().to_string());
+        }
+        out.sync_all()?;
+        staged.hash = b3.finalize().to_hex().to_string();
+        staged.sha256 = hex::encode(sha.finalize());
+        Ok(staged)
+    }
+
+    /// Moves a staged copy to its address. Identical content already stored
+    /// is kept and the copy dropped.
+    pub fn commit(&self, mut staged: Staged) -> Result<PathBuf> {
+        let dest = self.path(&staged.hash);
+        if dest.is_file() {
+            return Ok(dest);
+        }
+        let manifest = Manifest {
+            size: staged.size,
+            chunk_size: CHUNK_SIZE,
+            chunks: std::mem::take(&mut staged.chunks),
+        };
+        let dir = dest.parent().unwrap_or(&self.root);
+        create_private_dir(dir)?;
+        // The manifest goes first: a blob at its address always has one.
+        let mpath = dest.with_extension("manifest");
+        fs::write(&mpath, serde_json::to_vec(&manifest)?)
+            .with_context(|| format!("content store: cannot write {}", mpath.display()))?;
+        fs::rename(&staged.path, &dest)
+            .with_context(|| format!("content store: cannot move blob to {}", dest.display()))?;
+        sync_dir(dir);
+        // The rename consumed the staged file; the guard's remove is a no-op.
+        drop(staged);
+        Ok(dest)
+    }
+
+    /// Removes a blob no package references any more.
+    pub fn remove(&self, hash: &str) -> Result<()> {
+        let _ = fs::remove_file(self.path(hash).with_extension("manifest"));
+        match fs::remove_file(self.path(hash)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("content store: cannot remove {hash}")),
+        }
+    }
+
+    pub fn open_blob(&self, hash: &str) -> io::Result<File> {
+        File::open(self.path(hash))
+    }
+
+    /// Chunk hashes of a blob, computed on first request and kept beside
+    /// it (content never changes, so neither does its manifest).
+    pub fn manifest(&self, hash: &str) -> io::Result<Manifest> {
+        let cached = self.path(hash).with_extension("manifest");
+        if let Ok(text) = fs::read_to_string(&cached)
+            && let Ok(m) = serde_json::from_str::<Manifest>(&text)
+        {
+            return Ok(m);
+        }
+        let mut f = self.open_blob(hash)?;
+        let size = f.metadata()?.len();
+        let mut chunks = Vec::with_capacity(size.div_ceil(CHUNK_SIZE) as usize);
+        let mut buf = vec![0u8; CHUNK_SIZE as usize];
+        loop {
+            let n = read_full(&mut f, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            chunks.push(blake3::hash(&buf[..n]).to_hex().to_string());
+            if n < buf.len() {
+                break;
+            }
+        }
+        let m = Manifest {
+            size,
+            chunk_size: CHUNK_SIZE,
+            chunks,
+        };
+        let tmp = cached.with_extension(format!("manifest.{}", std::process::id()));
+        if fs::write(&tmp, serde_json::to_vec(&m).map_err(io::Error::other)?).is_ok() {
+            let _ = fs::rename(&tmp, &cached);
+        }
+        Ok(m)
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Makes a rename durable. Best effort: some filesystems refuse to fsync a
+/// directory, and the rename itself is already atomic.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_hashes_and_commits() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path().to_path_buf()).unwrap();
+        let data = b"hello courier".to_vec();
+        let staged = cs.stage(&mut &data[..], 1 << 20).unwrap();
+        assert_eq!(staged.size, data.len() as u64);
+        assert_eq!(staged.hash, blake3::hash(&data).to_hex().to_string());
+        assert_eq!(staged.sha256, hex::encode(Sha256::digest(&data)));
+        let hash = staged.hash.clone();
+        let p = cs.commit(staged).unwrap();
+        assert_eq!(fs::read(p).unwrap(), data);
+        assert!(cs.contains(&hash));
+        assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn manifest_hashes_each_chunk() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path().to_path_buf()).unwrap();
+        let data: Vec<u8> = (0..(CHUNK_SIZE as usize * 2 + 10))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let staged = cs.stage(&mut &data[..], u64::MAX).unwrap();
+        let hash = staged.hash.clone();
+        cs.commit(staged).unwrap();
+        let m = cs.manifest(&hash).unwrap();
+        // Computed again from the blob, it is the same.
+        fs::remove_file(cs.path(&hash).with_extension("manifest")).unwrap();
+        assert_eq!(cs.manifest(&hash).unwrap(), m);
+        assert_eq!(m.size, data.len() as u64);
+        assert_eq!(m.chunks.len(), 3);
+        let c = CHUNK_SIZE as usize;
+        assert_eq!(m.chunks[2], blake3::hash(&data[2 * c..]).to_hex().as_str());
+        // Served again from the cache beside the blob.
+        assert_eq!(cs.manifest(&hash).unwrap(), m);
+        cs.remove(&hash).unwrap();
+        assert_eq!(
+            fs::read_dir(t.path()).unwrap().count(),
+            2,
+            "only tmp/ and the prefix dir left"
+        );
+    }
+
+    #[test]
+    fn over_limit_leaves_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path().to_path_buf()).unwrap();
+        let data = vec![7u8; 1000];
+        let e = cs.stage(&mut &data[..], 999).unwrap_err();
+        assert!(matches!(e, StageError::TooLarge { limit: 999 }));
+        assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn dropped_stage_is_removed() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path().to_path_buf()).unwrap();
+        let staged = cs.stage(&mut &b"abc"[..], 10).unwrap();
+        assert!(staged.path().exists());
+        drop(staged);
+        assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,126 @@
+//! The `destinations` table.
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::clock::{UnixTime, rfc3339};
+use crate::model::{Destination, DestinationId};
+use crate::proto::AgentInfo;
+
+const SELECT: &str =
+    "SELECT d.id, d.name, d.status, d.os, d.hostname, d.agent_version, d.last_seen,
+        d.created_at,
+        (SELECT COUNT(*) FROM task_destinations td WHERE td.destination_id = d.id
+           AND td.status IN ('waiting', 'transferring', 'installing'))
+     FROM destinations d";
+
+fn from_row(r: &Row) -> rusqlite::Result<Destination> {
+    Ok(Destination {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        status: r.get(2)?,
+        os: r.get(3)?,
+        hostname: r.get(4)?,
+        agent_version: r.get(5)?,
+        last_seen: r.get::<_, Option<i64>>(6)?.map(rfc3339),
+        enrolled_at: rfc3339(r.get(7)?),
+        running_work: r.get(8)?,
+    })
+}
+
+pub fn list(c: &Connection) -> Result<Vec<Destination>> {
+    let mut st = c.prepare(&format!("{SELECT} ORDER BY d.name"))?;
+    let rows = st.query_map([], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn by_name(c: &Connection, name: &str) -> Result<Option<Destination>> {
+    Ok(
+        c.query_row(&format!("{SELECT} WHERE d.name = ?1"), [name], from_row)
+            .optional()?,
+    )
+}
+
+pub fn by_id(c: &Connection, id: DestinationId) -> Result<Option<Destination>> {
+    Ok(
+        c.query_row(&format!("{SELECT} WHERE d.id = ?1"), [id], from_row)
+            .optional()?,
+    )
+}
+
+/// The destination a client certificate belongs to, with its status.
+pub fn by_fingerprint(c: &Connection, fp: &str) -> Result<Option<(DestinationId, String)>> {
+    Ok(c.query_row(
+        "SELECT id, status FROM destinations WHERE cert_fingerprint = ?1",
+        [fp],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert(
+    c: &Connection,
+    name: &str,
+    status: &str,
+    info: &AgentInfo,
+    fingerprint: &str,
+    token_id: i64,
+    at: UnixTime,
+) -> Result<DestinationId> {
+    c.execute(
+        "INSERT INTO destinations (name, status, os, hostname, agent_version, cert_fingerprint,
+             token_id, last_seen, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![
+            name,
+            status,
+            info.os,
+            info.hostname,
+            info.agent_version,
+            fingerprint,
+            token_id,
+            at
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+pub fn set_status(c: &Connection, id: DestinationId, status: &str) -> Result<()> {
+    c.execute(
+        "UPDATE destinations SET status = ?2 WHERE id = ?1",
+        params![id, status],
+    )?;
+    Ok(())
+}
+
+/// Records a poll: what the agent says of itself, and that it is alive.
+/// Returns true when this brought it back online.
+pub fn seen(c: &Connection, id: DestinationId, info: &AgentInfo, at: UnixTime) -> Result<bool> {
+    let back = c.execute(
+        "UPDATE destinations SET status = 'online' WHERE id = ?1 AND status = 'offline'",
+        [id],
+    )?;
+    c.execute(
+        "UPDATE destinations SET os = ?2, hostname = ?3, agent_version = ?4, last_seen = ?5
+         WHERE id = ?1",
+        params![id, info.os, info.hostname, info.agent_version, at],
+    )?;
+    Ok(back > 0)
+}
+
+/// Marks online destinations not seen since `before` offline; returns their
+/// names.
+pub fn mark_stale_offline(c: &Connection, before: UnixTime) -> Result<Vec<String>> {
+    let mut st = c.prepare(
+        "UPDATE destinations SET status = 'offline'
+         WHERE status = 'online' AND (last_seen IS NULL OR last_seen < ?1) RETURNING name",
+    )?;
+    let rows = st.query_map([before], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn delete(c: &Connection, id: DestinationId) -> Result<()> {
+    c.execute("DELETE FROM destinations WHERE id = ?1", [id])?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The store: one SQLite database (WAL) and the content store beside it.
+//!
+//! Queries are free functions over `&Connection` grouped by table
+//! (`packages`, `tasks`, `events`), so a change and the event that records it
+//! are written in one transaction through [`Store::write`].
+//!
+//! Invariant: the store knows nothing of the CLI, the console or the network;
+//! it checks integrity (types, references), the service checks rules.
+
+pub mod blobs;
+pub mod destinations;
+pub mod events;
+pub mod packages;
+pub mod tasks;
+pub mod tokens;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, Transaction};
+
+/// Numbered migrations; `PRAGMA user_version` records how many are applied.
+/// Append only: a released migration is never edited.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("database {}: cannot open", path.display()))?;
+        Self::init(conn).with_context(|| format!("database {}", path.display()))
+    }
+
+    /// A private in-memory store, for tests.
+    pub fn open_in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // WAL lets readers (console, CLI) proceed while the writer commits;
+        // NORMAL sync in WAL mode never corrupts, at worst it loses the last
+        // commits on power loss, and keeps thousands of commits a second.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in one immediate transaction: all of it lands or none does.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if applied > MIGRATIONS.len() {
+        bail!(
+            "schema version {applied} is newer than this courier knows ({}): upgrade courier",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the lock.
+        let now: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now > i {
+            continue;
+        }
+        tx.execute_batch(sql)
+            .with_context(|| format!("migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_record_version() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("db");
+        drop(Store::open(&p).unwrap());
+        let s = Store::open(&p).unwrap();
+        let v: usize = s
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len());
+        let mode: String = s
+            .conn()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("db");
+        let c = Connection::open(&p).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let e = format!("{:#}", Store::open(&p).err().unwrap());
+        assert!(e.contains("newer than this courier"), "{e}");
+    }
+}

@@ -1,0 +1,334 @@
+//! The `tasks` and `task_destinations` tables.
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::clock::{UnixTime, rfc3339};
+use crate::exitcodes;
+use crate::model::{Counts, DestinationId, PackageId, TaskDestination, TaskId};
+use crate::proto::{Action, Assignment, PackageRef};
+
+/// The stored part of a task; status and counts are derived.
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub id: TaskId,
+    pub name: String,
+    pub kind: String,
+    pub class: String,
+    pub package_id: Option<PackageId>,
+    pub package_name: String,
+    pub start_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+    pub completed_at: Option<UnixTime>,
+}
+
+const TASK_COLUMNS: &str =
+    "id, name, type, class, package_id, package_name, start_at, created_at, completed_at";
+
+fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        kind: r.get(2)?,
+        class: r.get(3)?,
+        package_id: r.get(4)?,
+        package_name: r.get(5)?,
+        start_at: r.get(6)?,
+        created_at: r.get(7)?,
+        completed_at: r.get(8)?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert(
+    c: &Connection,
+    name: &str,
+    kind: &str,
+    class: &str,
+    package_id: PackageId,
+    package_name: &str,
+    start_at: Option<UnixTime>,
+    at: UnixTime,
+) -> Result<TaskId> {
+    c.execute(
+        "INSERT INTO tasks (name, type, class, package_id, package_name, start_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![name, kind, class, package_id, package_name, start_at, at],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+pub fn add_destination(
+    c: &Connection,
+    task: TaskId,
+    dest: DestinationId,
+    at: UnixTime,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at)
+         VALUES (?1, ?2, 'waiting', 1, ?3)",
+        params![task, dest, at],
+    )?;
+    Ok(())
+}
+
+pub fn get(c: &Connection, id: TaskId) -> Result<Option<TaskRow>> {
+    Ok(c.query_row(
+        &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
+        [id],
+        task_from_row,
+    )
+    .optional()?)
+}
+
+pub fn list(c: &Connection) -> Result<Vec<TaskRow>> {
+    let mut st = c.prepare(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY id"))?;
+    let rows = st.query_map([], task_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every destination of a task, by name. `with_output` includes the
+/// command's output tail (large; only for one task's detail).
+pub fn destinations(
+    c: &Connection,
+    task: TaskId,
+    with_output: bool,
+) -> Result<Vec<TaskDestination>> {
+    let mut st = c.prepare(
+        "SELECT d.name, td.status, td.exit_code, td.message, td.attempt, td.retries,
+                td.transferred, td.reboot_required, td.output, td.updated_at
+         FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
+         WHERE td.task_id = ?1 ORDER BY d.name",
+    )?;
+    let rows = st.query_map([task], |r| {
+        let exit_code: Option<i64> = r.get(2)?;
+        Ok(TaskDestination {
+            name: r.get(0)?,
+            status: r.get(1)?,
+            exit_code,
+            message: r.get(3)?,
+            meaning: exit_code.and_then(exitcodes::meaning).map(str::to_string),
+            attempt: r.get(4)?,
+            retries: r.get(5)?,
+            transferred: r.get(6)?,
+            reboot_required: r.get(7)?,
+            output: if with_output { r.get(8)? } else { None },
+            updated_at: rfc3339(r.get(9)?),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn counts(c: &Connection, task: TaskId) -> Result<Counts> {
+    let mut st = c.prepare(
+        "SELECT status, COUNT(*) FROM task_destinations WHERE task_id = ?1 GROUP BY status",
+    )?;
+    let mut counts = Counts::default();
+    let rows = st.query_map([task], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+    })?;
+    for row in rows {
+        let (status, n) = row?;
+        match status.as_str() {
+            "waiting" => counts.waiting = n,
+            "transferring" => counts.transferring = n,
+            "installing" => counts.installing = n,
+            "succeeded" => counts.succeeded = n,
+            "failed" => counts.failed = n,
+            _ => counts.cancelled = n,
+        }
+    }
+    Ok(counts)
+}
+
+/// Tasks not yet completed that distribute or uninstall `package`, as
+/// `(id, name)`: while any exists the package cannot be deleted.
+pub fn unfinished_using_package(
+    c: &Connection,
+    package: PackageId,
+) -> Result<Vec<(TaskId, String)>> {
+    let mut st = c.prepare(
+        "SELECT id, name FROM tasks WHERE package_id = ?1 AND completed_at IS NULL ORDER BY id",
+    )?;
+    let rows = st.query_map(params![package], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The work a destination should be doing now: unfinished attempts of
+/// started tasks, oldest task first.
+pub fn assignments_for(
+    c: &Connection,
+    dest: DestinationId,
+    now: UnixTime,
+) -> Result<Vec<Assignment>> {
+    let mut st = c.prepare(
+        "SELECT t.id, t.name, td.attempt, t.type, p.id, p.name, p.hash, p.size, p.format,
+                p.file_name, p.kind, p.install_command, p.uninstall_command, p.folder,
+                p.success_codes
+         FROM task_destinations td
+         JOIN tasks t ON t.id = td.task_id
+         JOIN packages p ON p.id = t.package_id
+         WHERE td.destination_id = ?1
+           AND td.status IN ('waiting', 'transferring', 'installing')
+           AND (t.start_at IS NULL OR t.start_at <= ?2)
+           AND (td.not_before IS NULL OR td.not_before <= ?2)
+         ORDER BY t.id",
+    )?;
+    let rows = st.query_map(params![dest, now], |r| {
+        let task_type: String = r.get(3)?;
+        let kind: String = r.get(10)?;
+        let action = if task_type == "uninstall" {
+            Action::Uninstall
+        } else if kind == "file" {
+            Action::Distribute
+        } else {
+            Action::Install
+        };
+        let command: Option<String> = match action {
+            Action::Uninstall => r.get(12)?,
+            Action::Install => r.get(11)?,
+            Action::Distribute => None,
+        };
+        let codes: String = r.get(14)?;
+        Ok(Assignment {
+            task_id: r.get(0)?,
+            task_name: r.get(1)?,
+            attempt: r.get(2)?,
+            action,
+            package: PackageRef {
+                id: r.get(4)?,
+                name: r.get(5)?,
+                hash: r.get(6)?,
+                size: r.get(7)?,
+                format: r.get(8)?,
+                file_name: r.get(9)?,
+                command,
+                folder: r.get(13)?,
+                success_codes: codes.split(',').filter_map(|c| c.parse().ok()).collect(),
+            },
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// True when `dest` has unfinished work that needs the content `hash`:
+/// agents may only download what they were assigned.
+pub fn may_fetch(c: &Connection, dest: DestinationId, hash: &str) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM task_destinations td
+             JOIN tasks t ON t.id = td.task_id JOIN packages p ON p.id = t.package_id
+             WHERE td.destination_id = ?1 AND p.hash = ?2
+               AND td.status IN ('waiting', 'transferring', 'installing'))",
+        params![dest, hash],
+        |r| r.get(0),
+    )?)
+}
+
+/// State of one destination of one task: (status, attempt, retries).
+pub fn state(
+    c: &Connection,
+    task: TaskId,
+    dest: DestinationId,
+) -> Result<Option<(String, i64, i64)>> {
+    Ok(c.query_row(
+        "SELECT status, attempt, retries FROM task_destinations
+             WHERE task_id = ?1 AND destination_id = ?2",
+        params![task, dest],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()?)
+}
+
+pub fn set_progress(
+    c: &Connection,
+    task: TaskId,
+    dest: DestinationId,
+    status: &str,
+    transferred: u64,
+    at: UnixTime,
+) -> Result<()> {
+    c.execute(
+        "UPDATE task_destinations SET status = ?3, transferred = ?4, updated_at = ?5
+         WHERE task_id = ?1 AND destination_id = ?2",
+        params![task, dest, status, transferred, at],
+    )?;
+    Ok(())
+}
+
+/// Final outcome of an attempt.
+pub struct Outcome<'a> {
+    pub status: &'a str,
+    pub exit_code: Option<i64>,
+    pub message: Option<&'a str>,
+    pub output: Option<&'a str>,
+    pub transferred: u64,
+    pub reboot_required: bool,
+}
+
+pub fn finish(
+    c: &Connection,
+    task: TaskId,
+    dest: DestinationId,
+    o: &Outcome,
+    at: UnixTime,
+) -> Result<()> {
+    c.execute(
+        "UPDATE task_destinations SET status = ?3, exit_code = ?4, message = ?5, output = ?6,
+             transferred = ?7, reboot_required = ?8, updated_at = ?9, not_before = NULL
+         WHERE task_id = ?1 AND destination_id = ?2",
+        params![
+            task,
+            dest,
+            o.status,
+            o.exit_code,
+            o.message,
+            o.output,
+            o.transferred,
+            o.reboot_required,
+            at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Puts a destination back to waiting for a new attempt, not before
+/// `not_before`; `automatic` counts it as a retry of a transient failure.
+#[allow(clippy::too_many_arguments)]
+pub fn requeue(
+    c: &Connection,
+    task: TaskId,
+    dest: DestinationId,
+    not_before: Option<UnixTime>,
+    automatic: bool,
+    message: Option<&str>,
+    exit_code: Option<i64>,
+    at: UnixTime,
+) -> Result<()> {
+    c.execute(
+        "UPDATE task_destinations SET status = 'waiting', attempt = attempt + 1,
+             retries = CASE WHEN ?4 THEN retries + 1 ELSE 0 END, not_before = ?3,
+             message = ?5, exit_code = ?6, output = NULL, transferred = 0,
+             reboot_required = 0, updated_at = ?7
+         WHERE task_id = ?1 AND destination_id = ?2",
+        params![task, dest, not_before, automatic, message, exit_code, at],
+    )?;
+    Ok(())
+}
+
+/// Destinations of a task still to finish.
+pub fn unfinished_count(c: &Connection, task: TaskId) -> Result<u64> {
+    Ok(c.query_row(
+        "SELECT COUNT(*) FROM task_destinations
+         WHERE task_id = ?1 AND status IN ('waiting', 'transferring', 'installing')",
+        [task],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn set_completed(c: &Connection, task: TaskId, at: Option<UnixTime>) -> Result<()> {
+    c.execute(
+        "UPDATE tasks SET completed_at = ?2 WHERE id = ?1",
+        params![task, at],
+    )?;
+    Ok(())
+}

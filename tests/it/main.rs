@@ -1,0 +1,7 @@
+//! Integration tests: the real `courier` binary on temporary data dirs.
+
+mod support;
+
+mod datadir;
+mod log;
+mod package;
