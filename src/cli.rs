@@ -7,12 +7,16 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use crate::model::{Event, Kind, Package};
-use crate::service::{self, AddPackage, EditPackage, Service, human_size};
+use crate::agent::runtime::AgentConfig;
+use crate::api::{Client, Request};
+use crate::clock::Clock;
+use crate::datadir::DataDir;
+use crate::model::{Destination, Event, Kind, Package, Task, Token};
+use crate::service::{AddPackage, CreateTask, EditPackage, Service, human_size};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,11 +36,139 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the server: agent listener, admin socket, scheduler
+    Serve {
+        /// Address agents connect to
+        #[arg(long, default_value = "0.0.0.0:7443", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+    },
+    /// Run the agent on a destination computer (--data is the agent's own)
+    Agent {
+        /// The server, as HOST:PORT
+        #[arg(long, value_name = "HOST:PORT")]
+        server: Option<String>,
+        /// Enrolment token from 'courier token create' (first start only)
+        #[arg(long, env = "COURIER_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Destination name (default: the host name)
+        #[arg(long)]
+        name: Option<String>,
+        /// Longest an install or uninstall command may run, in seconds
+        #[arg(long, default_value_t = 3600, value_name = "SECS")]
+        command_timeout: u64,
+    },
     /// Register, list, edit and delete packages
     #[command(subcommand)]
     Package(PackageCmd),
+    /// Enrolment tokens for agents
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Destinations (computers running the agent)
+    #[command(subcommand, alias = "dests")]
+    Dest(DestCmd),
+    /// Tasks: install, distribute or uninstall a package on destinations
+    #[command(subcommand)]
+    Task(TaskCmd),
     /// Show the event log
     Log(LogArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Create a token; agents enrol with it
+    Create {
+        /// How long it can be used: 30m, 24h, 7d, or "never"
+        #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+        ttl: Ttl,
+        /// Agents enrolling with it are approved at once
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (secrets are not shown again)
+    #[command(alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: no new agent can enrol with it
+    Revoke {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DestCmd {
+    /// List destinations
+    #[command(alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one destination
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending agent
+    Approve {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject an agent: it gets no work
+    Reject {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TaskCmd {
+    /// Create a task for a package
+    Create {
+        /// The package to distribute (or uninstall)
+        #[arg(long, value_name = "ID")]
+        package: i64,
+        /// Destinations, comma-separated
+        #[arg(
+            long,
+            value_name = "NAME[,NAME…]",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        to: Vec<String>,
+        /// Every approved destination
+        #[arg(long)]
+        all: bool,
+        /// Run the package's uninstall command instead
+        #[arg(long)]
+        uninstall: bool,
+        /// Start time: RFC 3339, or local "YYYY-MM-DD HH:MM"
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        at: Option<i64>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tasks
+    #[command(alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a task with every destination's state
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +249,45 @@ struct LogArgs {
     json: bool,
 }
 
+/// A token lifetime in seconds; None never expires.
+#[derive(Debug, Clone, Copy)]
+struct Ttl(Option<i64>);
+
+fn parse_ttl(s: &str) -> Result<Ttl, String> {
+    if s == "never" {
+        return Ok(Ttl(None));
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (30m, 24h, 7d, never)"))?;
+    let mult = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{s}': unit must be s, m, h or d")),
+    };
+    if n <= 0 {
+        return Err(format!("'{s}': must be positive"));
+    }
+    Ok(Ttl(Some(n * mult)))
+}
+
+/// `--at`: RFC 3339, or a local "YYYY-MM-DD HH:MM" in this machine's zone.
+fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_second());
+    }
+    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", s)
+        .ok()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::system()).ok())
+        .map(|z| z.timestamp().as_second())
+        .ok_or_else(|| {
+            format!("'{s}' is not a time: use RFC 3339 (2026-12-01T22:00:00Z) or YYYY-MM-DD HH:MM")
+        })
+}
+
 fn parse_kind(s: &str) -> Result<Kind, String> {
     Kind::parse(s).ok_or_else(|| format!("'{s}' is not a kind (install or file)"))
 }
@@ -169,21 +340,119 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let Some(command) = cli.command else {
         bail!("the console is not available in this build: use a subcommand (courier --help)");
     };
-    let mut svc = service::open_default(cli.data)?;
+    match command {
+        Command::Serve { listen } => return serve(cli.data, listen),
+        Command::Agent {
+            server,
+            token,
+            name,
+            command_timeout,
+        } => return agent(cli.data, server, token, name, command_timeout),
+        _ => {}
+    }
+    let data = DataDir::open(DataDir::resolve(cli.data)?)?;
+    let socket = data.socket_path();
+    let mut client = Client::connect(&socket, move || {
+        Service::open(data, Clock::system()).context("cannot open the data dir")
+    })?;
     let mut out = io::stdout().lock();
     match command {
-        Command::Package(cmd) => package(&mut svc, cmd, &mut out)?,
-        Command::Log(args) => log(&svc, args, &mut out)?,
+        Command::Package(cmd) => package(&mut client, cmd, &mut out)?,
+        Command::Token(cmd) => token(&mut client, cmd, &mut out)?,
+        Command::Dest(cmd) => dest(&mut client, cmd, &mut out)?,
+        Command::Task(cmd) => task(&mut client, cmd, &mut out)?,
+        Command::Log(args) => log(&mut client, args, &mut out)?,
+        Command::Serve { .. } | Command::Agent { .. } => {}
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn package(svc: &mut Service, cmd: PackageCmd, out: &mut impl Write) -> Result<()> {
+/// Logs of long-running roles go to a file in their data dir; the terminal
+/// gets only what an operator must see.
+fn init_logging(file: &std::path::Path) -> Result<()> {
+    if let Some(dir) = file.parent() {
+        crate::datadir::create_private_dir(dir)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .with_context(|| format!("{}: cannot open log", file.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COURIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(f))
+        .try_init();
+    Ok(())
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn serve(data: Option<PathBuf>, listen: std::net::SocketAddr) -> Result<ExitCode> {
+    let data = DataDir::open(DataDir::resolve(data)?)?;
+    init_logging(&data.log_dir().join("server.log"))?;
+    let svc = Service::open(data.clone(), Clock::system()).context("cannot open the data dir")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(crate::server::run(data, svc, listen, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn agent(
+    data: Option<PathBuf>,
+    server: Option<String>,
+    token: Option<String>,
+    name: Option<String>,
+    command_timeout: u64,
+) -> Result<ExitCode> {
+    let data = match data {
+        Some(d) => d,
+        None => DataDir::resolve(None)?
+            .parent()
+            .map(|p| p.join("courier-agent"))
+            .ok_or_else(|| anyhow::anyhow!("no data dir: give --data DIR"))?,
+    };
+    init_logging(&data.join("agent.log"))?;
+    let cfg = AgentConfig {
+        data,
+        server,
+        token,
+        name,
+        command_timeout: std::time::Duration::from_secs(command_timeout),
+    };
+    // One thread: an idle agent should cost next to nothing.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(crate::agent::runtime::run(cfg, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn package(client: &mut Client, cmd: PackageCmd, out: &mut impl Write) -> Result<()> {
     match cmd {
         PackageCmd::Add { file, meta, json } => {
-            let p = svc.add_package(AddPackage {
-                path: file,
+            // The server may run in another directory: send an absolute path.
+            let path = std::path::absolute(&file).unwrap_or(file);
+            let p: Package = client.call_as(Request::PackageAdd(AddPackage {
+                path,
                 name: meta.name,
                 version: meta.version,
                 kind: meta.kind,
@@ -191,7 +460,7 @@ fn package(svc: &mut Service, cmd: PackageCmd, out: &mut impl Write) -> Result<(
                 uninstall_command: meta.uninstall_command,
                 folder: meta.folder,
                 success_codes: meta.success_codes.map(|c| c.0),
-            })?;
+            }))?;
             if json {
                 print_json(out, &p)
             } else {
@@ -200,7 +469,7 @@ fn package(svc: &mut Service, cmd: PackageCmd, out: &mut impl Write) -> Result<(
             }
         }
         PackageCmd::List { json } => {
-            let list = svc.packages()?;
+            let list: Vec<Package> = client.call_as(Request::PackageList)?;
             if json {
                 print_json(out, &list)
             } else {
@@ -208,7 +477,7 @@ fn package(svc: &mut Service, cmd: PackageCmd, out: &mut impl Write) -> Result<(
             }
         }
         PackageCmd::Show { id, json } => {
-            let p = svc.package(id)?;
+            let p: Package = client.call_as(Request::PackageShow { id })?;
             if json {
                 print_json(out, &p)
             } else {
@@ -216,9 +485,9 @@ fn package(svc: &mut Service, cmd: PackageCmd, out: &mut impl Write) -> Result<(
             }
         }
         PackageCmd::Edit { id, meta, json } => {
-            let p = svc.edit_package(
+            let p: Package = client.call_as(Request::PackageEdit {
                 id,
-                EditPackage {
+                edit: EditPackage {
                     name: meta.name,
                     version: meta.version,
                     kind: meta.kind,
@@ -227,7 +496,7 @@ fn package(svc: &mut Service, cmd: PackageCmd, out: &mut impl Write) -> Result<(
                     folder: meta.folder,
                     success_codes: meta.success_codes.map(|c| c.0),
                 },
-            )?;
+            })?;
             if json {
                 print_json(out, &p)
             } else {
@@ -235,7 +504,7 @@ fn package(svc: &mut Service, cmd: PackageCmd, out: &mut impl Write) -> Result<(
             }
         }
         PackageCmd::Rm { id, json } => {
-            let p = svc.remove_package(id)?;
+            let p: Package = client.call_as(Request::PackageRm { id })?;
             if json {
                 print_json(out, &p)
             } else {
@@ -244,6 +513,262 @@ fn package(svc: &mut Service, cmd: PackageCmd, out: &mut impl Write) -> Result<(
             }
         }
     }
+}
+
+fn token(client: &mut Client, cmd: TokenCmd, out: &mut impl Write) -> Result<()> {
+    match cmd {
+        TokenCmd::Create {
+            ttl,
+            auto_approve,
+            json,
+        } => {
+            let t: Token = client.call_as(Request::TokenCreate {
+                ttl: ttl.0,
+                auto_approve,
+            })?;
+            if json {
+                return print_json(out, &t);
+            }
+            writeln!(out, "{}", t.token.as_deref().unwrap_or(""))?;
+            eprintln!(
+                "token {}: {}{}; on each destination run: courier agent --server HOST:PORT --token TOKEN",
+                t.id,
+                match &t.expires_at {
+                    Some(e) => format!("valid until {e}"),
+                    None => "never expires".into(),
+                },
+                if t.auto_approve {
+                    ", agents approved at once"
+                } else {
+                    ", agents wait for 'courier dest approve'"
+                }
+            );
+            Ok(())
+        }
+        TokenCmd::List { json } => {
+            let list: Vec<Token> = client.call_as(Request::TokenList)?;
+            if json {
+                return print_json(out, &list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.to_string(),
+                        if t.revoked {
+                            "revoked".into()
+                        } else {
+                            "active".into()
+                        },
+                        t.expires_at.clone().unwrap_or_else(|| "never".into()),
+                        if t.auto_approve {
+                            "yes".into()
+                        } else {
+                            "no".into()
+                        },
+                        t.uses.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(
+                out,
+                &["ID", "STATE", "EXPIRES", "AUTO-APPROVE", "USES"],
+                &rows,
+            )
+        }
+        TokenCmd::Revoke { id, json } => {
+            let t: Token = client.call_as(Request::TokenRevoke { id })?;
+            if json {
+                print_json(out, &t)
+            } else {
+                writeln!(out, "revoked token {}", t.id)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn dest(client: &mut Client, cmd: DestCmd, out: &mut impl Write) -> Result<()> {
+    let (d, json): (Destination, bool) = match cmd {
+        DestCmd::List { json } => {
+            let list: Vec<Destination> = client.call_as(Request::DestList)?;
+            if json {
+                return print_json(out, &list);
+            }
+            if list.is_empty() {
+                writeln!(
+                    out,
+                    "no destinations (enrol agents with a token: courier token create)"
+                )?;
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.name.clone(),
+                        d.status.clone(),
+                        d.os.clone().unwrap_or_default(),
+                        d.last_seen.clone().unwrap_or_else(|| "-".into()),
+                        d.running_work.to_string(),
+                    ]
+                })
+                .collect();
+            return print_table(out, &["NAME", "STATUS", "OS", "LAST SEEN", "WORK"], &rows);
+        }
+        DestCmd::Show { name, json } => (client.call_as(Request::DestShow { name })?, json),
+        DestCmd::Approve { name, json } => (client.call_as(Request::DestApprove { name })?, json),
+        DestCmd::Reject { name, json } => (client.call_as(Request::DestReject { name })?, json),
+    };
+    if json {
+        return print_json(out, &d);
+    }
+    let rows = [
+        ("name", d.name.clone()),
+        ("status", d.status.clone()),
+        ("os", d.os.clone().unwrap_or_default()),
+        ("hostname", d.hostname.clone().unwrap_or_default()),
+        ("agent", d.agent_version.clone().unwrap_or_default()),
+        (
+            "last seen",
+            d.last_seen.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("enrolled", d.enrolled_at.clone()),
+        ("unfinished", d.running_work.to_string()),
+    ];
+    for (k, v) in rows {
+        writeln!(out, "{k:<11} {v}")?;
+    }
+    Ok(())
+}
+
+fn task(client: &mut Client, cmd: TaskCmd, out: &mut impl Write) -> Result<()> {
+    match cmd {
+        TaskCmd::Create {
+            package,
+            to,
+            all,
+            uninstall,
+            at,
+            name,
+            json,
+        } => {
+            let t: Task = client.call_as(Request::TaskCreate(CreateTask {
+                package,
+                to,
+                all,
+                uninstall,
+                at,
+                name,
+            }))?;
+            for w in &t.warnings {
+                eprintln!("courier: warning: {w}");
+            }
+            if json {
+                print_json(out, &t)
+            } else {
+                writeln!(out, "created task {}", t.id)?;
+                print_task(out, &t)
+            }
+        }
+        TaskCmd::List { json } => {
+            let list: Vec<Task> = client.call_as(Request::TaskList)?;
+            if json {
+                return print_json(out, &list);
+            }
+            if list.is_empty() {
+                writeln!(
+                    out,
+                    "no tasks (create one with: courier task create --package ID --to NAME)"
+                )?;
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|t| {
+                    let c = &t.counts;
+                    vec![
+                        t.id.to_string(),
+                        t.name.clone(),
+                        t.kind.clone(),
+                        t.status.clone(),
+                        format!(
+                            "{} ok, {} failed, {} running, {} waiting",
+                            c.succeeded,
+                            c.failed,
+                            c.transferring + c.installing,
+                            c.waiting
+                        ),
+                    ]
+                })
+                .collect();
+            print_table(
+                out,
+                &["ID", "NAME", "TYPE", "STATUS", "DESTINATIONS"],
+                &rows,
+            )
+        }
+        TaskCmd::Show { id, json } => {
+            let t: Task = client.call_as(Request::TaskShow { id })?;
+            if json {
+                print_json(out, &t)
+            } else {
+                print_task(out, &t)
+            }
+        }
+    }
+}
+
+fn print_task(out: &mut impl Write, t: &Task) -> Result<()> {
+    writeln!(
+        out,
+        "task {} '{}': {} of package {} '{}', {}",
+        t.id,
+        t.name,
+        t.kind,
+        t.package
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "(deleted)".into()),
+        t.package_name,
+        t.status
+    )?;
+    if let Some(s) = &t.start_at {
+        writeln!(out, "starts {s}")?;
+    }
+    let rows: Vec<Vec<String>> = t
+        .destinations
+        .iter()
+        .map(|d| {
+            vec![
+                d.name.clone(),
+                d.status.clone(),
+                d.attempt.to_string(),
+                d.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                [d.meaning.clone(), d.message.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" — "),
+            ]
+        })
+        .collect();
+    print_table(
+        out,
+        &["DESTINATION", "STATUS", "ATTEMPT", "EXIT", "MESSAGE"],
+        &rows,
+    )?;
+    for d in t.destinations.iter().filter(|d| d.status == "failed") {
+        if let Some(o) = d.output.as_deref().filter(|o| !o.trim().is_empty()) {
+            writeln!(out, "\n--- output of {} (last lines) ---", d.name)?;
+            let lines: Vec<&str> = o.lines().collect();
+            for l in &lines[lines.len().saturating_sub(20)..] {
+                writeln!(out, "{l}")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_json<T: Serialize>(out: &mut impl Write, v: &T) -> Result<()> {
@@ -388,17 +913,24 @@ fn print_event(out: &mut impl Write, e: &Event, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn log(svc: &Service, args: LogArgs, out: &mut impl Write) -> Result<()> {
+fn log(client: &mut Client, args: LogArgs, out: &mut impl Write) -> Result<()> {
     const PAGE: u32 = 1000;
     let mut last = 0;
+    let fetch = |client: &mut Client, after: i64, tail: Option<u32>| -> Result<Vec<Event>> {
+        client.call_as(Request::Events {
+            after,
+            limit: PAGE,
+            tail,
+        })
+    };
     if let Some(n) = args.lines {
-        for e in svc.events_tail(n)? {
+        for e in fetch(client, 0, Some(n))? {
             print_event(out, &e, args.json)?;
             last = e.id;
         }
     } else {
         loop {
-            let page = svc.events_since(last, PAGE)?;
+            let page = fetch(client, last, None)?;
             for e in &page {
                 print_event(out, e, args.json)?;
                 last = e.id;
@@ -414,7 +946,7 @@ fn log(svc: &Service, args: LogArgs, out: &mut impl Write) -> Result<()> {
     loop {
         out.flush()?;
         std::thread::sleep(std::time::Duration::from_millis(300));
-        for e in svc.events_since(last, PAGE)? {
+        for e in fetch(client, last, None)? {
             print_event(out, &e, args.json)?;
             last = e.id;
         }

@@ -38,6 +38,13 @@ pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(Sha256::digest(der))
 }
 
+/// Fingerprint of the first certificate in a PEM text.
+pub fn fingerprint_pem(pem: &str) -> Result<String> {
+    let der =
+        CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| anyhow!("certificate: {e}"))?;
+    Ok(fingerprint(&der))
+}
+
 /// Writes a file readable by its owner only (keys, tokens).
 pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;

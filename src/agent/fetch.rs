@@ -138,7 +138,10 @@ impl Fetcher<'_> {
                         let index = (verified / cs) as usize;
                         if blake3::hash(&buf).to_hex().as_str() != manifest.chunks[index] {
                             corrupt += 1;
-                            tracing::warn!(chunk = index, "chunk failed verification; fetching it again");
+                            tracing::warn!(
+                                chunk = index,
+                                "chunk failed verification; fetching it again"
+                            );
                             if corrupt > MAX_CORRUPT {
                                 return Err(FetchError::Fatal(format!(
                                     "chunk {index} of {} failed verification {corrupt} times: the server's copy may be damaged",
@@ -188,7 +191,13 @@ impl Fetcher<'_> {
         let mut stalls = 0;
         loop {
             let url = format!("{}/v1/content/{hash}/manifest", self.base);
-            match self.client.get(&url).timeout(Duration::from_secs(120)).send().await {
+            match self
+                .client
+                .get(&url)
+                .timeout(Duration::from_secs(120))
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => {
                     return r
                         .json::<Manifest>()
@@ -268,7 +277,9 @@ fn finish(part: &Path, done: &Path, hash: &str) -> Result<(), FetchError> {
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| FetchError::Transient(e.to_string()))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| FetchError::Transient(e.to_string()))?;
         if n == 0 {
             break;
         }

@@ -2,4 +2,6 @@
 //! downloads and verifies content, extracts, runs, reports.
 
 pub mod exec;
+pub mod fetch;
 pub mod place;
+pub mod runtime;

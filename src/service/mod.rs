@@ -15,7 +15,7 @@ pub use task_rules::CreateTask;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
@@ -643,11 +643,4 @@ fn describe_changes(old: &Meta, new: &Meta) -> Vec<String> {
         ));
     }
     out
-}
-
-/// Context for errors about the data dir, shared by every command.
-pub fn open_default(data: Option<PathBuf>) -> Result<Service> {
-    let root = DataDir::resolve(data)?;
-    let dir = DataDir::open(root)?;
-    Service::open(dir, Clock::system()).context("cannot open the data dir")
 }

@@ -1,0 +1,685 @@
+//! The agent's life: enrol once, then keep a long-poll open, do assigned
+//! work one attempt at a time, and deliver every outcome exactly once.
+//!
+//! Three tasks share the agent: the poller (asks for work, keeps the
+//! destination online), the worker (downloads, extracts, runs: installs on
+//! one destination never overlap) and the reporter (sends outcomes kept on
+//! disk until the server acknowledges them, so a crash or a server restart
+//! loses none).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, mpsc};
+
+use super::exec::{self, RunSpec};
+use super::fetch::{FetchError, Fetcher};
+use super::place::{self, Limits};
+use crate::exitcodes::{self, Outcome};
+use crate::pki;
+use crate::proto::{
+    Action, AgentInfo, Assignment, EnrollRequest, EnrollResponse, POLL_WAIT_SECS, PollRequest,
+    PollResponse, Report, ReportStatus,
+};
+
+/// Settings of one agent process.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The agent's own data dir (identity, cache, pending reports).
+    pub data: PathBuf,
+    /// `HOST:PORT` of the server; taken from the identity after enrolment
+    /// when not given.
+    pub server: Option<String>,
+    pub token: Option<String>,
+    pub name: Option<String>,
+    /// Longest an install or uninstall command may run.
+    pub command_timeout: Duration,
+}
+
+/// What enrolment leaves in the data dir (besides `key.pem`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Identity {
+    server: String,
+    name: String,
+    ca_pem: String,
+    cert_pem: String,
+}
+
+/// Bytes of command output kept for the report.
+const OUTPUT_TAIL: usize = 16 << 10;
+
+pub fn agent_info() -> AgentInfo {
+    AgentInfo {
+        os: std::env::consts::OS.to_string(),
+        hostname: hostname(),
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A default destination name from the host name: what `check_name` takes.
+fn default_name() -> String {
+    let n: String = hostname()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    n.trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+struct Agent {
+    client: reqwest::Client,
+    base: String,
+    data: PathBuf,
+    info: AgentInfo,
+    command_timeout: Duration,
+    /// Attempts handed to the worker and not yet finished.
+    held: Mutex<HashSet<(i64, i64)>>,
+    /// Wakes the reporter when a new report is on disk.
+    reports: Notify,
+}
+
+/// Runs the agent until `shutdown` resolves or the server turns it away.
+pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    crate::datadir::create_private_dir(&cfg.data)?;
+    for d in ["cache", "work", "reports", "done"] {
+        crate::datadir::create_private_dir(&cfg.data.join(d))?;
+    }
+    let id = match load_identity(&cfg.data)? {
+        Some(id) => {
+            if let Some(s) = cfg.server.as_deref().filter(|s| *s != id.server) {
+                bail!(
+                    "this agent is enrolled with {} (not {s}); to move it, use 'courier dest move' or a fresh --data dir",
+                    id.server
+                );
+            }
+            id
+        }
+        None => enrol(&cfg).await?,
+    };
+    let key_pem = std::fs::read_to_string(cfg.data.join("key.pem")).context("agent key")?;
+    let tls = pki::agent_client_config(&id.ca_pem, &id.cert_pem, &key_pem)?;
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()?;
+    let agent = Arc::new(Agent {
+        client,
+        base: format!("https://{}", id.server),
+        data: cfg.data.clone(),
+        info: agent_info(),
+        command_timeout: cfg.command_timeout,
+        held: Mutex::new(HashSet::new()),
+        reports: Notify::new(),
+    });
+    tracing::info!(server = %id.server, name = %id.name, "agent started");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let worker = tokio::spawn(worker(agent.clone(), rx));
+    let reporter = tokio::spawn(reporter(agent.clone()));
+    let result = tokio::select! {
+        r = poller(agent.clone(), tx) => r,
+        _ = shutdown => Ok(()),
+    };
+    worker.abort();
+    reporter.abort();
+    result
+}
+
+fn load_identity(dir: &Path) -> Result<Option<Identity>> {
+    let p = dir.join("identity.json");
+    match std::fs::read_to_string(&p) {
+        Ok(t) => Ok(Some(
+            serde_json::from_str(&t).with_context(|| format!("{}: damaged", p.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read", p.display())),
+    }
+}
+
+/// First start: key, CSR, token → certificate. Retries while the server is
+/// unreachable; a refusal is final and said in one line.
+async fn enrol(cfg: &AgentConfig) -> Result<Identity> {
+    let server = cfg
+        .server
+        .clone()
+        .ok_or_else(|| anyhow!("not enrolled yet: give --server HOST:PORT and --token TOKEN"))?;
+    let token = cfg.token.clone().ok_or_else(|| {
+        anyhow!("not enrolled yet: give --token TOKEN (from 'courier token create')")
+    })?;
+    let (_, fp) = pki::parse_token(&token)?;
+    let name = cfg.name.clone().unwrap_or_else(default_name);
+    let (key_pem, csr_pem) = pki::agent_key_and_csr(&name)?;
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(pki::enrol_client_config(fp)?)
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let req = EnrollRequest {
+        token: token.clone(),
+        name: name.clone(),
+        csr_pem,
+        info: agent_info(),
+    };
+    let url = format!("https://{server}/v1/enroll");
+    let mut wait = Duration::from_secs(1);
+    let resp: EnrollResponse = loop {
+        match client.post(&url).json(&req).send().await {
+            Ok(r) if r.status().is_success() => break r.json().await?,
+            Ok(r) => {
+                bail!(
+                    "enrolment refused by {server}: {}",
+                    super::fetch::error_text(r).await
+                )
+            }
+            Err(e) if is_tls_rejection(&e) => {
+                bail!(
+                    "{server} is not the server this token was made for (its CA fingerprint differs)"
+                )
+            }
+            Err(e) => {
+                tracing::warn!("cannot reach {server}: {e}; retrying in {wait:?}");
+                eprintln!(
+                    "courier agent: cannot reach {server} ({}); retrying",
+                    root_cause(&e)
+                );
+                tokio::time::sleep(jitter(wait)).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    if pki::fingerprint_pem(&resp.ca_pem)? != fp.to_ascii_lowercase() {
+        bail!("the server answered with a CA that does not match the token");
+    }
+    let id = Identity {
+        server,
+        name,
+        ca_pem: resp.ca_pem,
+        cert_pem: resp.cert_pem,
+    };
+    pki::write_private(&cfg.data.join("key.pem"), key_pem.as_bytes())?;
+    pki::write_private(
+        &cfg.data.join("identity.json"),
+        &serde_json::to_vec_pretty(&id)?,
+    )?;
+    eprintln!(
+        "courier agent: enrolled as '{}' with {}{}",
+        id.name,
+        id.server,
+        if resp.status == "pending" {
+            ", waiting for approval (courier dest approve NAME)"
+        } else {
+            ""
+        }
+    );
+    Ok(id)
+}
+
+fn is_tls_rejection(e: &reqwest::Error) -> bool {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if s.to_string().contains("CA does not match the fingerprint") {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// ±25 % so a thousand agents that lost the server do not return together.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    let f = 0.75 + (u16::from_le_bytes(b) as f64 / u16::MAX as f64) * 0.5;
+    d.mul_f64(f)
+}
+
+/// Long-polls for work and hands new attempts to the worker.
+async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Result<()> {
+    let mut wait = Duration::from_secs(1);
+    let mut said_pending = false;
+    loop {
+        let known: Vec<(i64, i64)> = agent
+            .held
+            .lock()
+            .map(|h| h.iter().copied().collect())
+            .unwrap_or_default();
+        let req = PollRequest {
+            info: agent.info.clone(),
+            known,
+        };
+        let sent = agent
+            .client
+            .post(format!("{}/v1/poll", agent.base))
+            .json(&req)
+            .timeout(Duration::from_secs(POLL_WAIT_SECS + 20))
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) if r.status().is_success() => r.json::<PollResponse>().await,
+            Ok(r) if r.status() == reqwest::StatusCode::FORBIDDEN => {
+                bail!(
+                    "the server turned this agent away: {}",
+                    super::fetch::error_text(r).await
+                )
+            }
+            Ok(r) => {
+                tracing::warn!("poll: HTTP {}", r.status());
+                tokio::time::sleep(jitter(wait)).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("poll: {}; retrying in {wait:?}", root_cause(&e));
+                tokio::time::sleep(jitter(wait)).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("poll: bad reply: {e}");
+                tokio::time::sleep(jitter(wait)).await;
+                continue;
+            }
+        };
+        wait = Duration::from_secs(1);
+        if resp.status == "pending" {
+            if !said_pending {
+                tracing::info!("waiting for an administrator to approve this agent");
+                said_pending = true;
+            }
+            continue;
+        }
+        said_pending = false;
+        for a in resp.assignments {
+            let key = (a.task_id, a.attempt);
+            let fresh = agent
+                .held
+                .lock()
+                .map(|mut h| h.insert(key))
+                .unwrap_or(false);
+            if fresh {
+                tracing::info!(
+                    task = a.task_id,
+                    attempt = a.attempt,
+                    "new work: {}",
+                    a.task_name
+                );
+                if tx.send(a).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn attempt_key(a: &Assignment) -> String {
+    format!("{}-{}", a.task_id, a.attempt)
+}
+
+/// Does the work, one attempt at a time.
+async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) {
+    while let Some(a) = rx.recv().await {
+        let key = attempt_key(&a);
+        let done_marker = agent.data.join("done").join(&key);
+        if !done_marker.exists() {
+            let report = perform(&agent, &a).await;
+            if let Err(e) = save_report(&agent.data, &key, &report) {
+                tracing::error!("cannot keep the report of {key}: {e:#}");
+            }
+            let _ = std::fs::write(&done_marker, b"");
+            agent.reports.notify_one();
+        }
+        if let Ok(mut h) = agent.held.lock() {
+            h.remove(&(a.task_id, a.attempt));
+        }
+    }
+}
+
+fn save_report(data: &Path, key: &str, r: &Report) -> Result<()> {
+    let dir = data.join("reports");
+    let tmp = dir.join(format!(".{key}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec(r)?)?;
+    if let Ok(f) = std::fs::File::open(&tmp) {
+        let _ = f.sync_all();
+    }
+    std::fs::rename(&tmp, dir.join(format!("{key}.json")))?;
+    Ok(())
+}
+
+/// Sends progress now, best effort: the final report is what counts.
+async fn progress(agent: &Agent, a: &Assignment, status: ReportStatus, transferred: u64) {
+    let r = Report {
+        task_id: a.task_id,
+        attempt: a.attempt,
+        status,
+        exit_code: None,
+        message: None,
+        output: None,
+        transferred,
+        retry: false,
+        reboot_required: false,
+    };
+    let _ = agent
+        .client
+        .post(format!("{}/v1/report", agent.base))
+        .json(&r)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+}
+
+/// Sends every report on disk until the server has each, oldest first.
+async fn reporter(agent: Arc<Agent>) {
+    let dir = agent.data.join("reports");
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let mut pending: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        pending.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        let mut failed = false;
+        for p in pending {
+            let Ok(body) = std::fs::read(&p) else {
+                continue;
+            };
+            let sent = agent
+                .client
+                .post(format!("{}/v1/report", agent.base))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {
+                    let _ = std::fs::remove_file(&p);
+                }
+                Ok(r)
+                    if r.status().is_client_error()
+                        && r.status() != reqwest::StatusCode::FORBIDDEN =>
+                {
+                    // The server will never take this one (malformed); keep
+                    // it aside for a human rather than resend forever.
+                    tracing::error!("report {} refused: HTTP {}", p.display(), r.status());
+                    let _ = std::fs::rename(&p, p.with_extension("refused"));
+                }
+                _ => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            tokio::time::sleep(jitter(wait)).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+            continue;
+        }
+        wait = Duration::from_secs(1);
+        tokio::select! {
+            _ = agent.reports.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+        }
+    }
+}
+
+fn final_report(a: &Assignment, transferred: u64) -> Report {
+    Report {
+        task_id: a.task_id,
+        attempt: a.attempt,
+        status: ReportStatus::Failed,
+        exit_code: None,
+        message: None,
+        output: None,
+        transferred,
+        retry: false,
+        reboot_required: false,
+    }
+}
+
+/// True when the package can only run on Windows.
+fn needs_windows(a: &Assignment) -> bool {
+    let cmd = a
+        .package
+        .command
+        .as_deref()
+        .unwrap_or("")
+        .trim_start()
+        .to_ascii_lowercase();
+    a.action != Action::Distribute
+        && (matches!(a.package.format.as_str(), "msi" | "exe")
+            || cmd.starts_with("msiexec")
+            || cmd
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.trim_matches('"').ends_with(".exe")))
+}
+
+/// One attempt: fetch, then place or run; the outcome as a final report.
+async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
+    let mut r = final_report(a, 0);
+    if needs_windows(a) && !cfg!(windows) {
+        r.message = Some(format!(
+            "cannot run a Windows installer ({}) on {}: send it to Windows destinations",
+            a.package.format,
+            std::env::consts::OS
+        ));
+        return r;
+    }
+    progress(agent, a, ReportStatus::Transferring, 0).await;
+    let cache = agent.data.join("cache");
+    let fetcher = Fetcher {
+        client: &agent.client,
+        base: &agent.base,
+        cache: &cache,
+    };
+    // The download reports its progress through a watch; a side task turns
+    // it into a progress report a second, so the console can show a gauge.
+    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(0u64);
+    let ticker = {
+        let agent = agent.clone();
+        let a = a.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(1));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                interval.tick().await;
+                if seen_rx.has_changed().unwrap_or(false) {
+                    let n = *seen_rx.borrow_and_update();
+                    progress(&agent, &a, ReportStatus::Transferring, n).await;
+                }
+            }
+        })
+    };
+    let fetched = fetcher
+        .ensure(&a.package, |_verified, transferred| {
+            let _ = seen_tx.send(transferred);
+        })
+        .await;
+    ticker.abort();
+    let fetched = match fetched {
+        Ok(f) => f,
+        Err(e) => {
+            r.retry = matches!(e, FetchError::Transient(_));
+            r.message = Some(format!("download failed: {e}"));
+            return r;
+        }
+    };
+    r.transferred = fetched.transferred;
+    if fetched.resumed_from > 0 && fetched.resumed_from < a.package.size {
+        tracing::info!(from = fetched.resumed_from, "download resumed");
+    }
+    progress(agent, a, ReportStatus::Installing, fetched.transferred).await;
+    match a.action {
+        Action::Distribute => distribute(a, &fetched.path, r).await,
+        Action::Install | Action::Uninstall => run_command(agent, a, &fetched.path, r).await,
+    }
+}
+
+async fn distribute(a: &Assignment, content: &Path, mut r: Report) -> Report {
+    let Some(folder) = a.package.folder.clone() else {
+        r.message = Some("the package has no destination folder".into());
+        return r;
+    };
+    let (content, name, zip) = (
+        content.to_path_buf(),
+        a.package.file_name.clone(),
+        a.package.format == "zip",
+    );
+    let placed = tokio::task::spawn_blocking(move || {
+        let folder = Path::new(&folder);
+        if zip {
+            place::distribute_zip(&content, folder, &Limits::default()).map(|s| (s.files, s.bytes))
+        } else {
+            place::distribute_file(&content, folder, &name, false).map(|_| (1, 0))
+        }
+    })
+    .await;
+    match placed {
+        Ok(Ok((files, _))) => {
+            r.status = ReportStatus::Succeeded;
+            r.message = Some(format!(
+                "placed {files} file{} in {}",
+                if files == 1 { "" } else { "s" },
+                a.package.folder.as_deref().unwrap_or("")
+            ));
+        }
+        Ok(Err(e)) => r.message = Some(e.to_string()),
+        Err(e) => r.message = Some(format!("placement crashed: {e}")),
+    }
+    r
+}
+
+async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Report) -> Report {
+    let Some(command) = a.package.command.clone() else {
+        r.message = Some(match a.action {
+            Action::Uninstall => "the package has no uninstall command".into(),
+            _ => "the package has no install command".into(),
+        });
+        return r;
+    };
+    let work = agent.data.join("work").join(attempt_key(a));
+    let _ = std::fs::remove_dir_all(&work);
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        r.message = Some(format!("cannot make work dir {}: {e}", work.display()));
+        r.retry = true;
+        return r;
+    }
+    let (src, dir, zip, name) = (
+        content.to_path_buf(),
+        work.clone(),
+        a.package.format == "zip",
+        a.package.file_name.clone(),
+    );
+    let unpacked = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        if zip {
+            place::unzip_into(&src, &dir, &Limits::default())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            let dest = dir.join(Path::new(&name).file_name().unwrap_or_default());
+            std::fs::hard_link(&src, &dest)
+                .or_else(|_| std::fs::copy(&src, &dest).map(|_| ()))
+                .map_err(|e| format!("cannot copy the package into the work dir: {e}"))
+        }
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    if let Err(e) = unpacked {
+        r.message = Some(e);
+        let _ = std::fs::remove_dir_all(&work);
+        return r;
+    }
+    let outcome = exec::run(RunSpec {
+        command: &command,
+        cwd: &work,
+        timeout: agent.command_timeout,
+        tail_bytes: OUTPUT_TAIL,
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&work);
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            r.message = Some(format!("cannot start the command: {e}"));
+            return r;
+        }
+    };
+    r.output = Some(outcome.output);
+    r.exit_code = outcome.exit_code;
+    if outcome.timed_out {
+        r.message = Some(format!(
+            "timed out after {} s and was killed",
+            agent.command_timeout.as_secs()
+        ));
+        return r;
+    }
+    let Some(code) = outcome.exit_code else {
+        r.message = Some(format!(
+            "killed by signal {}",
+            outcome
+                .signal
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into())
+        ));
+        return r;
+    };
+    let meaning = exitcodes::meaning(code);
+    match exitcodes::classify(code, &a.package.success_codes) {
+        Outcome::Success => {
+            r.status = ReportStatus::Succeeded;
+            r.message = Some(format!("exit {code}"));
+        }
+        Outcome::SuccessRebootRequired => {
+            r.status = ReportStatus::Succeeded;
+            r.reboot_required = true;
+            r.message = Some(format!("exit {code}: reboot required"));
+        }
+        Outcome::RetryLater => {
+            r.retry = true;
+            r.message = Some(format!("exit {code}: {}", meaning.unwrap_or("retry later")));
+        }
+        Outcome::Failure => {
+            r.message = Some(match meaning {
+                Some(m) => format!("exit {code}: {m}"),
+                None => format!("exit {code}"),
+            });
+        }
+    }
+    r
+}
