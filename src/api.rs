@@ -49,7 +49,35 @@ pub enum Request {
     DestReject {
         name: String,
     },
+    DestRm {
+        name: String,
+    },
+    DestMove {
+        name: String,
+        server: String,
+        token: String,
+    },
     TaskCreate(CreateTask),
+    TaskEditDestinations {
+        id: i64,
+        to: Vec<String>,
+    },
+    TaskEditPackage {
+        id: i64,
+        package: i64,
+    },
+    TaskCopy {
+        id: i64,
+        to: Option<Vec<String>>,
+        name: Option<String>,
+    },
+    TaskRerun {
+        id: i64,
+        all: bool,
+    },
+    TaskRm {
+        id: i64,
+    },
     TaskList,
     TaskShow {
         id: i64,
@@ -92,9 +120,22 @@ impl Service {
             Request::DestShow { name } => json(self.destination(&name)?),
             Request::DestApprove { name } => json(self.approve_destination(&name)?),
             Request::DestReject { name } => json(self.reject_destination(&name)?),
+            Request::DestRm { name } => {
+                json(self.remove_destination(&name, "deleted by the administrator")?)
+            }
+            Request::DestMove {
+                name,
+                server,
+                token,
+            } => json(self.move_destination(&name, &server, &token)?),
             Request::TaskCreate(r) => json(self.create_task(r)?),
             Request::TaskList => json(self.tasks()?),
             Request::TaskShow { id } => json(self.task(id)?),
+            Request::TaskEditDestinations { id, to } => json(self.edit_task_destinations(id, &to)?),
+            Request::TaskEditPackage { id, package } => json(self.edit_task_package(id, package)?),
+            Request::TaskCopy { id, to, name } => json(self.copy_task(id, to, name)?),
+            Request::TaskRerun { id, all } => json(self.rerun_task(id, all)?),
+            Request::TaskRm { id } => json(self.remove_task(id)?),
             Request::Events { after, limit, tail } => match tail {
                 Some(n) => json(self.events_tail(n)?),
                 None => json(self.events_since(after, limit)?),

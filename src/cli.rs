@@ -38,9 +38,15 @@ pub struct Cli {
 enum Command {
     /// Run the server: agent listener, admin socket, scheduler
     Serve {
-        /// Address agents connect to
-        #[arg(long, default_value = "0.0.0.0:7443", value_name = "ADDR")]
-        listen: std::net::SocketAddr,
+        /// Address agents connect to [default: 0.0.0.0:7443]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Content transfers served at once; the others wait their turn
+        #[arg(long, value_name = "N")]
+        max_transfers: Option<usize>,
+        /// Bandwidth for all content together, e.g. 100MiB/s
+        #[arg(long, value_name = "RATE")]
+        bandwidth: Option<String>,
     },
     /// Run the agent on a destination computer (--data is the agent's own)
     Agent {
@@ -126,6 +132,25 @@ enum DestCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Delete a destination: tasks drop it (a task with no other completes)
+    #[command(alias = "remove")]
+    Rm {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a destination to another management server
+    Move {
+        name: String,
+        /// The other server, HOST:PORT
+        #[arg(long, value_name = "HOST:PORT")]
+        server: String,
+        /// An enrolment token of the other server
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,6 +177,9 @@ enum TaskCmd {
         /// Start time: RFC 3339, or local "YYYY-MM-DD HH:MM"
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         at: Option<i64>,
+        /// Daily window (server time) outside which nothing new starts
+        #[arg(long, value_name = "HH:MM-HH:MM")]
+        window: Option<String>,
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
@@ -165,6 +193,49 @@ enum TaskCmd {
     },
     /// Show a task with every destination's state
     Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change only the destinations, or only the package, of a task
+    Edit {
+        id: i64,
+        /// New destinations (package and schedule kept)
+        #[arg(
+            long,
+            value_name = "NAME[,NAME…]",
+            conflicts_with = "package",
+            required_unless_present = "package"
+        )]
+        to: Vec<String>,
+        /// New package (destinations kept)
+        #[arg(long, value_name = "ID")]
+        package: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a task: same package and schedule, same or other destinations
+    Copy {
+        id: i64,
+        #[arg(long, value_name = "NAME[,NAME…]")]
+        to: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-execute a task on its failed destinations
+    Rerun {
+        id: i64,
+        /// Every finished destination, not only the failed ones
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a task (unfinished work is cancelled on the agents first)
+    #[command(alias = "remove")]
+    Rm {
         id: i64,
         #[arg(long)]
         json: bool,
@@ -341,7 +412,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         bail!("the console is not available in this build: use a subcommand (courier --help)");
     };
     match command {
-        Command::Serve { listen } => return serve(cli.data, listen),
+        Command::Serve {
+            listen,
+            max_transfers,
+            bandwidth,
+        } => return serve(cli.data, listen, max_transfers, bandwidth),
         Command::Agent {
             server,
             token,
@@ -353,7 +428,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = DataDir::open(DataDir::resolve(cli.data)?)?;
     let socket = data.socket_path();
     let mut client = Client::connect(&socket, move || {
-        Service::open(data, Clock::system()).context("cannot open the data dir")
+        let mut svc = Service::open(data, Clock::from_env()).context("cannot open the data dir")?;
+        // With no server running, the retention rules are applied here,
+        // so what is listed is what a server would still hold.
+        svc.apply_retention()?;
+        Ok(svc)
     })?;
     let mut out = io::stdout().lock();
     match command {
@@ -405,14 +484,37 @@ async fn shutdown_signal() {
     }
 }
 
-fn serve(data: Option<PathBuf>, listen: std::net::SocketAddr) -> Result<ExitCode> {
+fn serve(
+    data: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    max_transfers: Option<usize>,
+    bandwidth: Option<String>,
+) -> Result<ExitCode> {
+    use crate::server::limits::{ConfigFile, parse_rate};
     let data = DataDir::open(DataDir::resolve(data)?)?;
+    let file = ConfigFile::load(&data.root().join("courier.toml"))?.server;
+    let listen = match (listen, file.listen.as_deref()) {
+        (Some(l), _) => l,
+        (None, Some(l)) => l
+            .parse()
+            .map_err(|_| anyhow::anyhow!("courier.toml: listen '{l}' is not ADDR:PORT"))?,
+        (None, None) => std::net::SocketAddr::from(([0, 0, 0, 0], 7443)),
+    };
+    let bandwidth = match bandwidth.or(file.bandwidth) {
+        Some(b) => Some(parse_rate(&b)?),
+        None => None,
+    };
+    let opts = crate::server::Options {
+        listen,
+        max_transfers: max_transfers.or(file.max_transfers),
+        bandwidth,
+    };
     init_logging(&data.log_dir().join("server.log"))?;
-    let svc = Service::open(data.clone(), Clock::system()).context("cannot open the data dir")?;
+    let svc = Service::open(data.clone(), Clock::from_env()).context("cannot open the data dir")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(crate::server::run(data, svc, listen, shutdown_signal()))?;
+    rt.block_on(crate::server::run(data, svc, opts, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -619,6 +721,27 @@ fn dest(client: &mut Client, cmd: DestCmd, out: &mut impl Write) -> Result<()> {
         DestCmd::Show { name, json } => (client.call_as(Request::DestShow { name })?, json),
         DestCmd::Approve { name, json } => (client.call_as(Request::DestApprove { name })?, json),
         DestCmd::Reject { name, json } => (client.call_as(Request::DestReject { name })?, json),
+        DestCmd::Rm { name, json } => {
+            let d: Destination = client.call_as(Request::DestRm { name })?;
+            if json {
+                return print_json(out, &d);
+            }
+            writeln!(out, "deleted destination {}", d.name)?;
+            return Ok(());
+        }
+        DestCmd::Move {
+            name,
+            server,
+            token,
+            json,
+        } => (
+            client.call_as(Request::DestMove {
+                name,
+                server,
+                token,
+            })?,
+            json,
+        ),
     };
     if json {
         return print_json(out, &d);
@@ -650,6 +773,7 @@ fn task(client: &mut Client, cmd: TaskCmd, out: &mut impl Write) -> Result<()> {
             all,
             uninstall,
             at,
+            window,
             name,
             json,
         } => {
@@ -659,6 +783,7 @@ fn task(client: &mut Client, cmd: TaskCmd, out: &mut impl Write) -> Result<()> {
                 all,
                 uninstall,
                 at,
+                window,
                 name,
             }))?;
             for w in &t.warnings {
@@ -714,6 +839,53 @@ fn task(client: &mut Client, cmd: TaskCmd, out: &mut impl Write) -> Result<()> {
                 print_json(out, &t)
             } else {
                 print_task(out, &t)
+            }
+        }
+        TaskCmd::Edit {
+            id,
+            to,
+            package,
+            json,
+        } => {
+            let req = match package {
+                Some(package) => Request::TaskEditPackage { id, package },
+                None => Request::TaskEditDestinations { id, to },
+            };
+            let t: Task = client.call_as(req)?;
+            if json {
+                print_json(out, &t)
+            } else {
+                print_task(out, &t)
+            }
+        }
+        TaskCmd::Copy { id, to, name, json } => {
+            let to = (!to.is_empty()).then_some(to);
+            let t: Task = client.call_as(Request::TaskCopy { id, to, name })?;
+            for w in &t.warnings {
+                eprintln!("courier: warning: {w}");
+            }
+            if json {
+                print_json(out, &t)
+            } else {
+                writeln!(out, "created task {} (copy of {id})", t.id)?;
+                print_task(out, &t)
+            }
+        }
+        TaskCmd::Rerun { id, all, json } => {
+            let t: Task = client.call_as(Request::TaskRerun { id, all })?;
+            if json {
+                print_json(out, &t)
+            } else {
+                print_task(out, &t)
+            }
+        }
+        TaskCmd::Rm { id, json } => {
+            let t: Task = client.call_as(Request::TaskRm { id })?;
+            if json {
+                print_json(out, &t)
+            } else {
+                writeln!(out, "deleted task {} '{}'", t.id, t.name)?;
+                Ok(())
             }
         }
     }

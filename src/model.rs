@@ -140,6 +140,8 @@ pub struct Destination {
     pub enrolled_at: String,
     /// Unfinished task destinations on this computer.
     pub running_work: u64,
+    /// The server it was ordered to move to, until it has left.
+    pub moving_to: Option<String>,
 }
 
 /// One destination of one task.
@@ -188,6 +190,8 @@ pub struct Task {
     pub package: Option<PackageId>,
     pub package_name: String,
     pub start_at: Option<String>,
+    /// Daily window "HH:MM-HH:MM" outside which nothing new starts.
+    pub window: Option<String>,
     pub created_at: String,
     pub completed_at: Option<String>,
     pub counts: Counts,

@@ -58,6 +58,16 @@ pub struct PollResponse {
     /// "pending", "online" or "rejected".
     pub status: String,
     pub assignments: Vec<Assignment>,
+    /// Set by `courier dest move`: enrol with this server, then leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_to: Option<MoveOrder>,
+}
+
+/// Where a destination is to go: another management server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MoveOrder {
+    pub server: String,
+    pub token: String,
 }
 
 /// What a destination must do: one attempt of one task.

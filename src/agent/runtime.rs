@@ -22,8 +22,8 @@ use super::place::{self, Limits};
 use crate::exitcodes::{self, Outcome};
 use crate::pki;
 use crate::proto::{
-    Action, AgentInfo, Assignment, EnrollRequest, EnrollResponse, POLL_WAIT_SECS, PollRequest,
-    PollResponse, Report, ReportStatus,
+    Action, AgentInfo, Assignment, EnrollRequest, EnrollResponse, MoveOrder, POLL_WAIT_SECS,
+    PollRequest, PollResponse, Report, ReportStatus,
 };
 
 /// Settings of one agent process.
@@ -93,8 +93,15 @@ struct Agent {
     data: PathBuf,
     info: AgentInfo,
     command_timeout: Duration,
-    /// Attempts handed to the worker and not yet finished.
+    /// Attempts the server has assigned and this agent has taken, until the
+    /// server stops listing them (finished, cancelled or deleted).
     held: Mutex<HashSet<(i64, i64)>>,
+    /// The attempt the worker is on.
+    running: Mutex<Option<(i64, i64)>>,
+    /// Attempts the server dropped while they ran, and the signal that
+    /// tells the worker to look.
+    cancelled: Mutex<HashSet<(i64, i64)>>,
+    cancel: Notify,
     /// Wakes the reporter when a new report is on disk.
     reports: Notify,
 }
@@ -105,45 +112,95 @@ pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = (
     for d in ["cache", "work", "reports", "done"] {
         crate::datadir::create_private_dir(&cfg.data.join(d))?;
     }
-    let id = match load_identity(&cfg.data)? {
+    let mut id = match load_identity(&cfg.data)? {
         Some(id) => {
             if let Some(s) = cfg.server.as_deref().filter(|s| *s != id.server) {
                 bail!(
-                    "this agent is enrolled with {} (not {s}); to move it, use 'courier dest move' or a fresh --data dir",
+                    "this agent is enrolled with {} (not {s}); to move it, use 'courier dest move' on that server, or start with a fresh --data dir",
                     id.server
                 );
             }
             id
         }
-        None => enrol(&cfg).await?,
+        None => {
+            let server = cfg.server.clone().ok_or_else(|| {
+                anyhow!("not enrolled yet: give --server HOST:PORT and --token TOKEN")
+            })?;
+            let token = cfg.token.clone().ok_or_else(|| {
+                anyhow!("not enrolled yet: give --token TOKEN (from 'courier token create')")
+            })?;
+            let name = cfg.name.clone().unwrap_or_else(default_name);
+            let (id, key) = enrol(&server, &token, &name).await?;
+            save_identity(&cfg.data, &id, &key)?;
+            id
+        }
     };
-    let key_pem = std::fs::read_to_string(cfg.data.join("key.pem")).context("agent key")?;
+    tokio::pin!(shutdown);
+    loop {
+        let order = tokio::select! {
+            r = serve_one(&cfg, &id) => r?,
+            _ = &mut shutdown => return Ok(()),
+        };
+        // Ordered to another server: enrol there first, and only then tell
+        // this one we left, so a failed move leaves the agent where it was.
+        let (new_id, key) = enrol(&order.server, &order.token, &id.name).await?;
+        let old = client_for(&cfg.data, &id)?;
+        let left = old
+            .post(format!("https://{}/v1/leave", id.server))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        if let Err(e) = &left {
+            tracing::warn!("could not tell {} that this agent left: {e}", id.server);
+        }
+        save_identity(&cfg.data, &new_id, &key)?;
+        eprintln!(
+            "courier agent: moved from {} to {}",
+            id.server, new_id.server
+        );
+        tracing::info!(from = %id.server, to = %new_id.server, "moved");
+        id = new_id;
+    }
+}
+
+fn client_for(data: &Path, id: &Identity) -> Result<reqwest::Client> {
+    let key_pem = std::fs::read_to_string(data.join("key.pem")).context("agent key")?;
     let tls = pki::agent_client_config(&id.ca_pem, &id.cert_pem, &key_pem)?;
-    let client = reqwest::Client::builder()
+    Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(90))
-        .build()?;
+        .build()?)
+}
+
+/// Serves one server until it orders a move (returned) or turns the agent
+/// away (an error).
+async fn serve_one(cfg: &AgentConfig, id: &Identity) -> Result<MoveOrder> {
     let agent = Arc::new(Agent {
-        client,
+        client: client_for(&cfg.data, id)?,
         base: format!("https://{}", id.server),
         data: cfg.data.clone(),
         info: agent_info(),
         command_timeout: cfg.command_timeout,
         held: Mutex::new(HashSet::new()),
+        running: Mutex::new(None),
+        cancelled: Mutex::new(HashSet::new()),
+        cancel: Notify::new(),
         reports: Notify::new(),
     });
     tracing::info!(server = %id.server, name = %id.name, "agent started");
     let (tx, rx) = mpsc::unbounded_channel();
     let worker = tokio::spawn(worker(agent.clone(), rx));
     let reporter = tokio::spawn(reporter(agent.clone()));
-    let result = tokio::select! {
-        r = poller(agent.clone(), tx) => r,
-        _ = shutdown => Ok(()),
-    };
+    let result = poller(agent.clone(), tx).await;
     worker.abort();
     reporter.abort();
     result
+}
+
+fn save_identity(data: &Path, id: &Identity, key_pem: &str) -> Result<()> {
+    pki::write_private(&data.join("key.pem"), key_pem.as_bytes())?;
+    pki::write_private(&data.join("identity.json"), &serde_json::to_vec_pretty(id)?)
 }
 
 fn load_identity(dir: &Path) -> Result<Option<Identity>> {
@@ -157,27 +214,20 @@ fn load_identity(dir: &Path) -> Result<Option<Identity>> {
     }
 }
 
-/// First start: key, CSR, token → certificate. Retries while the server is
-/// unreachable; a refusal is final and said in one line.
-async fn enrol(cfg: &AgentConfig) -> Result<Identity> {
-    let server = cfg
-        .server
-        .clone()
-        .ok_or_else(|| anyhow!("not enrolled yet: give --server HOST:PORT and --token TOKEN"))?;
-    let token = cfg.token.clone().ok_or_else(|| {
-        anyhow!("not enrolled yet: give --token TOKEN (from 'courier token create')")
-    })?;
-    let (_, fp) = pki::parse_token(&token)?;
-    let name = cfg.name.clone().unwrap_or_else(default_name);
-    let (key_pem, csr_pem) = pki::agent_key_and_csr(&name)?;
+/// Key, CSR, token → certificate. Retries while the server is
+/// unreachable; a refusal is final and said in one line. Returns the
+/// identity and the private key, not yet saved.
+async fn enrol(server: &str, token: &str, name: &str) -> Result<(Identity, String)> {
+    let (_, fp) = pki::parse_token(token)?;
+    let (key_pem, csr_pem) = pki::agent_key_and_csr(name)?;
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(pki::enrol_client_config(fp)?)
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .build()?;
     let req = EnrollRequest {
-        token: token.clone(),
-        name: name.clone(),
+        token: token.to_string(),
+        name: name.to_string(),
         csr_pem,
         info: agent_info(),
     };
@@ -211,28 +261,23 @@ async fn enrol(cfg: &AgentConfig) -> Result<Identity> {
     if pki::fingerprint_pem(&resp.ca_pem)? != fp.to_ascii_lowercase() {
         bail!("the server answered with a CA that does not match the token");
     }
-    let id = Identity {
-        server,
-        name,
-        ca_pem: resp.ca_pem,
-        cert_pem: resp.cert_pem,
-    };
-    pki::write_private(&cfg.data.join("key.pem"), key_pem.as_bytes())?;
-    pki::write_private(
-        &cfg.data.join("identity.json"),
-        &serde_json::to_vec_pretty(&id)?,
-    )?;
     eprintln!(
-        "courier agent: enrolled as '{}' with {}{}",
-        id.name,
-        id.server,
+        "courier agent: enrolled as '{name}' with {server}{}",
         if resp.status == "pending" {
             ", waiting for approval (courier dest approve NAME)"
         } else {
             ""
         }
     );
-    Ok(id)
+    Ok((
+        Identity {
+            server: server.to_string(),
+            name: name.to_string(),
+            ca_pem: resp.ca_pem,
+            cert_pem: resp.cert_pem,
+        },
+        key_pem,
+    ))
 }
 
 fn is_tls_rejection(e: &reqwest::Error) -> bool {
@@ -263,7 +308,7 @@ fn jitter(d: Duration) -> Duration {
 }
 
 /// Long-polls for work and hands new attempts to the worker.
-async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Result<()> {
+async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Result<MoveOrder> {
     let mut wait = Duration::from_secs(1);
     let mut said_pending = false;
     loop {
@@ -321,6 +366,37 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
             continue;
         }
         said_pending = false;
+        if let Some(order) = resp.move_to {
+            tracing::info!(to = %order.server, "ordered to move");
+            return Ok(order);
+        }
+        // Attempts the server no longer lists are finished or were
+        // cancelled; the running one, if among them, is stopped.
+        let listed: HashSet<(i64, i64)> = resp
+            .assignments
+            .iter()
+            .map(|a| (a.task_id, a.attempt))
+            .collect();
+        let dropped: Vec<(i64, i64)> = match agent.held.lock() {
+            Ok(mut h) => {
+                let gone: Vec<_> = h.iter().filter(|k| !listed.contains(k)).copied().collect();
+                h.retain(|k| listed.contains(k));
+                gone
+            }
+            Err(_) => Vec::new(),
+        };
+        let running = agent.running.lock().ok().and_then(|r| *r);
+        if let Some(r) = running.filter(|r| dropped.contains(r)) {
+            tracing::info!(
+                task = r.0,
+                attempt = r.1,
+                "the server dropped the running attempt"
+            );
+            if let Ok(mut c) = agent.cancelled.lock() {
+                c.insert(r);
+            }
+            agent.cancel.notify_waiters();
+        }
         for a in resp.assignments {
             let key = (a.task_id, a.attempt);
             let fresh = agent
@@ -336,7 +412,7 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
                     a.task_name
                 );
                 if tx.send(a).is_err() {
-                    return Ok(());
+                    bail!("the worker stopped");
                 }
             }
         }
@@ -350,19 +426,58 @@ fn attempt_key(a: &Assignment) -> String {
 /// Does the work, one attempt at a time.
 async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) {
     while let Some(a) = rx.recv().await {
-        let key = attempt_key(&a);
-        let done_marker = agent.data.join("done").join(&key);
-        if !done_marker.exists() {
-            let report = perform(&agent, &a).await;
-            if let Err(e) = save_report(&agent.data, &key, &report) {
-                tracing::error!("cannot keep the report of {key}: {e:#}");
+        let key = (a.task_id, a.attempt);
+        let name = attempt_key(&a);
+        let done_marker = agent.data.join("done").join(&name);
+        let still_wanted = agent.held.lock().map(|h| h.contains(&key)).unwrap_or(true);
+        if done_marker.exists() || !still_wanted {
+            continue;
+        }
+        if let Ok(mut r) = agent.running.lock() {
+            *r = Some(key);
+        }
+        // Dropping `perform` on cancellation kills the command's process
+        // group and leaves the partial download for a later attempt.
+        let outcome = tokio::select! {
+            r = perform(&agent, &a) => Some(r),
+            _ = cancelled(&agent, key) => None,
+        };
+        if let Ok(mut c) = agent.cancelled.lock() {
+            c.remove(&key);
+        }
+        if let Ok(mut r) = agent.running.lock() {
+            *r = None;
+        }
+        match outcome {
+            Some(report) => {
+                if let Err(e) = save_report(&agent.data, &name, &report) {
+                    tracing::error!("cannot keep the report of {name}: {e:#}");
+                }
+                let _ = std::fs::write(&done_marker, b"");
+                agent.reports.notify_one();
             }
-            let _ = std::fs::write(&done_marker, b"");
-            agent.reports.notify_one();
+            None => {
+                tracing::info!(
+                    task = a.task_id,
+                    attempt = a.attempt,
+                    "cancelled by the server"
+                );
+                let _ = std::fs::remove_dir_all(agent.data.join("work").join(&name));
+            }
         }
-        if let Ok(mut h) = agent.held.lock() {
-            h.remove(&(a.task_id, a.attempt));
+    }
+}
+
+/// Resolves once the server has dropped attempt `key`.
+async fn cancelled(agent: &Agent, key: (i64, i64)) {
+    loop {
+        let signal = agent.cancel.notified();
+        tokio::pin!(signal);
+        signal.as_mut().enable();
+        if agent.cancelled.lock().is_ok_and(|c| c.contains(&key)) {
+            return;
         }
+        signal.await;
     }
 }
 

@@ -53,6 +53,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/enroll", post(enroll))
         .route("/v1/poll", post(poll))
         .route("/v1/report", post(report))
+        .route("/v1/leave", post(leave))
         .route("/v1/content/{hash}", get(content))
         .route("/v1/content/{hash}/manifest", get(manifest))
         .with_state(core)
@@ -209,6 +210,18 @@ async fn report(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The agent enrolled with the server it was ordered to move to.
+async fn leave(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+) -> Result<StatusCode, ApiError> {
+    let (dest, _) = identify(&core, &peer).await?;
+    core.call(move |svc| svc.agent_left(dest))
+        .await
+        .map_err(|e| ApiError(StatusCode::CONFLICT, format!("{e:#}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Checks that `dest` is assigned work that needs `hash`.
 async fn authorize_fetch(core: &Arc<Core>, peer: &Peer, hash: &str) -> Result<(), ApiError> {
     let (dest, status) = identify(core, peer).await?;
@@ -287,15 +300,21 @@ async fn content(
     file.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(|e| internal(e.into()))?;
+    // Wait for a transfer slot; the permit lives as long as the body.
+    let permit = core.limits.transfer_slot().await;
     let counter = core.clone();
     let stream =
-        tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).map(move |chunk| {
-            if let Ok(c) = &chunk {
-                counter
-                    .bytes_served
-                    .fetch_add(c.len() as u64, Ordering::Relaxed);
+        tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).then(move |chunk| {
+            let core = counter.clone();
+            let _held = &permit;
+            async move {
+                if let Ok(c) = &chunk {
+                    core.limits.spend(c.len()).await;
+                    core.bytes_served
+                        .fetch_add(c.len() as u64, Ordering::Relaxed);
+                }
+                chunk
             }
-            chunk
         });
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;

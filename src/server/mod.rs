@@ -6,6 +6,7 @@
 //! the service on a blocking thread under one lock: one writer.
 
 mod admin;
+pub mod limits;
 mod listener;
 
 use std::collections::HashMap;
@@ -32,16 +33,19 @@ pub struct Core {
     /// Content bytes sent to agents since start, for the status line.
     pub bytes_served: AtomicU64,
     content_root: std::path::PathBuf,
+    /// Concurrent transfers and bandwidth allowed for content.
+    limits: limits::Limits,
 }
 
 impl Core {
-    pub fn new(svc: Service) -> Arc<Core> {
+    pub fn new(svc: Service, limits: limits::Limits) -> Arc<Core> {
         let content_root = svc.data().content_dir();
         Arc::new(Core {
             svc: Mutex::new(svc),
             notifies: Mutex::new(HashMap::new()),
             bytes_served: AtomicU64::new(0),
             content_root,
+            limits,
         })
     }
 
@@ -118,13 +122,23 @@ impl ServerInfo {
     }
 }
 
+/// How `courier serve` was asked to run (flags over the config file).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: SocketAddr,
+    pub max_transfers: Option<usize>,
+    /// Bytes per second for all content together.
+    pub bandwidth: Option<u64>,
+}
+
 /// Runs the server until `shutdown` resolves.
 pub async fn run(
     data: DataDir,
     svc: Service,
-    listen: SocketAddr,
+    opts: Options,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    let listen = opts.listen;
     let socket = data.socket_path();
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         bail!(
@@ -137,7 +151,7 @@ pub async fn run(
         let pki = svc.pki()?;
         (pki.server_config()?, pki.ca_fingerprint())
     };
-    let core = Core::new(svc);
+    let core = Core::new(svc, limits::Limits::new(opts.max_transfers, opts.bandwidth));
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -7,7 +7,9 @@ use super::Service;
 use crate::exitcodes;
 use crate::model::{Destination, DestinationId, Level, Token};
 use crate::pki;
-use crate::proto::{AgentInfo, EnrollRequest, EnrollResponse, PollResponse, Report, ReportStatus};
+use crate::proto::{
+    AgentInfo, EnrollRequest, EnrollResponse, MoveOrder, PollResponse, Report, ReportStatus,
+};
 use crate::store::{destinations, events, tasks, tokens};
 
 /// Automatic retries of a transient failure before it counts as failed.
@@ -252,6 +254,47 @@ impl Service {
         self.set_destination_status(name, "rejected", "agent.rejected")
     }
 
+    /// Orders a destination to move to another management server: at its
+    /// next poll the agent enrols there with `token`, then leaves this
+    /// server, which then drops it from its tasks as if it were deleted.
+    pub fn move_destination(
+        &mut self,
+        name: &str,
+        server: &str,
+        token: &str,
+    ) -> Result<Destination> {
+        let d = self.destination(name)?;
+        pki::parse_token(token)?;
+        if server.trim().is_empty() || !server.contains(':') {
+            bail!("--server '{server}': give HOST:PORT of the other server");
+        }
+        let ev = self.event(
+            Level::Info,
+            "agent.moving",
+            format!("destination {name}"),
+            format!("ordered to move to {server}; it leaves at its next contact"),
+        );
+        self.store.write(|tx| {
+            destinations::set_move(tx, d.id, server, token)?;
+            events::append(tx, &ev)?;
+            Ok(())
+        })?;
+        self.wake.push(d.id);
+        self.destination(name)
+    }
+
+    /// An agent reports it enrolled elsewhere as ordered.
+    pub fn agent_left(&mut self, dest: DestinationId) -> Result<()> {
+        let Some(d) = destinations::by_id(self.store.conn(), dest)? else {
+            return Ok(());
+        };
+        let Some((server, _)) = destinations::move_order(self.store.conn(), dest)? else {
+            bail!("destination {} was not ordered to move", d.name);
+        };
+        self.remove_destination(&d.name, &format!("moved to {server}"))
+            .map(|_| ())
+    }
+
     /// Marks destinations not heard from for `stale` seconds offline.
     pub fn mark_offline(&mut self, stale: i64) -> Result<Vec<String>> {
         let now = self.clock.now();
@@ -280,7 +323,7 @@ impl Service {
         if d.status == "pending" || d.status == "rejected" {
             return Ok(PollResponse {
                 status: d.status,
-                assignments: Vec::new(),
+                ..PollResponse::default()
             });
         }
         let back = self
@@ -295,9 +338,16 @@ impl Service {
             );
             self.store.write(|tx| events::append(tx, &ev))?;
         }
+        let move_to = destinations::move_order(self.store.conn(), dest)?
+            .map(|(server, token)| MoveOrder { server, token });
         Ok(PollResponse {
             status: "online".into(),
-            assignments: tasks::assignments_for(self.store.conn(), dest, now)?,
+            assignments: if move_to.is_some() {
+                Vec::new()
+            } else {
+                tasks::assignments_for(self.store.conn(), dest, now)?
+            },
+            move_to,
         })
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Service;
 use crate::clock::{UnixTime, rfc3339};
-use crate::model::{Kind, Level, NewEvent, Task, TaskId};
+use crate::model::{Destination, Kind, Level, NewEvent, Package, Task, TaskId};
 use crate::store::tasks::TaskRow;
 use crate::store::{destinations, events, packages, tasks};
 
@@ -22,6 +22,8 @@ pub struct CreateTask {
     pub uninstall: bool,
     /// Start time; None starts at once.
     pub at: Option<UnixTime>,
+    /// Daily window "HH:MM-HH:MM" outside which nothing new starts.
+    pub window: Option<String>,
     pub name: Option<String>,
 }
 
@@ -63,6 +65,44 @@ pub(crate) fn complete_if_done(
     Ok(())
 }
 
+/// The destinations named in `to` (each item may hold several names,
+/// comma-separated), refusing unknown and rejected ones.
+fn resolve_names(all: &[Destination], to: &[String]) -> Result<Vec<Destination>> {
+    let mut names: Vec<&str> = Vec::new();
+    for n in to
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let unknown: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !all.iter().any(|d| d.name == *n))
+        .collect();
+    if !unknown.is_empty() {
+        bail!("no such destination: {}", unknown.join(", "));
+    }
+    let picked: Vec<Destination> = all
+        .iter()
+        .filter(|d| names.contains(&d.name.as_str()))
+        .cloned()
+        .collect();
+    let rejected: Vec<&str> = picked
+        .iter()
+        .filter(|d| d.status == "rejected")
+        .map(|d| d.name.as_str())
+        .collect();
+    if !rejected.is_empty() {
+        bail!("rejected destination: {}", rejected.join(", "));
+    }
+    Ok(picked)
+}
+
 fn derive_status(row: &TaskRow, failed: u64, now: UnixTime) -> &'static str {
     match row.completed_at {
         Some(_) if failed > 0 => "failed",
@@ -86,6 +126,7 @@ impl Service {
             package: row.package_id,
             package_name: row.package_name,
             start_at: row.start_at.map(rfc3339),
+            window: row.window,
             created_at: rfc3339(row.created_at),
             completed_at: row.completed_at.map(rfc3339),
             counts,
@@ -112,13 +153,14 @@ impl Service {
         let c = self.store.conn();
         let pkg = packages::get(c, req.package)?
             .ok_or_else(|| anyhow!("package {}: no such package", req.package))?;
-        if req.uninstall && pkg.uninstall_command.is_none() {
-            bail!(
-                "package {} has no uninstall command: set one with 'courier package edit {} --uninstall-command CMD'",
-                pkg.id,
-                pkg.id
-            );
-        }
+        check_task_package(
+            if req.uninstall {
+                "uninstall"
+            } else {
+                "install"
+            },
+            &pkg,
+        )?;
         let all = destinations::list(c)?;
         let targets: Vec<_> = if req.all {
             if !req.to.is_empty() {
@@ -128,39 +170,7 @@ impl Service {
                 .filter(|d| d.status == "online" || d.status == "offline")
                 .collect()
         } else {
-            let mut names: Vec<&str> = Vec::new();
-            for n in req
-                .to
-                .iter()
-                .flat_map(|s| s.split(','))
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
-                if !names.contains(&n) {
-                    names.push(n);
-                }
-            }
-            let unknown: Vec<&str> = names
-                .iter()
-                .copied()
-                .filter(|n| !all.iter().any(|d| d.name == *n))
-                .collect();
-            if !unknown.is_empty() {
-                bail!("no such destination: {}", unknown.join(", "));
-            }
-            let picked: Vec<_> = all
-                .into_iter()
-                .filter(|d| names.contains(&d.name.as_str()))
-                .collect();
-            let rejected: Vec<&str> = picked
-                .iter()
-                .filter(|d| d.status == "rejected")
-                .map(|d| d.name.as_str())
-                .collect();
-            if !rejected.is_empty() {
-                bail!("rejected destination: {}", rejected.join(", "));
-            }
-            picked
+            resolve_names(&all, &req.to)?
         };
         if targets.is_empty() {
             bail!(if req.all {
@@ -227,7 +237,19 @@ impl Service {
             ),
         );
         let id = self.store.write(|tx| {
-            let id = tasks::insert(tx, &name, kind, "admin", pkg.id, &pkg.name, req.at, now)?;
+            let id = tasks::insert(
+                tx,
+                &tasks::NewTask {
+                    name: &name,
+                    kind,
+                    class: "admin",
+                    package_id: pkg.id,
+                    package_name: &pkg.name,
+                    start_at: req.at,
+                    window: req.window.as_deref(),
+                },
+                now,
+            )?;
             for d in &targets {
                 tasks::add_destination(tx, id, d.id, now)?;
             }
@@ -245,4 +267,329 @@ impl Service {
         t.warnings = warnings;
         Ok(t)
     }
+}
+
+impl Service {
+    fn task_row(&self, id: TaskId) -> Result<TaskRow> {
+        tasks::get(self.store.conn(), id)?.ok_or_else(|| anyhow!("task {id}: no such task"))
+    }
+
+    /// Edit, first form: new destinations, same package and schedule.
+    /// Finished destinations keep their history, new ones start waiting,
+    /// removed ones are cancelled if not yet finished.
+    pub fn edit_task_destinations(&mut self, id: TaskId, to: &[String]) -> Result<Task> {
+        let row = self.task_row(id)?;
+        let all = destinations::list(self.store.conn())?;
+        let wanted = resolve_names(&all, to)?;
+        if wanted.is_empty() {
+            bail!(
+                "task {id}: give at least one destination (to stop it, delete it: courier task rm {id})"
+            );
+        }
+        let current = tasks::destination_states(self.store.conn(), id)?;
+        let now = self.clock.now();
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        let mut revived = Vec::new();
+        for d in &wanted {
+            match current.iter().find(|(cid, _, _)| *cid == d.id) {
+                None => added.push(d.clone()),
+                Some((_, _, st)) if st == "cancelled" => revived.push(d.clone()),
+                Some(_) => {}
+            }
+        }
+        for (cid, name, st) in &current {
+            let keep = wanted.iter().any(|d| d.id == *cid);
+            if !keep && matches!(st.as_str(), "waiting" | "transferring" | "installing") {
+                removed.push((*cid, name.clone()));
+            }
+        }
+        if added.is_empty() && removed.is_empty() && revived.is_empty() {
+            return self.task(id);
+        }
+        let mut parts = Vec::new();
+        if !added.is_empty() || !revived.is_empty() {
+            let names: Vec<&str> = added
+                .iter()
+                .chain(&revived)
+                .map(|d| d.name.as_str())
+                .collect();
+            parts.push(format!("added {}", names.join(", ")));
+        }
+        if !removed.is_empty() {
+            let names: Vec<&str> = removed.iter().map(|(_, n)| n.as_str()).collect();
+            parts.push(format!("cancelled {}", names.join(", ")));
+        }
+        let ev = self.event(
+            Level::Info,
+            "task.edited",
+            format!("task {id}"),
+            parts.join("; "),
+        );
+        self.store.write(|tx| {
+            for d in &added {
+                tasks::add_destination(tx, id, d.id, now)?;
+            }
+            for d in &revived {
+                tasks::requeue(tx, id, d.id, None, false, None, None, now)?;
+            }
+            for (cid, _) in &removed {
+                tasks::cancel(tx, id, *cid, "removed from the task", now)?;
+            }
+            if !added.is_empty() || !revived.is_empty() {
+                tasks::set_completed(tx, id, None)?;
+            }
+            events::append(tx, &ev)?;
+            complete_if_done(tx, now, id, &row.name)?;
+            Ok(())
+        })?;
+        self.wake.extend(added.iter().chain(&revived).map(|d| d.id));
+        self.wake.extend(removed.iter().map(|(d, _)| *d));
+        self.task(id)
+    }
+
+    /// Edit, second form: another package, same destinations. Unfinished
+    /// destinations start over with the new package.
+    pub fn edit_task_package(&mut self, id: TaskId, package: i64) -> Result<Task> {
+        let row = self.task_row(id)?;
+        let pkg = packages::get(self.store.conn(), package)?
+            .ok_or_else(|| anyhow!("package {package}: no such package"))?;
+        check_task_package(&row.kind, &pkg).map_err(|e| anyhow!("task {id}: {e:#}"))?;
+        if row.package_id == Some(pkg.id) {
+            return self.task(id);
+        }
+        let now = self.clock.now();
+        let unfinished = tasks::unfinished_destinations(self.store.conn(), id)?;
+        let ev = self.event(
+            Level::Info,
+            "task.edited",
+            format!("task {id}"),
+            format!(
+                "package '{}' → {} '{}'; {} unfinished destination{} start again",
+                row.package_name,
+                pkg.id,
+                pkg.name,
+                unfinished.len(),
+                if unfinished.len() == 1 { "" } else { "s" }
+            ),
+        );
+        self.store.write(|tx| {
+            tasks::set_package(tx, id, pkg.id, &pkg.name)?;
+            for d in &unfinished {
+                tasks::requeue(tx, id, *d, None, false, None, None, now)?;
+            }
+            events::append(tx, &ev)?;
+            Ok(())
+        })?;
+        self.wake.extend(unfinished);
+        self.task(id)
+    }
+
+    /// A new task with the same package and schedule, for the same or
+    /// other destinations.
+    pub fn copy_task(
+        &mut self,
+        id: TaskId,
+        to: Option<Vec<String>>,
+        name: Option<String>,
+    ) -> Result<Task> {
+        let row = self.task_row(id)?;
+        let package = row
+            .package_id
+            .ok_or_else(|| anyhow!("task {id}: its package was deleted, nothing to copy"))?;
+        let to = match to {
+            Some(to) => to,
+            None => tasks::destination_states(self.store.conn(), id)?
+                .into_iter()
+                .map(|(_, n, _)| n)
+                .collect(),
+        };
+        let name = name.or_else(|| Some(format!("{} (copy)", row.name)));
+        self.create_task(CreateTask {
+            package,
+            to,
+            all: false,
+            uninstall: row.kind == "uninstall",
+            at: row.start_at,
+            window: row.window,
+            name,
+        })
+    }
+
+    /// Re-executes a task for its failed destinations (or, with `all`, for
+    /// every destination): a new attempt each, history kept in the log.
+    pub fn rerun_task(&mut self, id: TaskId, all: bool) -> Result<Task> {
+        let row = self.task_row(id)?;
+        if row.package_id.is_none() {
+            bail!("task {id}: its package was deleted; edit the task to another package first");
+        }
+        let states = tasks::destination_states(self.store.conn(), id)?;
+        let picked: Vec<(i64, String)> = states
+            .into_iter()
+            .filter(|(_, _, st)| {
+                if all {
+                    !matches!(st.as_str(), "waiting" | "transferring" | "installing")
+                } else {
+                    st == "failed"
+                }
+            })
+            .map(|(d, n, _)| (d, n))
+            .collect();
+        if picked.is_empty() {
+            bail!(if all {
+                format!("task {id}: every destination is still at work")
+            } else {
+                format!(
+                    "task {id}: no failed destinations to re-execute (--all re-runs every destination)"
+                )
+            });
+        }
+        let now = self.clock.now();
+        let names: Vec<&str> = picked.iter().map(|(_, n)| n.as_str()).collect();
+        let ev = self.event(
+            Level::Info,
+            "task.rerun",
+            format!("task {id}"),
+            format!("re-executing on {}", names.join(", ")),
+        );
+        self.store.write(|tx| {
+            for (d, _) in &picked {
+                tasks::requeue(tx, id, *d, None, false, None, None, now)?;
+            }
+            tasks::set_completed(tx, id, None)?;
+            events::append(tx, &ev)?;
+            Ok(())
+        })?;
+        self.wake.extend(picked.iter().map(|(d, _)| *d));
+        self.task(id)
+    }
+
+    /// Deletes a task: unfinished work is cancelled on the agents (their
+    /// long-polls are woken and drop it), then the task goes. The event
+    /// log keeps the record.
+    pub fn remove_task(&mut self, id: TaskId) -> Result<Task> {
+        let before = self.task(id)?;
+        let unfinished = tasks::unfinished_destinations(self.store.conn(), id)?;
+        let c = &before.counts;
+        let ev = self.event(
+            Level::Info,
+            "task.removed",
+            format!("task {id}"),
+            format!(
+                "'{}' deleted: {} succeeded, {} failed, {} cancelled",
+                before.name,
+                c.succeeded,
+                c.failed,
+                c.cancelled + unfinished.len() as u64
+            ),
+        );
+        let now = self.clock.now();
+        self.store.write(|tx| {
+            for d in &unfinished {
+                tasks::cancel(tx, id, *d, "task deleted", now)?;
+            }
+            tasks::delete(tx, id)?;
+            events::append(tx, &ev)?;
+            Ok(())
+        })?;
+        self.wake.extend(unfinished);
+        Ok(before)
+    }
+
+    /// Removes a destination (or records that it left for another
+    /// server): a task whose only destination it was becomes completed, a
+    /// task with others drops it.
+    pub fn remove_destination(&mut self, name: &str, why: &str) -> Result<Destination> {
+        let d = self.destination(name)?;
+        let affected = tasks::of_destination(self.store.conn(), d.id)?;
+        let now = self.clock.now();
+        let ev = self.event(
+            Level::Info,
+            "agent.removed",
+            format!("destination {name}"),
+            format!(
+                "{why}; {} task{} affected",
+                affected.len(),
+                if affected.len() == 1 { "" } else { "s" }
+            ),
+        );
+        self.store.write(|tx| {
+            for (tid, tname, count) in &affected {
+                if *count <= 1 {
+                    tasks::cancel(tx, *tid, d.id, why, now)?;
+                    tasks::remove_destination(tx, *tid, d.id)?;
+                    if tasks::get(tx, *tid)?.is_some_and(|t| t.completed_at.is_none()) {
+                        tasks::set_completed(tx, *tid, Some(now))?;
+                        events::append(
+                            tx,
+                            &NewEvent {
+                                at: now,
+                                level: Level::Info,
+                                kind: "task.finished",
+                                subject: format!("task {tid}"),
+                                message: format!(
+                                    "'{tname}' completed: its only destination {name} is gone"
+                                ),
+                            },
+                        )?;
+                    }
+                } else {
+                    tasks::remove_destination(tx, *tid, d.id)?;
+                    complete_if_done(tx, now, *tid, tname)?;
+                }
+            }
+            destinations::delete(tx, d.id)?;
+            events::append(tx, &ev)?;
+            Ok(())
+        })?;
+        Ok(d)
+    }
+
+    /// The seed's retention rules: administrator tasks go 30 days after
+    /// completion, countermeasure tasks after 7, any task once it has no
+    /// destinations. Returns the deleted task ids.
+    pub fn apply_retention(&mut self) -> Result<Vec<TaskId>> {
+        let now = self.clock.now();
+        let expired = tasks::expired(self.store.conn(), now)?;
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.write(|tx| {
+            for (id, name, why) in &expired {
+                tasks::delete(tx, *id)?;
+                events::append(
+                    tx,
+                    &NewEvent {
+                        at: now,
+                        level: Level::Info,
+                        kind: "task.expired",
+                        subject: format!("task {id}"),
+                        message: format!("'{name}' deleted automatically: {why}"),
+                    },
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(expired.into_iter().map(|(id, _, _)| id).collect())
+    }
+}
+
+/// Whether a task of type `kind` can use `pkg`.
+fn check_task_package(kind: &str, pkg: &Package) -> Result<()> {
+    if kind == "uninstall" {
+        if pkg.kind == Kind::File {
+            bail!(
+                "an uninstallation task needs an installation package; package {} distributes files",
+                pkg.id
+            );
+        }
+        if pkg.uninstall_command.is_none() {
+            bail!(
+                "package {} has no uninstall command: set one with 'courier package edit {} --uninstall-command CMD'",
+                pkg.id,
+                pkg.id
+            );
+        }
+    }
+    Ok(())
 }

@@ -11,7 +11,8 @@ const SELECT: &str =
     "SELECT d.id, d.name, d.status, d.os, d.hostname, d.agent_version, d.last_seen,
         d.created_at,
         (SELECT COUNT(*) FROM task_destinations td WHERE td.destination_id = d.id
-           AND td.status IN ('waiting', 'transferring', 'installing'))
+           AND td.status IN ('waiting', 'transferring', 'installing')),
+        d.move_to
      FROM destinations d";
 
 fn from_row(r: &Row) -> rusqlite::Result<Destination> {
@@ -25,6 +26,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Destination> {
         last_seen: r.get::<_, Option<i64>>(6)?.map(rfc3339),
         enrolled_at: rfc3339(r.get(7)?),
         running_work: r.get(8)?,
+        moving_to: r.get(9)?,
     })
 }
 
@@ -123,4 +125,23 @@ pub fn mark_stale_offline(c: &Connection, before: UnixTime) -> Result<Vec<String
 pub fn delete(c: &Connection, id: DestinationId) -> Result<()> {
     c.execute("DELETE FROM destinations WHERE id = ?1", [id])?;
     Ok(())
+}
+
+/// Records that a destination is to move to another server.
+pub fn set_move(c: &Connection, id: DestinationId, server: &str, token: &str) -> Result<()> {
+    c.execute(
+        "UPDATE destinations SET move_to = ?2, move_token = ?3 WHERE id = ?1",
+        params![id, server, token],
+    )?;
+    Ok(())
+}
+
+/// The move order of a destination, if any.
+pub fn move_order(c: &Connection, id: DestinationId) -> Result<Option<(String, String)>> {
+    Ok(c.query_row(
+        "SELECT move_to, move_token FROM destinations WHERE id = ?1 AND move_to IS NOT NULL",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?)
 }

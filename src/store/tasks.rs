@@ -18,12 +18,13 @@ pub struct TaskRow {
     pub package_id: Option<PackageId>,
     pub package_name: String,
     pub start_at: Option<UnixTime>,
+    pub window: Option<String>,
     pub created_at: UnixTime,
     pub completed_at: Option<UnixTime>,
 }
 
 const TASK_COLUMNS: &str =
-    "id, name, type, class, package_id, package_name, start_at, created_at, completed_at";
+    "id, name, type, class, package_id, package_name, start_at, window, created_at, completed_at";
 
 fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -34,26 +35,37 @@ fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
         package_id: r.get(4)?,
         package_name: r.get(5)?,
         start_at: r.get(6)?,
-        created_at: r.get(7)?,
-        completed_at: r.get(8)?,
+        window: r.get(7)?,
+        created_at: r.get(8)?,
+        completed_at: r.get(9)?,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn insert(
-    c: &Connection,
-    name: &str,
-    kind: &str,
-    class: &str,
-    package_id: PackageId,
-    package_name: &str,
-    start_at: Option<UnixTime>,
-    at: UnixTime,
-) -> Result<TaskId> {
+/// A task about to be stored.
+pub struct NewTask<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub class: &'a str,
+    pub package_id: PackageId,
+    pub package_name: &'a str,
+    pub start_at: Option<UnixTime>,
+    pub window: Option<&'a str>,
+}
+
+pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
     c.execute(
-        "INSERT INTO tasks (name, type, class, package_id, package_name, start_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![name, kind, class, package_id, package_name, start_at, at],
+        "INSERT INTO tasks (name, type, class, package_id, package_name, start_at, window, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            t.name,
+            t.kind,
+            t.class,
+            t.package_id,
+            t.package_name,
+            t.start_at,
+            t.window,
+            at
+        ],
     )?;
     Ok(c.last_insert_rowid())
 }
@@ -164,7 +176,7 @@ pub fn assignments_for(
     let mut st = c.prepare(
         "SELECT t.id, t.name, td.attempt, t.type, p.id, p.name, p.hash, p.size, p.format,
                 p.file_name, p.kind, p.install_command, p.uninstall_command, p.folder,
-                p.success_codes
+                p.success_codes, t.window, td.status
          FROM task_destinations td
          JOIN tasks t ON t.id = td.task_id
          JOIN packages p ON p.id = t.package_id
@@ -190,25 +202,43 @@ pub fn assignments_for(
             Action::Distribute => None,
         };
         let codes: String = r.get(14)?;
-        Ok(Assignment {
-            task_id: r.get(0)?,
-            task_name: r.get(1)?,
-            attempt: r.get(2)?,
-            action,
-            package: PackageRef {
-                id: r.get(4)?,
-                name: r.get(5)?,
-                hash: r.get(6)?,
-                size: r.get(7)?,
-                format: r.get(8)?,
-                file_name: r.get(9)?,
-                command,
-                folder: r.get(13)?,
-                success_codes: codes.split(',').filter_map(|c| c.parse().ok()).collect(),
+        let window: Option<String> = r.get(15)?;
+        let status: String = r.get(16)?;
+        // Outside its window a task starts nothing new; work already
+        // under way finishes.
+        let held = status == "waiting"
+            && window
+                .as_deref()
+                .is_some_and(|w| !crate::clock::in_window(w, now));
+        Ok((
+            held,
+            Assignment {
+                task_id: r.get(0)?,
+                task_name: r.get(1)?,
+                attempt: r.get(2)?,
+                action,
+                package: PackageRef {
+                    id: r.get(4)?,
+                    name: r.get(5)?,
+                    hash: r.get(6)?,
+                    size: r.get(7)?,
+                    format: r.get(8)?,
+                    file_name: r.get(9)?,
+                    command,
+                    folder: r.get(13)?,
+                    success_codes: codes.split(',').filter_map(|c| c.parse().ok()).collect(),
+                },
             },
-        })
+        ))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut out = Vec::new();
+    for row in rows {
+        let (held, a) = row?;
+        if !held {
+            out.push(a);
+        }
+    }
+    Ok(out)
 }
 
 /// True when `dest` has unfinished work that needs the content `hash`:
@@ -331,4 +361,100 @@ pub fn set_completed(c: &Connection, task: TaskId, at: Option<UnixTime>) -> Resu
         params![task, at],
     )?;
     Ok(())
+}
+
+/// Every destination of a task as (destination id, name, status).
+pub fn destination_states(
+    c: &Connection,
+    task: TaskId,
+) -> Result<Vec<(DestinationId, String, String)>> {
+    let mut st = c.prepare(
+        "SELECT d.id, d.name, td.status FROM task_destinations td
+         JOIN destinations d ON d.id = td.destination_id WHERE td.task_id = ?1 ORDER BY d.name",
+    )?;
+    let rows = st.query_map([task], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Cancels an unfinished destination of a task; a finished one keeps its
+/// outcome. Returns whether anything changed.
+pub fn cancel(
+    c: &Connection,
+    task: TaskId,
+    dest: DestinationId,
+    message: &str,
+    at: UnixTime,
+) -> Result<bool> {
+    Ok(c.execute(
+        "UPDATE task_destinations SET status = 'cancelled', message = ?3, not_before = NULL,
+             updated_at = ?4
+         WHERE task_id = ?1 AND destination_id = ?2
+           AND status IN ('waiting', 'transferring', 'installing')",
+        params![task, dest, message, at],
+    )? > 0)
+}
+
+pub fn delete(c: &Connection, task: TaskId) -> Result<()> {
+    c.execute("DELETE FROM tasks WHERE id = ?1", [task])?;
+    Ok(())
+}
+
+pub fn set_package(c: &Connection, task: TaskId, package: PackageId, name: &str) -> Result<()> {
+    c.execute(
+        "UPDATE tasks SET package_id = ?2, package_name = ?3 WHERE id = ?1",
+        params![task, package, name],
+    )?;
+    Ok(())
+}
+
+/// Tasks that include `dest`, as (task id, name, number of destinations).
+pub fn of_destination(c: &Connection, dest: DestinationId) -> Result<Vec<(TaskId, String, u64)>> {
+    let mut st = c.prepare(
+        "SELECT t.id, t.name, (SELECT COUNT(*) FROM task_destinations x WHERE x.task_id = t.id)
+         FROM tasks t JOIN task_destinations td ON td.task_id = t.id
+         WHERE td.destination_id = ?1 ORDER BY t.id",
+    )?;
+    let rows = st.query_map([dest], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn remove_destination(c: &Connection, task: TaskId, dest: DestinationId) -> Result<()> {
+    c.execute(
+        "DELETE FROM task_destinations WHERE task_id = ?1 AND destination_id = ?2",
+        params![task, dest],
+    )?;
+    Ok(())
+}
+
+/// Tasks the retention rules delete at `now`, as (id, name, why):
+/// administrator tasks 30 days after completion, countermeasure tasks
+/// after 7, and any task left without destinations.
+pub fn expired(c: &Connection, now: UnixTime) -> Result<Vec<(TaskId, String, String)>> {
+    const DAY: i64 = 86_400;
+    let mut st = c.prepare(
+        "SELECT id, name,
+            CASE WHEN NOT EXISTS (SELECT 1 FROM task_destinations td WHERE td.task_id = t.id)
+                 THEN 'no destinations left'
+                 WHEN class = 'countermeasure' THEN 'completed more than 7 days ago'
+                 ELSE 'completed more than 30 days ago' END
+         FROM tasks t
+         WHERE NOT EXISTS (SELECT 1 FROM task_destinations td WHERE td.task_id = t.id)
+            OR (class = 'admin' AND completed_at IS NOT NULL AND completed_at <= ?1)
+            OR (class = 'countermeasure' AND completed_at IS NOT NULL AND completed_at <= ?2)
+         ORDER BY id",
+    )?;
+    let rows = st.query_map(params![now - 30 * DAY, now - 7 * DAY], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Destination ids with unfinished work in a task.
+pub fn unfinished_destinations(c: &Connection, task: TaskId) -> Result<Vec<DestinationId>> {
+    let mut st = c.prepare(
+        "SELECT destination_id FROM task_destinations
+         WHERE task_id = ?1 AND status IN ('waiting', 'transferring', 'installing')",
+    )?;
+    let rows = st.query_map([task], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

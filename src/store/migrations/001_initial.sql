@@ -33,6 +33,10 @@ CREATE TABLE destinations (
     agent_version    TEXT,
     cert_fingerprint TEXT UNIQUE,
     token_id         INTEGER,
+    -- Set by 'dest move': the agent re-enrols with this server and token,
+    -- then leaves this one.
+    move_to          TEXT,
+    move_token       TEXT,
     last_seen        INTEGER,
     created_at       INTEGER NOT NULL
 );
@@ -48,6 +52,9 @@ CREATE TABLE tasks (
     package_name TEXT    NOT NULL,
     policy_id    INTEGER,
     start_at     INTEGER,
+    -- Daily window "HH:MM-HH:MM" (server local time) outside which no new
+    -- installation starts; NULL for any time.
+    window       TEXT,
     created_at   INTEGER NOT NULL,
     completed_at INTEGER
 );
