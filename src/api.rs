@@ -74,7 +74,21 @@ pub enum Request {
     TaskRerun {
         id: i64,
         all: bool,
+        /// Only these destinations (of those the rule picks).
+        #[serde(default)]
+        only: Option<Vec<String>>,
     },
+    TaskSummaries,
+    /// A task with its destinations but without their output.
+    TaskBrief {
+        id: i64,
+    },
+    TaskDestination {
+        id: i64,
+        name: String,
+    },
+    Failures,
+    Status,
     TaskRm {
         id: i64,
     },
@@ -134,7 +148,14 @@ impl Service {
             Request::TaskEditDestinations { id, to } => json(self.edit_task_destinations(id, &to)?),
             Request::TaskEditPackage { id, package } => json(self.edit_task_package(id, package)?),
             Request::TaskCopy { id, to, name } => json(self.copy_task(id, to, name)?),
-            Request::TaskRerun { id, all } => json(self.rerun_task(id, all)?),
+            Request::TaskRerun { id, all, only } => {
+                json(self.rerun_task_on(id, all, only.as_deref())?)
+            }
+            Request::TaskSummaries => json(self.task_summaries()?),
+            Request::TaskBrief { id } => json(self.task_brief(id)?),
+            Request::TaskDestination { id, name } => json(self.task_destination(id, &name)?),
+            Request::Failures => json(self.failures()?),
+            Request::Status => json(self.status()?),
             Request::TaskRm { id } => json(self.remove_task(id)?),
             Request::Events { after, limit, tail } => match tail {
                 Some(n) => json(self.events_tail(n)?),

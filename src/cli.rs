@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
@@ -23,12 +23,23 @@ use crate::service::{AddPackage, CreateTask, EditPackage, Service, human_size};
     name = "courier",
     version,
     about = "Distribute software packages to agents and follow every destination",
-    arg_required_else_help = true
+    long_about = "Distribute software packages to agents and follow every destination.\n\n\
+        Without a command, opens the console on the data dir: attached to the \
+        'courier serve' running for it, or running the server itself (standalone)."
 )]
 pub struct Cli {
     /// Data dir (database, content store); default $XDG_DATA_HOME/courier
     #[arg(long, global = true, env = "COURIER_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+
+    /// Console theme: default, light, high-contrast, mono, or a file's name
+    /// in ~/.config/courier/themes [default: mono under NO_COLOR]
+    #[arg(long, global = true, value_name = "NAME")]
+    theme: Option<String>,
+
+    /// Console: disable every action that changes something
+    #[arg(long, global = true)]
+    read_only: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -62,6 +73,16 @@ enum Command {
         /// Longest an install or uninstall command may run, in seconds
         #[arg(long, default_value_t = 3600, value_name = "SECS")]
         command_timeout: u64,
+    },
+    /// Try courier: a throwaway server, local agents, sample packages and
+    /// tasks (one failing for a visible reason), in the console
+    Demo {
+        /// How many local agents to start
+        #[arg(long, default_value_t = 3)]
+        agents: usize,
+        /// No console: wait for the tasks and print how they ended
+        #[arg(long)]
+        headless: bool,
     },
     /// Register, list, edit and delete packages
     #[command(subcommand)]
@@ -404,12 +425,27 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == Some(io::ErrorKind::BrokenPipe)
     })
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let Some(command) = cli.command else {
-        bail!("the console is not available in this build: use a subcommand (courier --help)");
+        let data = DataDir::open(DataDir::resolve(cli.data)?)?;
+        let serve = crate::server::Options {
+            announce: false,
+            ..serve_options(&data, None, None, None)?
+        };
+        init_logging(&data.log_dir().join("console.log"))?;
+        crate::console::run(crate::console::ConsoleOptions {
+            data,
+            theme: cli.theme,
+            read_only: cli.read_only,
+            serve,
+        })?;
+        return Ok(ExitCode::SUCCESS);
     };
     match command {
         Command::Serve {
@@ -423,6 +459,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             name,
             command_timeout,
         } => return agent(cli.data, server, token, name, command_timeout),
+        Command::Demo { agents, headless } => {
+            crate::demo::run(crate::demo::DemoOptions {
+                agents,
+                theme: cli.theme,
+                read_only: cli.read_only,
+                headless,
+            })?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let data = DataDir::open(DataDir::resolve(cli.data)?)?;
@@ -441,7 +486,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dest(cmd) => dest(&mut client, cmd, &mut out)?,
         Command::Task(cmd) => task(&mut client, cmd, &mut out)?,
         Command::Log(args) => log(&mut client, args, &mut out)?,
-        Command::Serve { .. } | Command::Agent { .. } => {}
+        Command::Serve { .. } | Command::Agent { .. } | Command::Demo { .. } => {}
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -490,8 +535,25 @@ fn serve(
     max_transfers: Option<usize>,
     bandwidth: Option<String>,
 ) -> Result<ExitCode> {
-    use crate::server::limits::{ConfigFile, parse_rate};
     let data = DataDir::open(DataDir::resolve(data)?)?;
+    let opts = serve_options(&data, listen, max_transfers, bandwidth)?;
+    init_logging(&data.log_dir().join("server.log"))?;
+    let svc = Service::open(data.clone(), Clock::from_env()).context("cannot open the data dir")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(crate::server::run(data, svc, opts, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Server settings: flags first, then `<data>/courier.toml`, then defaults.
+fn serve_options(
+    data: &DataDir,
+    listen: Option<std::net::SocketAddr>,
+    max_transfers: Option<usize>,
+    bandwidth: Option<String>,
+) -> Result<crate::server::Options> {
+    use crate::server::limits::{ConfigFile, parse_rate};
     let file = ConfigFile::load(&data.root().join("courier.toml"))?.server;
     let listen = match (listen, file.listen.as_deref()) {
         (Some(l), _) => l,
@@ -504,18 +566,12 @@ fn serve(
         Some(b) => Some(parse_rate(&b)?),
         None => None,
     };
-    let opts = crate::server::Options {
+    Ok(crate::server::Options {
         listen,
         max_transfers: max_transfers.or(file.max_transfers),
         bandwidth,
-    };
-    init_logging(&data.log_dir().join("server.log"))?;
-    let svc = Service::open(data.clone(), Clock::from_env()).context("cannot open the data dir")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(crate::server::run(data, svc, opts, shutdown_signal()))?;
-    Ok(ExitCode::SUCCESS)
+        announce: true,
+    })
 }
 
 fn agent(
@@ -872,7 +928,11 @@ fn task(client: &mut Client, cmd: TaskCmd, out: &mut impl Write) -> Result<()> {
             }
         }
         TaskCmd::Rerun { id, all, json } => {
-            let t: Task = client.call_as(Request::TaskRerun { id, all })?;
+            let t: Task = client.call_as(Request::TaskRerun {
+                id,
+                all,
+                only: None,
+            })?;
             if json {
                 print_json(out, &t)
             } else {

@@ -214,3 +214,32 @@ pub struct Token {
     pub revoked: bool,
     pub uses: i64,
 }
+
+/// One failed destination, for triage across all tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub task_id: TaskId,
+    pub task_name: String,
+    pub destination: String,
+    pub exit_code: Option<i64>,
+    pub meaning: Option<String>,
+    pub message: Option<String>,
+    pub attempt: i64,
+    pub updated_at: String,
+}
+
+/// What the console's header shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Where agents connect; None when no server runs.
+    pub listen: Option<String>,
+    pub online: u64,
+    pub offline: u64,
+    pub pending: u64,
+    pub total: u64,
+    pub running_tasks: u64,
+    /// Unfinished destinations across all tasks.
+    pub unfinished: u64,
+    /// Content bytes served since the server started.
+    pub bytes_served: u64,
+}

@@ -52,7 +52,21 @@ impl Fetcher<'_> {
     pub async fn ensure(
         &self,
         pkg: &PackageRef,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Fetched, (FetchError, u64)> {
+        let mut transferred = 0u64;
+        self.fetch(pkg, progress, &mut transferred)
+            .await
+            .map_err(|e| (e, transferred))
+    }
+
+    /// The download itself; `transferred` counts every byte received, so
+    /// a failed attempt still reports what it cost.
+    async fn fetch(
+        &self,
+        pkg: &PackageRef,
         mut progress: impl FnMut(u64, u64),
+        transferred: &mut u64,
     ) -> Result<Fetched, FetchError> {
         let done = self.cache.join(&pkg.hash);
         if std::fs::metadata(&done).is_ok_and(|m| m.len() == pkg.size) {
@@ -84,7 +98,6 @@ impl Fetcher<'_> {
                 .map_err(|e| FetchError::Transient(format!("cache: {e}")))?
         };
         let resumed_from = verified;
-        let mut transferred = 0u64;
         let mut stalls = 0u32;
         let mut corrupt = 0u32;
         let mut buf: Vec<u8> = Vec::with_capacity(cs as usize);
@@ -127,7 +140,7 @@ impl Fetcher<'_> {
                         break;
                     }
                 };
-                transferred += piece.len() as u64;
+                *transferred += piece.len() as u64;
                 let mut rest = &piece[..];
                 while !rest.is_empty() {
                     let want = chunk_len(&manifest, verified) - buf.len();
@@ -156,7 +169,7 @@ impl Fetcher<'_> {
                             .map_err(|e| FetchError::Transient(format!("cache write: {e}")))?;
                         verified += buf.len() as u64;
                         buf.clear();
-                        progress(verified, transferred);
+                        progress(verified, *transferred);
                     }
                 }
             }
@@ -182,7 +195,7 @@ impl Fetcher<'_> {
             .map_err(|e| FetchError::Transient(e.to_string()))??;
         Ok(Fetched {
             path: done,
-            transferred,
+            transferred: *transferred,
             resumed_from,
         })
     }

@@ -649,9 +649,10 @@ async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
     ticker.abort();
     let fetched = match fetched {
         Ok(f) => f,
-        Err(e) => {
+        Err((e, transferred)) => {
             r.retry = matches!(e, FetchError::Transient(_));
             r.message = Some(format!("download failed: {e}"));
+            r.transferred = transferred;
             return r;
         }
     };
@@ -790,9 +791,17 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
             r.message = Some(format!("exit {code}: {}", meaning.unwrap_or("retry later")));
         }
         Outcome::Failure => {
-            r.message = Some(match meaning {
-                Some(m) => format!("exit {code}: {m}"),
-                None => format!("exit {code}"),
+            // Without a known meaning, the last line the command printed
+            // is usually the reason (an installer's "error: …").
+            let last = r
+                .output
+                .as_deref()
+                .and_then(|o| o.lines().rev().find(|l| !l.trim().is_empty()))
+                .map(|l| l.trim().chars().take(200).collect::<String>());
+            r.message = Some(match (meaning, last) {
+                (Some(m), _) => format!("exit {code}: {m}"),
+                (None, Some(l)) => format!("exit {code}: {l}"),
+                (None, None) => format!("exit {code}"),
             });
         }
     }

@@ -10,7 +10,12 @@ use tokio::sync::watch;
 use super::Core;
 use crate::api::{Reply, Request};
 
-pub async fn serve(listener: UnixListener, core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: UnixListener,
+    core: Arc<Core>,
+    listen: String,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -24,15 +29,27 @@ pub async fn serve(listener: UnixListener, core: Arc<Core>, mut stop: watch::Rec
             _ = stop.changed() => return,
         };
         let core = core.clone();
+        let listen = listen.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut lines = BufReader::new(read).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let reply = match serde_json::from_str::<Request>(&line) {
-                    Ok(req) => match core.call(move |svc| svc.handle(req)).await {
-                        Ok(v) => Reply::Ok(v),
-                        Err(e) => Reply::Error(format!("{e:#}")),
-                    },
+                    Ok(req) => {
+                        let is_status = matches!(req, Request::Status);
+                        match core.call(move |svc| svc.handle(req)).await {
+                            // Only the server knows its address and traffic.
+                            Ok(mut v) if is_status => {
+                                v["listen"] = serde_json::json!(listen);
+                                v["bytes_served"] = serde_json::json!(
+                                    core.bytes_served.load(std::sync::atomic::Ordering::Relaxed)
+                                );
+                                Reply::Ok(v)
+                            }
+                            Ok(v) => Reply::Ok(v),
+                            Err(e) => Reply::Error(format!("{e:#}")),
+                        }
+                    }
                     Err(e) => Reply::Error(format!("bad request: {e}")),
                 };
                 let mut out = match serde_json::to_string(&reply) {

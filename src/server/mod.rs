@@ -129,6 +129,8 @@ pub struct Options {
     pub max_transfers: Option<usize>,
     /// Bytes per second for all content together.
     pub bandwidth: Option<u64>,
+    /// Say on stderr where the server listens (not under a console).
+    pub announce: bool,
 }
 
 /// Runs the server until `shutdown` resolves.
@@ -173,10 +175,12 @@ pub async fn run(
     core.call(move |svc| svc.log_server_start(&bound.to_string()))
         .await?;
     tracing::info!(%bound, "listening");
-    eprintln!(
-        "courier serve: agents on {bound}, admin socket {}, CA fingerprint {fingerprint}",
-        socket.display()
-    );
+    if opts.announce {
+        eprintln!(
+            "courier serve: agents on {bound}, admin socket {}, CA fingerprint {fingerprint}",
+            socket.display()
+        );
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let agents = tokio::spawn(listener::serve(
@@ -185,7 +189,12 @@ pub async fn run(
         core.clone(),
         stop_rx.clone(),
     ));
-    let admin_task = tokio::spawn(admin::serve(admin, core.clone(), stop_rx.clone()));
+    let admin_task = tokio::spawn(admin::serve(
+        admin,
+        core.clone(),
+        bound.to_string(),
+        stop_rx.clone(),
+    ));
     let sweeper = tokio::spawn(sweep(core.clone(), stop_rx));
 
     shutdown.await;
@@ -216,6 +225,72 @@ async fn sweep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A server running on a thread of this process (the console's standalone
+/// mode and `courier demo`). Dropping it shuts the server down.
+pub struct InProcess {
+    /// Where agents connect.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl InProcess {
+    /// Starts the server core for `data` and waits until its admin socket
+    /// answers.
+    pub fn start(data: DataDir, svc: Service, opts: Options) -> Result<InProcess> {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let info_path = ServerInfo::path(&data);
+        let socket = data.socket_path();
+        let _ = std::fs::remove_file(&info_path);
+        let thread = std::thread::Builder::new()
+            .name("courier-server".into())
+            .spawn(move || -> Result<()> {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()?;
+                rt.block_on(run(data, svc, opts, async {
+                    let _ = stop_rx.await;
+                }))
+            })?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if thread.is_finished() {
+                return match thread.join() {
+                    Ok(Err(e)) => Err(e),
+                    _ => Err(anyhow!("the server stopped at once")),
+                };
+            }
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok()
+                && let Ok(text) = std::fs::read_to_string(&info_path)
+                && let Ok(info) = serde_json::from_str::<ServerInfo>(&text)
+            {
+                let addr = info.listen.parse()?;
+                return Ok(InProcess {
+                    addr,
+                    stop: Some(stop_tx),
+                    thread: Some(thread),
+                });
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(anyhow!("the server did not start within 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }

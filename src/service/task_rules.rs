@@ -142,6 +142,69 @@ impl Service {
             .collect()
     }
 
+    /// Tasks with their counts but without the destination rows: what a
+    /// list shows, cheap with many destinations.
+    pub fn task_summaries(&self) -> Result<Vec<Task>> {
+        let c = self.store.conn();
+        tasks::list(c)?
+            .into_iter()
+            .map(|row| {
+                let counts = tasks::counts(c, row.id)?;
+                Ok(Task {
+                    id: row.id,
+                    status: derive_status(&row, counts.failed, self.clock.now()).into(),
+                    name: row.name,
+                    kind: row.kind,
+                    class: row.class,
+                    package: row.package_id,
+                    package_name: row.package_name,
+                    start_at: row.start_at.map(rfc3339),
+                    window: row.window,
+                    created_at: rfc3339(row.created_at),
+                    completed_at: row.completed_at.map(rfc3339),
+                    counts,
+                    destinations: Vec::new(),
+                    warnings: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn failures(&self) -> Result<Vec<crate::model::Failure>> {
+        tasks::failures(self.store.conn())
+    }
+
+    pub fn task_destination(
+        &self,
+        id: TaskId,
+        name: &str,
+    ) -> Result<crate::model::TaskDestination> {
+        tasks::destination(self.store.conn(), id, name)?
+            .ok_or_else(|| anyhow!("task {id} has no destination '{name}'"))
+    }
+
+    pub fn status(&self) -> Result<crate::model::Status> {
+        let c = self.store.conn();
+        let mut s = crate::model::Status::default();
+        for d in destinations::list(c)? {
+            s.total += 1;
+            match d.status.as_str() {
+                "online" => s.online += 1,
+                "offline" => s.offline += 1,
+                "pending" => s.pending += 1,
+                _ => {}
+            }
+        }
+        (s.running_tasks, s.unfinished) = tasks::activity(c)?;
+        Ok(s)
+    }
+
+    /// A task with every destination but without their output.
+    pub fn task_brief(&self, id: TaskId) -> Result<Task> {
+        let row = self.task_row(id)?;
+        self.task_view(row, false)
+    }
+
     pub fn task(&self, id: TaskId) -> Result<Task> {
         let row =
             tasks::get(self.store.conn(), id)?.ok_or_else(|| anyhow!("task {id}: no such task"))?;
@@ -419,6 +482,17 @@ impl Service {
     /// Re-executes a task for its failed destinations (or, with `all`, for
     /// every destination): a new attempt each, history kept in the log.
     pub fn rerun_task(&mut self, id: TaskId, all: bool) -> Result<Task> {
+        self.rerun_task_on(id, all, None)
+    }
+
+    /// Re-executes a task on some of its destinations: the failed ones (or
+    /// every finished one with `all`), restricted to `only` when given.
+    pub fn rerun_task_on(
+        &mut self,
+        id: TaskId,
+        all: bool,
+        only: Option<&[String]>,
+    ) -> Result<Task> {
         let row = self.task_row(id)?;
         if row.package_id.is_none() {
             bail!("task {id}: its package was deleted; edit the task to another package first");
@@ -426,6 +500,7 @@ impl Service {
         let states = tasks::destination_states(self.store.conn(), id)?;
         let picked: Vec<(i64, String)> = states
             .into_iter()
+            .filter(|(_, n, _)| only.is_none_or(|o| o.contains(n)))
             .filter(|(_, _, st)| {
                 if all {
                     !matches!(st.as_str(), "waiting" | "transferring" | "installing")

@@ -458,3 +458,45 @@ pub fn unfinished_destinations(c: &Connection, task: TaskId) -> Result<Vec<Desti
     let rows = st.query_map([task], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Every failed destination of every task, newest first.
+pub fn failures(c: &Connection) -> Result<Vec<crate::model::Failure>> {
+    let mut st = c.prepare(
+        "SELECT t.id, t.name, d.name, td.exit_code, td.message, td.attempt, td.updated_at
+         FROM task_destinations td
+         JOIN tasks t ON t.id = td.task_id JOIN destinations d ON d.id = td.destination_id
+         WHERE td.status = 'failed' ORDER BY td.updated_at DESC, t.id, d.name",
+    )?;
+    let rows = st.query_map([], |r| {
+        let exit_code: Option<i64> = r.get(3)?;
+        Ok(crate::model::Failure {
+            task_id: r.get(0)?,
+            task_name: r.get(1)?,
+            destination: r.get(2)?,
+            exit_code,
+            meaning: exit_code.and_then(exitcodes::meaning).map(str::to_string),
+            message: r.get(4)?,
+            attempt: r.get(5)?,
+            updated_at: rfc3339(r.get(6)?),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One destination of one task, with its output.
+pub fn destination(c: &Connection, task: TaskId, name: &str) -> Result<Option<TaskDestination>> {
+    Ok(destinations(c, task, true)?
+        .into_iter()
+        .find(|d| d.name == name))
+}
+
+/// Counts for the status line: running tasks and unfinished destinations.
+pub fn activity(c: &Connection) -> Result<(u64, u64)> {
+    Ok(c.query_row(
+        "SELECT (SELECT COUNT(*) FROM tasks WHERE completed_at IS NULL),
+                (SELECT COUNT(*) FROM task_destinations
+                  WHERE status IN ('waiting', 'transferring', 'installing'))",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}

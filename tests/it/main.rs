@@ -3,5 +3,7 @@
 mod support;
 
 mod datadir;
+mod distribution;
 mod log;
 mod package;
+mod procs;

@@ -1,0 +1,582 @@
+//! The one keymap: it drives dispatch, the footer hints, the `?` overlay
+//! and the generated `docs/keybindings.md`.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies. `Global` bindings apply everywhere unless the
+/// current context binds the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Global,
+    Packages,
+    Tasks,
+    TaskDetail,
+    Destinations,
+    Log,
+    Triage,
+}
+
+impl Context {
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "Everywhere",
+            Context::Packages => "Packages",
+            Context::Tasks => "Tasks",
+            Context::TaskDetail => "Task detail",
+            Context::Destinations => "Destinations",
+            Context::Log => "Log",
+            Context::Triage => "Triage",
+        }
+    }
+
+    pub const ALL: [Context; 7] = [
+        Context::Global,
+        Context::Packages,
+        Context::Tasks,
+        Context::TaskDetail,
+        Context::Destinations,
+        Context::Log,
+        Context::Triage,
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Help,
+    CommandMode,
+    Filter,
+    Down,
+    Up,
+    Top,
+    Bottom,
+    PageDown,
+    PageUp,
+    Enter,
+    Back,
+    NextPane,
+    ViewPackages,
+    ViewTasks,
+    ViewDestinations,
+    ViewLog,
+    Triage,
+    ToggleMouse,
+    AddPackage,
+    EditPackage,
+    DeletePackage,
+    NewTask,
+    EditTask,
+    CopyTask,
+    RerunFailed,
+    DeleteTask,
+    Output,
+    Approve,
+    Reject,
+    DeleteDestination,
+    ToggleFollow,
+    CycleLevel,
+    RerunGroup,
+}
+
+/// A key as the keymap names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Enter,
+    Esc,
+    Tab,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+}
+
+impl Key {
+    pub fn label(self) -> String {
+        match self {
+            Key::Char(' ') => "Space".into(),
+            Key::Char(c) => c.to_string(),
+            Key::Enter => "Enter".into(),
+            Key::Esc => "Esc".into(),
+            Key::Tab => "Tab".into(),
+            Key::Up => "↑".into(),
+            Key::Down => "↓".into(),
+            Key::PageUp => "PgUp".into(),
+            Key::PageDown => "PgDn".into(),
+            Key::Home => "Home".into(),
+            Key::End => "End".into(),
+        }
+    }
+
+    fn matches(self, ev: &KeyEvent) -> bool {
+        let plain = !ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        match (self, ev.code) {
+            (Key::Char(a), KeyCode::Char(b)) => plain && a == b,
+            (Key::Enter, KeyCode::Enter) => true,
+            (Key::Esc, KeyCode::Esc) => true,
+            (Key::Tab, KeyCode::Tab) => true,
+            (Key::Up, KeyCode::Up) => true,
+            (Key::Down, KeyCode::Down) => true,
+            (Key::PageUp, KeyCode::PageUp) => true,
+            (Key::PageDown, KeyCode::PageDown) => true,
+            (Key::Home, KeyCode::Home) => true,
+            (Key::End, KeyCode::End) => true,
+            _ => false,
+        }
+    }
+}
+
+pub struct Binding {
+    pub action: Action,
+    pub keys: &'static [Key],
+    pub context: Context,
+    /// What it does, for the help overlay and the docs.
+    pub help: &'static str,
+    /// Short label for the footer; empty keeps it out of the footer.
+    pub hint: &'static str,
+    /// Changes server state: disabled in `--read-only`.
+    pub mutates: bool,
+}
+
+const fn b(
+    context: Context,
+    action: Action,
+    keys: &'static [Key],
+    hint: &'static str,
+    help: &'static str,
+    mutates: bool,
+) -> Binding {
+    Binding {
+        action,
+        keys,
+        context,
+        help,
+        hint,
+        mutates,
+    }
+}
+
+use Action as A;
+use Context as C;
+use Key as K;
+
+pub const KEYMAP: &[Binding] = &[
+    b(
+        C::Global,
+        A::Help,
+        &[K::Char('?')],
+        "help",
+        "Show every key",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Quit,
+        &[K::Char('q')],
+        "quit",
+        "Quit (asks when standalone work is running)",
+        false,
+    ),
+    b(
+        C::Global,
+        A::CommandMode,
+        &[K::Char(':')],
+        "cmd",
+        "Command mode (:pkg, :task, :dest, :log, :triage, :q…)",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Filter,
+        &[K::Char('/')],
+        "filter",
+        "Filter the current list",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Triage,
+        &[K::Char('!'), K::Char('5')],
+        "triage",
+        "Failed destinations of all tasks, grouped by cause",
+        false,
+    ),
+    b(
+        C::Global,
+        A::ViewPackages,
+        &[K::Char('1')],
+        "",
+        "Packages view",
+        false,
+    ),
+    b(
+        C::Global,
+        A::ViewTasks,
+        &[K::Char('2')],
+        "",
+        "Tasks view",
+        false,
+    ),
+    b(
+        C::Global,
+        A::ViewDestinations,
+        &[K::Char('3')],
+        "",
+        "Destinations view",
+        false,
+    ),
+    b(
+        C::Global,
+        A::ViewLog,
+        &[K::Char('4')],
+        "",
+        "Log view",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Down,
+        &[K::Char('j'), K::Down],
+        "",
+        "Next row",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Up,
+        &[K::Char('k'), K::Up],
+        "",
+        "Previous row",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Top,
+        &[K::Char('g'), K::Home],
+        "",
+        "First row",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Bottom,
+        &[K::Char('G'), K::End],
+        "",
+        "Last row",
+        false,
+    ),
+    b(
+        C::Global,
+        A::PageDown,
+        &[K::PageDown],
+        "",
+        "Page down",
+        false,
+    ),
+    b(C::Global, A::PageUp, &[K::PageUp], "", "Page up", false),
+    b(
+        C::Global,
+        A::Enter,
+        &[K::Enter],
+        "",
+        "Open the selected row",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Back,
+        &[K::Esc],
+        "",
+        "Back, close, clear the filter",
+        false,
+    ),
+    b(C::Global, A::NextPane, &[K::Tab], "", "Next view", false),
+    b(
+        C::Global,
+        A::ToggleMouse,
+        &[K::Char('M')],
+        "",
+        "Mouse on/off (off by default)",
+        false,
+    ),
+    b(
+        C::Packages,
+        A::AddPackage,
+        &[K::Char('a')],
+        "add",
+        "Register a package",
+        true,
+    ),
+    b(
+        C::Packages,
+        A::EditPackage,
+        &[K::Char('e')],
+        "edit",
+        "Edit name, version, commands, folder",
+        true,
+    ),
+    b(
+        C::Packages,
+        A::DeletePackage,
+        &[K::Char('d')],
+        "delete",
+        "Delete the package",
+        true,
+    ),
+    b(
+        C::Packages,
+        A::NewTask,
+        &[K::Char('n')],
+        "task",
+        "New task for this package",
+        true,
+    ),
+    b(
+        C::Tasks,
+        A::Enter,
+        &[K::Enter],
+        "open",
+        "Every destination of the task",
+        false,
+    ),
+    b(
+        C::Tasks,
+        A::NewTask,
+        &[K::Char('n')],
+        "new",
+        "New task",
+        true,
+    ),
+    b(
+        C::Tasks,
+        A::EditTask,
+        &[K::Char('e')],
+        "edit",
+        "Change destinations or package",
+        true,
+    ),
+    b(
+        C::Tasks,
+        A::CopyTask,
+        &[K::Char('c')],
+        "copy",
+        "Copy the task",
+        true,
+    ),
+    b(
+        C::Tasks,
+        A::RerunFailed,
+        &[K::Char('r')],
+        "rerun",
+        "Re-execute on failed destinations",
+        true,
+    ),
+    b(
+        C::Tasks,
+        A::DeleteTask,
+        &[K::Char('d')],
+        "delete",
+        "Delete the task (cancels its work)",
+        true,
+    ),
+    b(
+        C::TaskDetail,
+        A::Output,
+        &[K::Enter, K::Char('o')],
+        "output",
+        "Message and output of the destination",
+        false,
+    ),
+    b(
+        C::TaskDetail,
+        A::RerunFailed,
+        &[K::Char('r')],
+        "rerun",
+        "Re-execute on failed destinations",
+        true,
+    ),
+    b(
+        C::TaskDetail,
+        A::EditTask,
+        &[K::Char('e')],
+        "edit",
+        "Change destinations or package",
+        true,
+    ),
+    b(
+        C::Destinations,
+        A::Approve,
+        &[K::Char('a')],
+        "approve",
+        "Approve a pending agent",
+        true,
+    ),
+    b(
+        C::Destinations,
+        A::Reject,
+        &[K::Char('x')],
+        "reject",
+        "Reject the agent",
+        true,
+    ),
+    b(
+        C::Destinations,
+        A::DeleteDestination,
+        &[K::Char('d')],
+        "delete",
+        "Delete the destination",
+        true,
+    ),
+    b(
+        C::Log,
+        A::ToggleFollow,
+        &[K::Char('f')],
+        "follow",
+        "Follow new events / freeze",
+        false,
+    ),
+    b(
+        C::Log,
+        A::CycleLevel,
+        &[K::Char('l')],
+        "level",
+        "Show all, warnings+, errors only",
+        false,
+    ),
+    b(
+        C::Triage,
+        A::Enter,
+        &[K::Enter],
+        "expand",
+        "Open or close the group",
+        false,
+    ),
+    b(
+        C::Triage,
+        A::RerunGroup,
+        &[K::Char('r')],
+        "rerun",
+        "Re-execute every destination of the group",
+        true,
+    ),
+    b(
+        C::Triage,
+        A::Output,
+        &[K::Char('o')],
+        "output",
+        "Output of the selected destination",
+        false,
+    ),
+];
+
+/// The action a key has in `context`: the context's own binding first,
+/// then the global one.
+pub fn dispatch(context: Context, ev: &KeyEvent) -> Option<&'static Binding> {
+    let find = |ctx: Context| {
+        KEYMAP
+            .iter()
+            .find(|b| b.context == ctx && b.keys.iter().any(|k| k.matches(ev)))
+    };
+    find(context).or_else(|| find(Context::Global))
+}
+
+/// Footer hints for a context: its own bindings, then a few global ones.
+pub fn hints(context: Context) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = KEYMAP
+        .iter()
+        .filter(|b| b.context == context && !b.hint.is_empty())
+        .map(|b| (keys_label(b.keys), b.hint))
+        .collect();
+    out.extend(
+        KEYMAP
+            .iter()
+            .filter(|b| b.context == Context::Global && !b.hint.is_empty())
+            .map(|b| (keys_label(b.keys), b.hint)),
+    );
+    out
+}
+
+pub fn keys_label(keys: &[Key]) -> String {
+    keys.iter().map(|k| k.label()).collect::<Vec<_>>().join("/")
+}
+
+/// `docs/keybindings.md`, generated from the table (a test keeps the file
+/// in step).
+pub fn markdown() -> String {
+    let mut s = String::from(
+        "# Console keys\n\nGenerated from `src/console/keymap.rs`; \
+         `cargo test` fails when this file and the table disagree \
+         (run with `UPDATE_DOCS=1` to rewrite it).\n\
+         Keys marked *changes* are disabled in `--read-only`.\n",
+    );
+    for ctx in Context::ALL {
+        s.push_str(&format!(
+            "\n## {}\n\n| keys | does |\n| --- | --- |\n",
+            ctx.title()
+        ));
+        for b in KEYMAP.iter().filter(|b| b.context == ctx) {
+            let keys = b
+                .keys
+                .iter()
+                .map(|k| format!("`{}`", k.label()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let tag = if b.mutates { " *(changes)*" } else { "" };
+            s.push_str(&format!("| {keys} | {}{tag} |\n", b.help));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_bindings_shadow_global_ones() {
+        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+        assert_eq!(
+            dispatch(Context::TaskDetail, &enter).unwrap().action,
+            Action::Output
+        );
+        assert_eq!(
+            dispatch(Context::Packages, &enter).unwrap().action,
+            Action::Enter
+        );
+        let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(dispatch(Context::Log, &q).unwrap().action, Action::Quit);
+        let ctrl_q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL);
+        assert!(dispatch(Context::Log, &ctrl_q).is_none());
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_context() {
+        for ctx in Context::ALL {
+            let mut seen = Vec::new();
+            for b in KEYMAP.iter().filter(|b| b.context == ctx) {
+                for k in b.keys {
+                    assert!(!seen.contains(k), "{ctx:?}: {k:?} bound twice");
+                    seen.push(*k);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keybindings_doc_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/keybindings.md");
+        let want = markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            have, want,
+            "docs/keybindings.md is stale: run UPDATE_DOCS=1 cargo test keybindings"
+        );
+    }
+}

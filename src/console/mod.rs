@@ -1,0 +1,128 @@
+//! The console: a full-screen terminal client of the admin API.
+//!
+//! One loop: draw the state, wait briefly for a key, apply messages from
+//! the backend thread, ask for a refresh every second. When no server runs
+//! for the data dir, the console starts one in this process first
+//! (standalone), so agents can connect while it is open; either way it
+//! talks to the server through the admin socket like the CLI does.
+//!
+//! Invariant: drawing never does I/O and never changes state.
+
+pub mod app;
+pub mod backend;
+pub mod draw;
+pub mod form;
+pub mod keymap;
+pub mod text;
+pub mod theme;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use ratatui::crossterm::execute;
+
+use crate::api::Client;
+use crate::clock::Clock;
+use crate::datadir::DataDir;
+use crate::server::{InProcess, Options};
+use crate::service::Service;
+
+pub struct ConsoleOptions {
+    pub data: DataDir,
+    pub theme: Option<String>,
+    pub read_only: bool,
+    /// How to start the server when none runs (standalone).
+    pub serve: Options,
+}
+
+/// Runs the console until the user quits.
+pub fn run(opts: ConsoleOptions) -> Result<()> {
+    let theme = theme::Theme::choose(opts.theme.as_deref())?;
+    let socket = opts.data.socket_path();
+    let attached = std::os::unix::net::UnixStream::connect(&socket).is_ok();
+    // Keep the in-process server alive as long as the console.
+    let _server = if attached {
+        None
+    } else {
+        let svc = Service::open(opts.data.clone(), Clock::from_env())
+            .context("cannot open the data dir")?;
+        Some(InProcess::start(opts.data.clone(), svc, opts.serve.clone()).context(
+            "cannot start the server in the console (is the port taken? set another with --listen or courier.toml)",
+        )?)
+    };
+    let link = if attached {
+        "● attached"
+    } else {
+        "● standalone"
+    };
+    let app = app::App::new(theme, opts.read_only, link.to_string(), !attached);
+    run_app(app, socket)
+}
+
+/// Runs a console already set up against the server at `socket`.
+pub fn run_attached(app: app::App, socket: std::path::PathBuf) -> Result<()> {
+    run_app(app, socket)
+}
+
+fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
+    let (cmd_tx, cmd_rx) = mpsc::channel();
+    let (msg_tx, msg_rx) = mpsc::channel();
+    let backend = std::thread::Builder::new()
+        .name("console-backend".into())
+        .spawn(move || {
+            backend::run(
+                move || {
+                    let s = std::os::unix::net::UnixStream::connect(&socket)
+                        .with_context(|| format!("admin socket {}", socket.display()))?;
+                    Ok(Client::Remote(std::io::BufReader::new(s)))
+                },
+                cmd_rx,
+                msg_tx,
+            )
+        })?;
+    let mut terminal = ratatui::init();
+    let result = (|| -> Result<()> {
+        let mut last_refresh = Instant::now() - Duration::from_secs(10);
+        let mut mouse = false;
+        loop {
+            terminal.draw(|f| draw::draw(f, &app))?;
+            if event::poll(Duration::from_millis(100))? {
+                match event::read()? {
+                    Event::Key(k) if k.kind == event::KeyEventKind::Press => app.key(k),
+                    Event::Mouse(m) => app.mouse(m),
+                    _ => {}
+                }
+            }
+            while let Ok(m) = msg_rx.try_recv() {
+                app.message(m);
+            }
+            if app.quit {
+                return Ok(());
+            }
+            if mouse != app.mouse {
+                mouse = app.mouse;
+                if mouse {
+                    execute!(std::io::stdout(), EnableMouseCapture)?;
+                } else {
+                    execute!(std::io::stdout(), DisableMouseCapture)?;
+                }
+            }
+            if last_refresh.elapsed() >= Duration::from_secs(1) {
+                last_refresh = Instant::now();
+                app.outbox.push(app.refresh());
+            }
+            for c in app.outbox.drain(..) {
+                let _ = cmd_tx.send(c);
+            }
+        }
+    })();
+    if app.mouse {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    }
+    ratatui::restore();
+    drop(cmd_tx);
+    let _ = backend.join();
+    result
+}

@@ -1,0 +1,42 @@
+//! User-visible words of the console that are not key help (which lives in
+//! the keymap), in one place.
+
+pub const READ_ONLY: &str = "read-only: changes are disabled (started with --read-only)";
+pub const NOTHING_SELECTED: &str = "nothing selected";
+pub const CONFIRM_HINT: &str =
+    "y confirm · n/Esc cancel · Tab switch · Enter chooses the highlighted button";
+pub const FORM_HINT: &str = "Tab/↓ next field · ↑ previous · Enter submit · Esc cancel";
+pub const FILTER_HINT: &str = "type to filter · Enter keep · Esc clear";
+pub const COMMAND_HINT: &str = "Tab complete · Enter run · Esc cancel";
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("pkg", "Packages view"),
+    ("task", "Tasks view"),
+    ("dest", "Destinations view"),
+    ("log", "Log view"),
+    ("triage", "Failed destinations by cause"),
+    ("help", "Every key"),
+    ("mouse", "Mouse on/off"),
+    ("q", "Quit"),
+];
+pub const EMPTY_PACKAGES: &str = "No packages yet. Press a to register an MSI, EXE, ZIP or file.";
+pub const EMPTY_TASKS: &str = "No tasks yet. Select a package and press n, or press n here.";
+pub const EMPTY_DESTS: &str =
+    "No destinations yet. Create a token (courier token create) and start agents with it.";
+pub const EMPTY_TRIAGE: &str = "No failed destinations. ✔";
+pub const EMPTY_LOG: &str = "No events yet.";
+pub const QUIT_WITH_WORK: &str = "destinations are still at work and this console runs the server: \
+quitting pauses their distribution until courier starts again. Quit?";
+
+/// Symbol and label of a state, so meaning never rests on colour.
+pub fn state_symbol(state: &str) -> &'static str {
+    match state {
+        "succeeded" | "completed" | "online" => "✔",
+        "failed" | "rejected" => "✖",
+        "transferring" => "⇣",
+        "installing" | "running" => "⟳",
+        "waiting" | "scheduled" | "pending" => "◷",
+        "cancelled" => "⊘",
+        "offline" => "○",
+        _ => "·",
+    }
+}
