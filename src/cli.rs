@@ -196,7 +196,7 @@ enum TaskCmd {
         #[arg(long)]
         uninstall: bool,
         /// Start time: RFC 3339, or local "YYYY-MM-DD HH:MM"
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        #[arg(long, value_name = "TIME", value_parser = crate::clock::parse_time)]
         at: Option<i64>,
         /// Daily window (server time) outside which nothing new starts
         #[arg(long, value_name = "HH:MM-HH:MM")]
@@ -366,20 +366,6 @@ fn parse_ttl(s: &str) -> Result<Ttl, String> {
     Ok(Ttl(Some(n * mult)))
 }
 
-/// `--at`: RFC 3339, or a local "YYYY-MM-DD HH:MM" in this machine's zone.
-fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_second());
-    }
-    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", s)
-        .ok()
-        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::system()).ok())
-        .map(|z| z.timestamp().as_second())
-        .ok_or_else(|| {
-            format!("'{s}' is not a time: use RFC 3339 (2026-12-01T22:00:00Z) or YYYY-MM-DD HH:MM")
-        })
-}
-
 fn parse_kind(s: &str) -> Result<Kind, String> {
     Kind::parse(s).ok_or_else(|| format!("'{s}' is not a kind (install or file)"))
 }
@@ -438,10 +424,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             announce: false,
             ..serve_options(&data, None, None, None)?
         };
+        let file = crate::server::limits::ConfigFile::load(&data.root().join("courier.toml"))?;
         init_logging(&data.log_dir().join("console.log"))?;
         crate::console::run(crate::console::ConsoleOptions {
             data,
-            theme: cli.theme,
+            theme: cli.theme.or(file.console.theme),
             read_only: cli.read_only,
             serve,
         })?;

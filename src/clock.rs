@@ -95,6 +95,21 @@ impl Clock {
     }
 }
 
+/// Parses a start time as admins type it: RFC 3339, or a local
+/// "YYYY-MM-DD HH:MM" in this machine's time zone.
+pub fn parse_time(s: &str) -> Result<UnixTime, String> {
+    if let Ok(ts) = s.trim().parse::<jiff::Timestamp>() {
+        return Ok(ts.as_second());
+    }
+    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", s.trim())
+        .ok()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::system()).ok())
+        .map(|z| z.timestamp().as_second())
+        .ok_or_else(|| {
+            format!("'{s}' is not a time: use RFC 3339 (2026-12-01T22:00:00Z) or YYYY-MM-DD HH:MM")
+        })
+}
+
 /// Parses a daily window "HH:MM-HH:MM" into minutes of the day.
 pub fn parse_window(w: &str) -> Option<(u16, u16)> {
     let minutes = |s: &str| -> Option<u16> {

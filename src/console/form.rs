@@ -474,7 +474,7 @@ impl TaskForm {
         }
         let at = match self.at.value().trim() {
             "" => None,
-            s => Some(parse_time(s)?),
+            s => Some(crate::clock::parse_time(s)?),
         };
         let window = Some(self.window.value().trim().to_string()).filter(|w| !w.is_empty());
         let name = Some(self.name.value().trim().to_string()).filter(|w| !w.is_empty());
@@ -488,17 +488,6 @@ impl TaskForm {
             name,
         }))
     }
-}
-
-fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_second());
-    }
-    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", s)
-        .ok()
-        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::system()).ok())
-        .map(|z| z.timestamp().as_second())
-        .ok_or_else(|| format!("start '{s}': use YYYY-MM-DD HH:MM or RFC 3339"))
 }
 
 #[cfg(test)]

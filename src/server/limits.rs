@@ -20,11 +20,21 @@ pub struct ServerConfig {
     pub bandwidth: Option<String>,
 }
 
+/// `[console]` of `<data>/courier.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Theme name, as `--theme` takes it.
+    pub theme: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 impl ConfigFile {
