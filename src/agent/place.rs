@@ -36,13 +36,8 @@ use flate2::read::DeflateDecoder;
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
+use crate::package::zip::{add_parents, check_type, collision_key};
 use crate::package::{MAX_UNZIPPED_SIZE, entry_path};
-
-/// Unix file-type bits of an entry's mode (S_IFMT) and the types in it.
-const S_IFMT: u32 = 0o170_000;
-const S_IFREG: u32 = 0o100_000;
-const S_IFDIR: u32 = 0o040_000;
-const S_IFLNK: u32 = 0o120_000;
 
 /// Bytes copied or inflated per read.
 const BUF_LEN: usize = 64 << 10;
@@ -311,39 +306,6 @@ fn plan<R: Read + io::Seek>(
         )));
     }
     Ok(plan)
-}
-
-/// Checks the Unix file type an entry's mode gives. No type at all (mode 0
-/// or no Unix mode) is an ordinary entry, as many archivers write.
-fn check_type(mode: Option<u32>, is_folder: bool) -> Result<(), &'static str> {
-    match mode.map_or(0, |m| m & S_IFMT) {
-        S_IFLNK => Err("is a symbolic link"),
-        0 | S_IFREG => Ok(()),
-        S_IFDIR if is_folder => Ok(()),
-        S_IFDIR => Err("is marked as a folder but its name does not end in '/'"),
-        _ => Err("is a special file (device, pipe or socket)"),
-    }
-}
-
-/// The key two paths collide under on a Windows destination, which ignores
-/// case and trailing dots and spaces of each component. The same rule as
-/// registration's, so both refuse the same archives.
-fn collision_key(path: &str) -> String {
-    path.split('/')
-        .map(|part| part.trim_end_matches(['.', ' ']).to_lowercase())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Records every folder above `key` as needed.
-fn add_parents(key: &str, folders: &mut BTreeSet<String>) {
-    let mut end = key.len();
-    while let Some(slash) = key[..end].rfind('/') {
-        if !folders.insert(key[..slash].to_string()) {
-            break;
-        }
-        end = slash;
-    }
 }
 
 /// What an entry really inflated to.

@@ -14,7 +14,7 @@
 
 mod exe;
 mod msi;
-mod zip;
+pub(crate) mod zip;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};

@@ -75,7 +75,7 @@ pub fn entry_path(name: &str) -> Result<String, String> {
 
 /// The key two paths collide under on a Windows destination, which ignores
 /// case and trailing dots and spaces of each component.
-fn collision_key(path: &str) -> String {
+pub(crate) fn collision_key(path: &str) -> String {
     path.split('/')
         .map(|part| part.trim_end_matches(['.', ' ']).to_lowercase())
         .collect::<Vec<_>>()
@@ -240,7 +240,7 @@ fn over_limit(limit: u64, at: &str) -> InspectError {
 
 /// Checks the Unix file type an entry's mode gives. No type at all (mode 0
 /// or no Unix mode) is an ordinary entry, as many archivers write.
-fn check_type(mode: Option<u32>, is_folder: bool) -> Result<(), &'static str> {
+pub(crate) fn check_type(mode: Option<u32>, is_folder: bool) -> Result<(), &'static str> {
     match mode.map_or(0, |m| m & S_IFMT) {
         S_IFLNK => Err("is a symbolic link"),
         0 | S_IFREG => Ok(()),
@@ -254,7 +254,7 @@ fn check_type(mode: Option<u32>, is_folder: bool) -> Result<(), &'static str> {
 }
 
 /// Records every folder above `key` as needed.
-fn add_parents(key: &str, folders: &mut BTreeSet<String>) {
+pub(crate) fn add_parents(key: &str, folders: &mut BTreeSet<String>) {
     let mut end = key.len();
     while let Some(slash) = key[..end].rfind('/') {
         // Parents of a parent are already there.

@@ -597,50 +597,38 @@ fn describe_changes(old: &Meta, new: &Meta) -> Vec<String> {
             .map(|s| format!("'{s}'"))
             .unwrap_or_else(|| "none".into())
     }
-    let mut out = Vec::new();
-    if old.name != new.name {
-        out.push(format!("name '{}' → '{}'", old.name, new.name));
-    }
-    if old.version != new.version {
-        out.push(format!(
-            "version {} → {}",
-            show(&old.version),
-            show(&new.version)
-        ));
-    }
-    if old.kind != new.kind {
-        out.push(format!(
-            "kind {} → {}",
-            old.kind.as_str(),
-            new.kind.as_str()
-        ));
-    }
-    if old.install_command != new.install_command {
-        out.push(format!(
-            "install command {} → {}",
+    let pairs = [
+        (
+            "name",
+            show(&Some(old.name.clone())),
+            show(&Some(new.name.clone())),
+        ),
+        ("version", show(&old.version), show(&new.version)),
+        (
+            "kind",
+            old.kind.as_str().to_string(),
+            new.kind.as_str().to_string(),
+        ),
+        (
+            "install command",
             show(&old.install_command),
-            show(&new.install_command)
-        ));
-    }
-    if old.uninstall_command != new.uninstall_command {
-        out.push(format!(
-            "uninstall command {} → {}",
+            show(&new.install_command),
+        ),
+        (
+            "uninstall command",
             show(&old.uninstall_command),
-            show(&new.uninstall_command)
-        ));
-    }
-    if old.folder != new.folder {
-        out.push(format!(
-            "folder {} → {}",
-            show(&old.folder),
-            show(&new.folder)
-        ));
-    }
-    if old.success_codes != new.success_codes {
-        out.push(format!(
-            "success codes {:?} → {:?}",
-            old.success_codes, new.success_codes
-        ));
-    }
-    out
+            show(&new.uninstall_command),
+        ),
+        ("folder", show(&old.folder), show(&new.folder)),
+        (
+            "success codes",
+            format!("{:?}", old.success_codes),
+            format!("{:?}", new.success_codes),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(what, a, b)| format!("{what} {a} → {b}"))
+        .collect()
 }

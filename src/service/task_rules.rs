@@ -113,10 +113,15 @@ fn derive_status(row: &TaskRow, failed: u64, now: UnixTime) -> &'static str {
 }
 
 impl Service {
-    fn task_view(&self, row: TaskRow, with_output: bool) -> Result<Task> {
+    /// A task as users see it. `rows`: None leaves the destination rows
+    /// out (lists), Some(with_output) includes them.
+    fn task_view(&self, row: TaskRow, rows: Option<bool>) -> Result<Task> {
         let c = self.store.conn();
         let counts = tasks::counts(c, row.id)?;
-        let destinations = tasks::destinations(c, row.id, with_output)?;
+        let destinations = match rows {
+            Some(with_output) => tasks::destinations(c, row.id, with_output)?,
+            None => Vec::new(),
+        };
         Ok(Task {
             id: row.id,
             status: derive_status(&row, counts.failed, self.clock.now()).into(),
@@ -138,35 +143,16 @@ impl Service {
     pub fn tasks(&self) -> Result<Vec<Task>> {
         tasks::list(self.store.conn())?
             .into_iter()
-            .map(|row| self.task_view(row, false))
+            .map(|row| self.task_view(row, Some(false)))
             .collect()
     }
 
     /// Tasks with their counts but without the destination rows: what a
     /// list shows, cheap with many destinations.
     pub fn task_summaries(&self) -> Result<Vec<Task>> {
-        let c = self.store.conn();
-        tasks::list(c)?
+        tasks::list(self.store.conn())?
             .into_iter()
-            .map(|row| {
-                let counts = tasks::counts(c, row.id)?;
-                Ok(Task {
-                    id: row.id,
-                    status: derive_status(&row, counts.failed, self.clock.now()).into(),
-                    name: row.name,
-                    kind: row.kind,
-                    class: row.class,
-                    package: row.package_id,
-                    package_name: row.package_name,
-                    start_at: row.start_at.map(rfc3339),
-                    window: row.window,
-                    created_at: rfc3339(row.created_at),
-                    completed_at: row.completed_at.map(rfc3339),
-                    counts,
-                    destinations: Vec::new(),
-                    warnings: Vec::new(),
-                })
-            })
+            .map(|row| self.task_view(row, None))
             .collect()
     }
 
@@ -202,13 +188,13 @@ impl Service {
     /// A task with every destination but without their output.
     pub fn task_brief(&self, id: TaskId) -> Result<Task> {
         let row = self.task_row(id)?;
-        self.task_view(row, false)
+        self.task_view(row, Some(false))
     }
 
     pub fn task(&self, id: TaskId) -> Result<Task> {
         let row =
             tasks::get(self.store.conn(), id)?.ok_or_else(|| anyhow!("task {id}: no such task"))?;
-        self.task_view(row, true)
+        self.task_view(row, Some(true))
     }
 
     /// Creates an administrator task: one waiting destination per target.
