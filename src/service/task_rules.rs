@@ -448,8 +448,11 @@ impl Service {
             .ok_or_else(|| anyhow!("task {id}: its package was deleted, nothing to copy"))?;
         let to = match to {
             Some(to) => to,
+            // Destinations cancelled out of the task by an edit are no
+            // longer its destinations.
             None => tasks::destination_states(self.store.conn(), id)?
                 .into_iter()
+                .filter(|(_, _, st)| st != "cancelled")
                 .map(|(_, n, _)| n)
                 .collect(),
         };
@@ -489,7 +492,8 @@ impl Service {
             .filter(|(_, n, _)| only.is_none_or(|o| o.contains(n)))
             .filter(|(_, _, st)| {
                 if all {
-                    !matches!(st.as_str(), "waiting" | "transferring" | "installing")
+                    // Cancelled ones were taken out of the task: not revived.
+                    matches!(st.as_str(), "succeeded" | "failed")
                 } else {
                     st == "failed"
                 }
