@@ -9,6 +9,8 @@
 
 mod agents;
 mod task_rules;
+#[cfg(test)]
+mod tests;
 
 pub use task_rules::CreateTask;
 

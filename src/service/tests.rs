@@ -1,0 +1,275 @@
+//! Rules of the service with a manual clock and no processes: retention,
+//! idempotent reports, automatic retries, destination removal, package
+//! deletion while in use.
+
+use super::*;
+use crate::clock::Clock;
+use crate::proto::{AgentInfo, Report, ReportStatus};
+use crate::store::destinations;
+
+const DAY: i64 = 86_400;
+const T0: i64 = 1_800_000_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    svc: Service,
+    clock: Clock,
+    file: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::manual(T0);
+    let data = DataDir::open(dir.path().join("data")).unwrap();
+    let svc = Service::open(data, clock.clone()).unwrap();
+    let file = dir.path().join("tool.zip");
+    let f = std::fs::File::create(&file).unwrap();
+    let mut w = zip::ZipWriter::new(f);
+    w.start_file("install.sh", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut w, b"exit 0").unwrap();
+    w.finish().unwrap();
+    Fixture {
+        _dir: dir,
+        svc,
+        clock,
+        file,
+    }
+}
+
+impl Fixture {
+    fn package(&mut self) -> Package {
+        self.svc
+            .add_package(AddPackage {
+                path: self.file.clone(),
+                install_command: Some("sh install.sh".into()),
+                uninstall_command: Some("true".into()),
+                ..AddPackage::default()
+            })
+            .unwrap()
+    }
+
+    fn destination(&mut self, name: &str) -> DestinationId {
+        let now = self.clock.now();
+        self.svc
+            .store
+            .write(|tx| {
+                destinations::insert(
+                    tx,
+                    name,
+                    "online",
+                    &AgentInfo {
+                        os: "linux".into(),
+                        ..AgentInfo::default()
+                    },
+                    &format!("fp-{name}"),
+                    1,
+                    now,
+                )
+            })
+            .unwrap()
+    }
+
+    fn task(&mut self, package: i64, to: &[&str]) -> crate::model::Task {
+        self.svc
+            .create_task(CreateTask {
+                package,
+                to: to.iter().map(|s| s.to_string()).collect(),
+                ..CreateTask::default()
+            })
+            .unwrap()
+    }
+
+    fn report(
+        &mut self,
+        dest: DestinationId,
+        task: i64,
+        attempt: i64,
+        status: ReportStatus,
+        code: Option<i64>,
+        retry: bool,
+    ) {
+        self.svc
+            .report(
+                dest,
+                &Report {
+                    task_id: task,
+                    attempt,
+                    status,
+                    exit_code: code,
+                    message: code.map(|c| format!("exit {c}")),
+                    output: None,
+                    transferred: 10,
+                    retry,
+                    reboot_required: false,
+                },
+            )
+            .unwrap();
+    }
+}
+
+#[test]
+fn package_in_use_by_an_unfinished_task_cannot_be_deleted() {
+    let mut f = fixture();
+    let p = f.package();
+    let pc = f.destination("pc-1");
+    let t = f.task(p.id, &["pc-1"]);
+    let e = f.svc.remove_package(p.id).unwrap_err().to_string();
+    assert!(e.contains(&format!("task {} ({})", t.id, t.name)), "{e}");
+    f.report(pc, t.id, 1, ReportStatus::Succeeded, Some(0), false);
+    f.svc.remove_package(p.id).unwrap();
+    // The finished task keeps the name of what it distributed.
+    let t = f.svc.task(t.id).unwrap();
+    assert_eq!(t.package, None);
+    assert_eq!(t.package_name, p.name);
+}
+
+#[test]
+fn reports_are_applied_once_and_only_for_the_current_attempt() {
+    let mut f = fixture();
+    let p = f.package();
+    let pc = f.destination("pc-1");
+    let t = f.task(p.id, &["pc-1"]);
+    f.report(pc, t.id, 1, ReportStatus::Failed, Some(1603), false);
+    let first = f.svc.task(t.id).unwrap();
+    assert_eq!(first.status, "failed");
+    // Re-sent after a reconnect, or contradicting itself: nothing changes.
+    f.clock.advance(60);
+    f.report(pc, t.id, 1, ReportStatus::Failed, Some(1603), false);
+    f.report(pc, t.id, 1, ReportStatus::Succeeded, Some(0), false);
+    assert_eq!(f.svc.task(t.id).unwrap(), first);
+    // A re-run is a new attempt; a late report of the old one is ignored.
+    f.svc.rerun_task(t.id, false).unwrap();
+    f.report(pc, t.id, 1, ReportStatus::Succeeded, Some(0), false);
+    let d = &f.svc.task(t.id).unwrap().destinations[0];
+    assert_eq!((d.status.as_str(), d.attempt), ("waiting", 2));
+    f.report(pc, t.id, 2, ReportStatus::Succeeded, Some(0), false);
+    assert_eq!(f.svc.task(t.id).unwrap().status, "completed");
+}
+
+#[test]
+fn transient_failures_are_retried_with_backoff_then_given_up() {
+    let mut f = fixture();
+    let p = f.package();
+    let pc = f.destination("pc-1");
+    let t = f.task(p.id, &["pc-1"]);
+    for n in 0..agents::MAX_RETRIES {
+        let attempt = n + 1;
+        f.report(pc, t.id, attempt, ReportStatus::Failed, Some(1618), true);
+        let d = f.svc.task(t.id).unwrap().destinations[0].clone();
+        assert_eq!(
+            (d.status.as_str(), d.attempt, d.retries),
+            ("waiting", attempt + 1, n + 1)
+        );
+        // Not handed out before its backoff has passed.
+        assert!(
+            f.svc
+                .poll(pc, &AgentInfo::default())
+                .unwrap()
+                .assignments
+                .is_empty()
+        );
+        f.clock.advance(agents::retry_backoff(n));
+        assert_eq!(
+            f.svc
+                .poll(pc, &AgentInfo::default())
+                .unwrap()
+                .assignments
+                .len(),
+            1
+        );
+    }
+    f.report(
+        pc,
+        t.id,
+        agents::MAX_RETRIES + 1,
+        ReportStatus::Failed,
+        Some(1618),
+        true,
+    );
+    let t = f.svc.task(t.id).unwrap();
+    assert_eq!(t.status, "failed");
+    assert_eq!(t.destinations[0].exit_code, Some(1618));
+}
+
+#[test]
+fn installation_failures_are_not_retried() {
+    let mut f = fixture();
+    let p = f.package();
+    let pc = f.destination("pc-1");
+    let t = f.task(p.id, &["pc-1"]);
+    f.report(pc, t.id, 1, ReportStatus::Failed, Some(1603), false);
+    let d = &f.svc.task(t.id).unwrap().destinations[0];
+    assert_eq!((d.status.as_str(), d.attempt, d.retries), ("failed", 1, 0));
+}
+
+#[test]
+fn removed_destination_completes_single_tasks_and_leaves_others() {
+    let mut f = fixture();
+    let p = f.package();
+    f.destination("pc-1");
+    let pc2 = f.destination("pc-2");
+    let single = f.task(p.id, &["pc-1"]);
+    let multi = f.task(p.id, &["pc-1", "pc-2"]);
+    f.svc.remove_destination("pc-1", "deleted").unwrap();
+    let s = f.svc.task(single.id).unwrap();
+    assert_eq!(s.status, "completed");
+    assert!(s.destinations.is_empty());
+    let m = f.svc.task(multi.id).unwrap();
+    assert_eq!(m.status, "running");
+    assert_eq!(m.destinations.len(), 1);
+    // The remaining destination finishing completes the task.
+    f.report(pc2, multi.id, 1, ReportStatus::Succeeded, Some(0), false);
+    assert_eq!(f.svc.task(multi.id).unwrap().status, "completed");
+    // Retention then removes the task left with no destinations.
+    assert_eq!(f.svc.apply_retention().unwrap(), vec![single.id]);
+}
+
+#[test]
+fn retention_keeps_admin_tasks_30_days_and_countermeasures_7() {
+    let mut f = fixture();
+    let p = f.package();
+    let pc = f.destination("pc-1");
+    let admin = f.task(p.id, &["pc-1"]);
+    let counter = f.task(p.id, &["pc-1"]);
+    f.svc
+        .store
+        .conn()
+        .execute(
+            "UPDATE tasks SET class = 'countermeasure' WHERE id = ?1",
+            [counter.id],
+        )
+        .unwrap();
+    f.report(pc, admin.id, 1, ReportStatus::Succeeded, Some(0), false);
+    f.report(pc, counter.id, 1, ReportStatus::Succeeded, Some(0), false);
+    let ids = |f: &Fixture| -> Vec<i64> { f.svc.tasks().unwrap().iter().map(|t| t.id).collect() };
+    f.clock.advance(6 * DAY);
+    assert!(f.svc.apply_retention().unwrap().is_empty());
+    f.clock.advance(2 * DAY);
+    assert_eq!(f.svc.apply_retention().unwrap(), vec![counter.id]);
+    assert_eq!(ids(&f), vec![admin.id]);
+    f.clock.advance(21 * DAY); // 29 days after completion
+    assert!(f.svc.apply_retention().unwrap().is_empty());
+    f.clock.advance(2 * DAY); // 31 days
+    assert_eq!(f.svc.apply_retention().unwrap(), vec![admin.id]);
+    assert!(ids(&f).is_empty());
+    let expired = f
+        .svc
+        .events_tail(10)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "task.expired")
+        .count();
+    assert_eq!(expired, 2);
+}
+
+#[test]
+fn unfinished_tasks_are_never_expired() {
+    let mut f = fixture();
+    let p = f.package();
+    f.destination("pc-1");
+    let t = f.task(p.id, &["pc-1"]);
+    f.clock.advance(400 * DAY);
+    assert!(f.svc.apply_retention().unwrap().is_empty());
+    assert_eq!(f.svc.task(t.id).unwrap().status, "running");
+}
