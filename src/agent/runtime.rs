@@ -777,14 +777,13 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
     };
     let meaning = exitcodes::meaning(code);
     match exitcodes::classify(code, &a.package.success_codes) {
-        Outcome::Success => {
-            r.status = ReportStatus::Succeeded;
-            r.message = Some(format!("exit {code}"));
-        }
+        // The exit code travels on its own; a message only says what it
+        // adds.
+        Outcome::Success => r.status = ReportStatus::Succeeded,
         Outcome::SuccessRebootRequired => {
             r.status = ReportStatus::Succeeded;
             r.reboot_required = true;
-            r.message = Some(format!("exit {code}: reboot required"));
+            r.message = Some("reboot required".into());
         }
         Outcome::RetryLater => {
             r.retry = true;

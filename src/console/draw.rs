@@ -77,20 +77,26 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         Some(r) if r >= 1.0 => format!("⇣ {}/s", human_size(r as u64)),
         _ => "⇣ idle".into(),
     };
+    // Narrow terminals get the same facts in fewer words.
+    let narrow = area.width < 110;
+    let agents = if narrow {
+        format!("│ {}/{} online · {} pending ", s.online, s.total, s.pending)
+    } else {
+        format!(
+            "│ agents {} online · {} pending · {} total ",
+            s.online, s.pending, s.total
+        )
+    };
+    let tasks = if narrow {
+        format!("│ ⟳ {} tasks ", s.running_tasks)
+    } else {
+        format!("│ {} running tasks ", s.running_tasks)
+    };
     let mut spans = vec![
         Span::styled(" courier ", app.theme.header.add_modifier(Modifier::BOLD)),
         Span::styled(format!(" {link} "), app.theme.header),
-        Span::styled(
-            format!(
-                "│ agents {} online · {} pending · {} total ",
-                s.online, s.pending, s.total
-            ),
-            app.theme.header,
-        ),
-        Span::styled(
-            format!("│ {} running tasks ", s.running_tasks),
-            app.theme.header,
-        ),
+        Span::styled(agents, app.theme.header),
+        Span::styled(tasks, app.theme.header),
         Span::styled(format!("│ {rate} "), app.theme.header),
     ];
     if app.read_only {
@@ -668,7 +674,7 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
                         .unwrap_or_else(|| "-".into()),
                 ),
                 kv("message", d.message.clone().unwrap_or_else(|| "-".into())),
-                kv("moved", human_size(d.transferred)),
+                kv("download", human_size(d.transferred)),
                 kv("updated", d.updated_at.clone()),
             ],
             None => vec![],
