@@ -98,6 +98,11 @@ enum Command {
     Task(TaskCmd),
     /// Show the event log
     Log(LogArgs),
+    /// Is a server running for the data dir, agents and work in progress
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -473,6 +478,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dest(cmd) => dest(&mut client, cmd, &mut out)?,
         Command::Task(cmd) => task(&mut client, cmd, &mut out)?,
         Command::Log(args) => log(&mut client, args, &mut out)?,
+        Command::Status { json } => {
+            let s: crate::model::Status = client.call_as(Request::Status)?;
+            if json {
+                print_json(&mut out, &s)?;
+            } else {
+                match &s.listen {
+                    Some(l) => writeln!(out, "server     running, agents connect to {l}")?,
+                    None => writeln!(
+                        out,
+                        "server     not running for this data dir (courier serve)"
+                    )?,
+                }
+                writeln!(
+                    out,
+                    "agents     {} online, {} offline, {} pending, {} in all",
+                    s.online, s.offline, s.pending, s.total
+                )?;
+                writeln!(
+                    out,
+                    "tasks      {} running, {} destinations at work",
+                    s.running_tasks, s.unfinished
+                )?;
+                if s.listen.is_some() {
+                    writeln!(out, "served     {} since start", human_size(s.bytes_served))?;
+                }
+            }
+        }
         Command::Serve { .. } | Command::Agent { .. } | Command::Demo { .. } => {}
     }
     out.flush()?;

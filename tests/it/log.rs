@@ -47,3 +47,13 @@ fn refused_registration_logs_nothing() {
     ]);
     assert_eq!(c.ok(&["log"]), "");
 }
+
+#[test]
+fn status_says_when_no_server_runs() {
+    let c = Courier::new();
+    let out = c.ok(&["status"]);
+    assert!(out.contains("not running"), "{out}");
+    let s = c.json(&["status", "--json"]);
+    assert_eq!(s["listen"], Value::Null);
+    assert_eq!(s["total"], 0);
+}
