@@ -111,6 +111,9 @@ pub struct Server {
     pub addr: String,
     /// More flags of `courier serve`, given again at every restart.
     flags: Vec<String>,
+    /// Environment of `courier serve` (e.g. `COURIER_CLOCK_FILE`, `TZ`),
+    /// given again at every restart.
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -128,10 +131,20 @@ impl Server {
 
     /// Starts a server with more flags of `courier serve`.
     pub fn start_with(flags: &[&str]) -> Server {
+        Server::start_with_env(flags, &[])
+    }
+
+    /// Starts a server with more flags of `courier serve` and more
+    /// environment variables for its process (not for CLI calls).
+    pub fn start_with_env(flags: &[&str], env: &[(&str, &str)]) -> Server {
         let mut s = Server {
             c: Courier::new(),
             addr: "127.0.0.1:0".into(),
             flags: flags.iter().map(|f| f.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
         };
         s.spawn();
@@ -158,6 +171,7 @@ impl Server {
                 .cmd()
                 .args(["serve", "--listen", &self.addr])
                 .args(&self.flags)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(append(&self.stderr_path()))
