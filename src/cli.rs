@@ -56,8 +56,8 @@ enum Command {
         #[arg(long, value_name = "N")]
         max_transfers: Option<usize>,
         /// Bandwidth for all content together, e.g. 100MiB/s
-        #[arg(long, value_name = "RATE")]
-        bandwidth: Option<String>,
+        #[arg(long, value_name = "RATE", value_parser = parse_rate_arg)]
+        bandwidth: Option<u64>,
     },
     /// Run the agent on a destination computer (--data is the agent's own)
     Agent {
@@ -371,6 +371,10 @@ fn parse_ttl(s: &str) -> Result<Ttl, String> {
     Ok(Ttl(Some(n * mult)))
 }
 
+fn parse_rate_arg(s: &str) -> Result<u64, String> {
+    crate::server::limits::parse_rate(s).map_err(|e| e.to_string())
+}
+
 fn parse_kind(s: &str) -> Result<Kind, String> {
     Kind::parse(s).ok_or_else(|| format!("'{s}' is not a kind (install or file)"))
 }
@@ -552,7 +556,7 @@ fn serve(
     data: Option<PathBuf>,
     listen: Option<std::net::SocketAddr>,
     max_transfers: Option<usize>,
-    bandwidth: Option<String>,
+    bandwidth: Option<u64>,
 ) -> Result<ExitCode> {
     let data = DataDir::open(DataDir::resolve(data)?)?;
     let opts = serve_options(&data, listen, max_transfers, bandwidth)?;
@@ -570,7 +574,7 @@ fn serve_options(
     data: &DataDir,
     listen: Option<std::net::SocketAddr>,
     max_transfers: Option<usize>,
-    bandwidth: Option<String>,
+    bandwidth: Option<u64>,
 ) -> Result<crate::server::Options> {
     use crate::server::limits::{ConfigFile, parse_rate};
     let file = ConfigFile::load(&data.root().join("courier.toml"))?.server;
@@ -581,9 +585,10 @@ fn serve_options(
             .map_err(|_| anyhow::anyhow!("courier.toml: listen '{l}' is not ADDR:PORT"))?,
         (None, None) => std::net::SocketAddr::from(([0, 0, 0, 0], 7443)),
     };
-    let bandwidth = match bandwidth.or(file.bandwidth) {
-        Some(b) => Some(parse_rate(&b)?),
-        None => None,
+    let bandwidth = match (bandwidth, file.bandwidth) {
+        (Some(b), _) => Some(b),
+        (None, Some(b)) => Some(parse_rate(&b).map_err(|e| anyhow::anyhow!("courier.toml: {e}"))?),
+        (None, None) => None,
     };
     Ok(crate::server::Options {
         listen,

@@ -170,8 +170,8 @@ async fn poll(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let info = req.info.clone();
-        let resp = core
-            .call(move |svc| svc.poll(dest, &info))
+        let (resp, due_in) = core
+            .call(move |svc| Ok((svc.poll(dest, &info)?, svc.next_due_in(dest)?)))
             .await
             .map_err(internal)?;
         if resp.status == "rejected" {
@@ -188,11 +188,16 @@ async fn poll(
                 .iter()
                 .any(|a| (a.task_id, a.attempt) == *k)
         });
-        if new_work || dropped {
+        if new_work || dropped || resp.move_to.is_some() {
             return Ok(Json(resp));
         }
+        // Work held back by a start time, a retry backoff or a window comes
+        // due on its own: look again then, without waiting for a change.
+        let due =
+            due_in.map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
         tokio::select! {
             _ = notified => continue,
+            _ = async { if let Some(d) = due { tokio::time::sleep_until(d).await } else { std::future::pending().await } }, if due.is_some_and(|d| d < deadline) => continue,
             _ = tokio::time::sleep_until(deadline) => return Ok(Json(resp)),
         }
     }

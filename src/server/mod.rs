@@ -212,14 +212,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Background rules: destinations that stopped polling go offline.
+/// Background rules: destinations that stopped polling go offline, and
+/// the retention rules delete old tasks (at start, then every few seconds:
+/// both are one indexed query when there is nothing to do).
 async fn sweep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     let stale = (POLL_WAIT_SECS * 2 + 10) as i64;
     loop {
-        if let Err(e) = core
-            .call(move |svc| svc.mark_offline(stale).map(|_| ()))
-            .await
-        {
+        let swept = core
+            .call(move |svc| {
+                svc.mark_offline(stale)?;
+                svc.apply_retention()
+            })
+            .await;
+        if let Err(e) = swept {
             tracing::warn!("sweep: {e:#}");
         }
         tokio::select! {

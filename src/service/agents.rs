@@ -428,6 +428,20 @@ impl Service {
         })
     }
 
+    /// Seconds until held-back work of `dest` may start: a start time or
+    /// retry backoff, or a minute when a daily window holds work (windows
+    /// open on the minute). None when nothing is held.
+    pub fn next_due_in(&self, dest: DestinationId) -> Result<Option<i64>> {
+        let now = self.clock.now();
+        let (due, windowed) = tasks::next_due(self.store.conn(), dest, now)?;
+        let until_due = due.map(|d| d - now);
+        Ok(match (until_due, windowed) {
+            (Some(s), true) => Some(s.min(60)),
+            (None, true) => Some(60),
+            (s, false) => s,
+        })
+    }
+
     /// Whether `dest` may download `hash` now.
     pub fn may_fetch(&self, dest: DestinationId, hash: &str) -> Result<bool> {
         tasks::may_fetch(self.store.conn(), dest, hash)

@@ -252,6 +252,11 @@ impl Service {
                 ));
             }
         }
+        if let Some(w) = &req.window
+            && crate::clock::parse_window(w).is_none()
+        {
+            bail!("window '{w}': use HH:MM-HH:MM in the server's time, e.g. 22:00-06:00");
+        }
         let kind = if req.uninstall {
             "uninstall"
         } else {

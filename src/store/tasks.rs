@@ -241,6 +241,30 @@ pub fn assignments_for(
     Ok(out)
 }
 
+/// When the earliest work of `dest` that is held back (start time, retry
+/// backoff) comes due, and whether any is held by a daily window.
+pub fn next_due(
+    c: &Connection,
+    dest: DestinationId,
+    now: UnixTime,
+) -> Result<(Option<UnixTime>, bool)> {
+    Ok(c.query_row(
+        "SELECT MIN(CASE WHEN MAX(COALESCE(t.start_at, 0), COALESCE(td.not_before, 0)) > ?2
+                         THEN MAX(COALESCE(t.start_at, 0), COALESCE(td.not_before, 0)) END),
+                MAX(t.window IS NOT NULL)
+         FROM task_destinations td JOIN tasks t ON t.id = td.task_id
+         WHERE td.destination_id = ?1 AND td.status = 'waiting'
+           AND (COALESCE(t.start_at, 0) > ?2 OR COALESCE(td.not_before, 0) > ?2
+                OR t.window IS NOT NULL)",
+        params![dest, now],
+        |r| {
+            let due: Option<i64> = r.get(0)?;
+            let windowed: Option<bool> = r.get(1)?;
+            Ok((due.filter(|d| *d > now), windowed.unwrap_or(false)))
+        },
+    )?)
+}
+
 /// True when `dest` has unfinished work that needs the content `hash`:
 /// agents may only download what they were assigned.
 pub fn may_fetch(c: &Connection, dest: DestinationId, hash: &str) -> Result<bool> {

@@ -4,6 +4,7 @@ mod support;
 
 mod datadir;
 mod distribution;
+mod lifecycle;
 mod log;
 mod package;
 mod procs;

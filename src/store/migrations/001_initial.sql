@@ -1,8 +1,10 @@
+-- Ids are never reused (AUTOINCREMENT): the event log and scripts name
+-- objects by id, and a deleted task's id must not come back as another.
 -- Times are Unix seconds (UTC). Status columns hold the lowercase words of
 -- the command-line contract so the database reads like the JSON.
 
 CREATE TABLE packages (
-    id                INTEGER PRIMARY KEY,
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
     name              TEXT    NOT NULL,
     version           TEXT,
     kind              TEXT    NOT NULL CHECK (kind IN ('install', 'file')),
@@ -25,7 +27,7 @@ CREATE TABLE packages (
 CREATE INDEX packages_by_hash ON packages (hash);
 
 CREATE TABLE destinations (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
     name             TEXT    NOT NULL UNIQUE,
     status           TEXT    NOT NULL CHECK (status IN ('pending', 'online', 'offline', 'rejected')),
     os               TEXT,
@@ -42,7 +44,7 @@ CREATE TABLE destinations (
 );
 
 CREATE TABLE tasks (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     name         TEXT    NOT NULL,
     type         TEXT    NOT NULL CHECK (type IN ('install', 'uninstall')),
     class        TEXT    NOT NULL CHECK (class IN ('admin', 'countermeasure')),
@@ -82,7 +84,7 @@ CREATE TABLE task_destinations (
 CREATE INDEX task_destinations_by_destination ON task_destinations (destination_id, status);
 
 CREATE TABLE events (
-    id      INTEGER PRIMARY KEY,
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
     at      INTEGER NOT NULL,
     level   TEXT    NOT NULL CHECK (level IN ('info', 'warn', 'error')),
     kind    TEXT    NOT NULL,
@@ -92,7 +94,7 @@ CREATE TABLE events (
 
 -- Enrolment tokens. Only a digest of the secret is kept.
 CREATE TABLE tokens (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     digest       TEXT    NOT NULL UNIQUE,
     auto_approve INTEGER NOT NULL,
     created_at   INTEGER NOT NULL,
