@@ -2,6 +2,7 @@
 
 mod support;
 
+mod console;
 mod datadir;
 mod distribution;
 mod lifecycle;
