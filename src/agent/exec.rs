@@ -29,6 +29,9 @@ const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// Bytes read from a pipe at a time.
 const READ_LEN: usize = 8 << 10;
 
+/// Bytes of stderr kept on their own, for the failure's one-line reason.
+const STDERR_TAIL: usize = 2048;
+
 /// Marks output whose beginning was dropped to keep only the tail.
 const TRUNCATED_MARK: &str = "…";
 
@@ -62,6 +65,8 @@ pub struct RunOutcome {
     /// writes made at the same instant may swap), decoded lossily, prefixed
     /// with "…" if the beginning was dropped.
     pub output: String,
+    /// The last bytes of stderr alone.
+    pub stderr: String,
     /// From start to the end of the command.
     pub elapsed: Duration,
 }
@@ -91,8 +96,10 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
     let stderr = child.stderr.take();
 
     let mut tail = Tail::new(spec.tail_bytes);
+    // The end of stderr alone: where installers say why they failed.
+    let mut err_tail = Tail::new(STDERR_TAIL);
     let (status, timed_out, elapsed) = {
-        let mut reading = pin!(pump(stdout, stderr, &mut tail));
+        let mut reading = pin!(pump(stdout, stderr, &mut tail, &mut err_tail));
         let mut read_all = false;
         let mut expiry = pin!(sleep_until(deadline));
         let ended = loop {
@@ -129,6 +136,7 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
         signal: signal_of(status),
         timed_out,
         output: tail.into_string(),
+        stderr: err_tail.into_string(),
         elapsed,
     })
 }
@@ -248,7 +256,7 @@ fn signal_of(_status: ExitStatus) -> Option<i32> {
 /// Reads both pipes until both end, appending whatever arrives first to the
 /// tail. A pipe that fails to read is treated as ended: output is a
 /// diagnostic, not worth failing the run for.
-async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, tail: &mut Tail)
+async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, tail: &mut Tail, err_tail: &mut Tail)
 where
     O: AsyncRead + Unpin,
     E: AsyncRead + Unpin,
@@ -264,7 +272,10 @@ where
                 None => out = None,
             },
             read = read_some(&mut err, &mut err_buf), if err.is_some() => match read {
-                Some(n) => tail.push(&err_buf[..n]),
+                Some(n) => {
+                    tail.push(&err_buf[..n]);
+                    err_tail.push(&err_buf[..n]);
+                }
                 None => err = None,
             },
             else => break,

@@ -756,6 +756,15 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
             return r;
         }
     };
+    // Installers say why they failed on stderr; its last line is the
+    // reason, else the last line of all output.
+    let last_line = |s: &str| {
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().chars().take(200).collect::<String>())
+    };
+    let reason = last_line(&outcome.stderr).or_else(|| last_line(&outcome.output));
     r.output = Some(outcome.output);
     r.exit_code = outcome.exit_code;
     if outcome.timed_out {
@@ -792,12 +801,7 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
         Outcome::Failure => {
             // Without a known meaning, the last line the command printed
             // is usually the reason (an installer's "error: …").
-            let last = r
-                .output
-                .as_deref()
-                .and_then(|o| o.lines().rev().find(|l| !l.trim().is_empty()))
-                .map(|l| l.trim().chars().take(200).collect::<String>());
-            r.message = Some(match (meaning, last) {
+            r.message = Some(match (meaning, reason) {
                 (Some(m), _) => format!("exit {code}: {m}"),
                 (None, Some(l)) => format!("exit {code}: {l}"),
                 (None, None) => format!("exit {code}"),

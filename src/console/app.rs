@@ -139,6 +139,8 @@ pub struct App {
     pub outbox: Vec<Command>,
     /// Whether the console runs the server (quitting stops it).
     pub standalone: bool,
+    /// When the open task's rows were last asked for.
+    task_fetched: Option<std::time::Instant>,
 }
 
 fn list_key(view: View) -> &'static str {
@@ -181,6 +183,7 @@ impl App {
             quit: false,
             outbox: Vec::new(),
             standalone,
+            task_fetched: None,
         }
     }
 
@@ -195,13 +198,27 @@ impl App {
         self.lists.entry(list_key(view)).or_default()
     }
 
-    /// The backend refresh this screen needs.
-    pub fn refresh(&self) -> Command {
+    /// The backend refresh this screen needs. The open task's rows come
+    /// every time while it is small; a big one (thousands of rows, megabytes
+    /// of JSON) only when its counts changed, or every 10 seconds.
+    pub fn refresh(&mut self) -> Command {
+        const BIG: usize = 2000;
+        let task = match (self.view, &self.task) {
+            (View::TaskDetail, Some(t)) => {
+                let summary = self.tasks.iter().find(|s| s.id == t.id);
+                let changed = summary.is_none_or(|s| s.counts != t.counts || s.status != t.status);
+                let stale = self
+                    .task_fetched
+                    .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(10));
+                (t.destinations.len() <= BIG || changed || stale).then_some(t.id)
+            }
+            _ => None,
+        };
+        if task.is_some() {
+            self.task_fetched = Some(std::time::Instant::now());
+        }
         Command::Refresh {
-            task: match self.view {
-                View::TaskDetail => self.task.as_ref().map(|t| t.id),
-                _ => None,
-            },
+            task,
             triage: self.view == View::Triage,
         }
     }
@@ -217,9 +234,12 @@ impl App {
             Message::Snapshot(s) => self.snapshot(*s),
             Message::Done(Ok(msg)) => {
                 self.flash(Level::Info, msg);
-                self.outbox.push(self.refresh());
+                let r = self.refresh();
+                self.outbox.push(r);
             }
             Message::Done(Err(e)) => self.flash(Level::Error, e),
+            // A late answer must not replace a form or dialog opened since.
+            Message::Output(Ok(_)) if !matches!(self.mode, Mode::Normal) => {}
             Message::Output(Ok((task, d))) => {
                 let mut body = String::new();
                 body.push_str(&format!(
@@ -526,7 +546,9 @@ impl App {
                 _ => match f.key(&ev) {
                     Ok(Some(req)) => {
                         let done = match &req {
-                            Request::PackageAdd(a) => format!("registered {}", a.path.display()),
+                            Request::PackageAdd(a) => {
+                                format!("registered package {{id}} from {}", a.path.display())
+                            }
                             _ => "package updated".to_string(),
                         };
                         self.outbox.push(Command::Act { request: req, done });
@@ -544,7 +566,7 @@ impl App {
                 _ => match f.key(&ev) {
                     Ok(Some(req)) => {
                         let done = match &req {
-                            Request::TaskCreate(_) => "task created".to_string(),
+                            Request::TaskCreate(_) => "created task {id}".to_string(),
                             _ => "task changed".to_string(),
                         };
                         self.outbox.push(Command::Act { request: req, done });
@@ -596,7 +618,8 @@ impl App {
 
     fn switch(&mut self, v: View) {
         self.view = v;
-        self.outbox.push(self.refresh());
+        let r = self.refresh();
+        self.outbox.push(r);
     }
 
     fn confirm(&mut self, text: String, request: Request, done: String) {
@@ -811,7 +834,7 @@ impl App {
                         to: None,
                         name: None,
                     },
-                    done: format!("copied task {}", t.id),
+                    done: format!("copied task {} as task {{id}}", t.id),
                 }),
                 None => self.flash(Level::Warn, text::NOTHING_SELECTED),
             },
@@ -822,7 +845,12 @@ impl App {
                         all: false,
                         only: None,
                     },
-                    done: format!("re-executing task {} on {} failed destinations", t.id, t.counts.failed),
+                    done: format!(
+                        "re-executing task {} on {} failed destination{}",
+                        t.id,
+                        t.counts.failed,
+                        if t.counts.failed == 1 { "" } else { "s" }
+                    ),
                 }),
                 Some(t) => self.flash(Level::Info, format!("task {} has no failed destinations", t.id)),
                 None => self.flash(Level::Warn, text::NOTHING_SELECTED),
@@ -909,7 +937,11 @@ impl App {
                             all: false,
                             only: Some(names),
                         },
-                        done: format!("re-executing {n} destinations failed with: {}", group.cause),
+                        done: format!(
+                        "re-executing {n} destination{} failed with: {}",
+                        if n == 1 { "" } else { "s" },
+                        group.cause
+                    ),
                     });
                 }
             }

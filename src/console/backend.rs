@@ -126,7 +126,14 @@ pub fn run(
                 }
             }
             Command::Act { request, done } => {
-                let r = c.call(request).map(|_| done).map_err(|e| format!("{e:#}"));
+                // "{id}" in the line becomes the id of what was made.
+                let r = c
+                    .call(request)
+                    .map(|v| match v.get("id").and_then(|i| i.as_i64()) {
+                        Some(id) => done.replace("{id}", &id.to_string()),
+                        None => done,
+                    })
+                    .map_err(|e| format!("{e:#}"));
                 let link_lost = matches!(&r, Err(e) if is_link_error(e));
                 let _ = tx.send(Message::Done(r));
                 if link_lost {

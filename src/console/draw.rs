@@ -16,7 +16,10 @@ use crate::service::human_size;
 
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
-    let log_lines = if area.height >= 30 {
+    // The strip repeats the log: not shown in the Log view itself.
+    let log_lines = if app.view == View::Log {
+        0
+    } else if area.height >= 30 {
         4
     } else if area.height >= 20 {
         2
@@ -66,6 +69,7 @@ fn state_cell<'a>(app: &App, state: &str) -> Cell<'a> {
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let s = &app.status;
     let link = match &app.connected {
+        Ok(()) if area.width < 100 => app.link.clone(),
         Ok(()) => format!(
             "{} {}",
             app.link,
@@ -77,7 +81,8 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         Some(r) if r >= 1.0 => format!("⇣ {}/s", human_size(r as u64)),
         _ => "⇣ idle".into(),
     };
-    // Narrow terminals get the same facts in fewer words.
+    // Narrow terminals get the same facts in fewer words; what matters
+    // most (read-only, the link) comes first so it is never cut.
     let narrow = area.width < 110;
     let agents = if narrow {
         format!("│ {}/{} online · {} pending ", s.online, s.total, s.pending)
@@ -87,24 +92,27 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             s.online, s.pending, s.total
         )
     };
-    let tasks = if narrow {
-        format!("│ ⟳ {} tasks ", s.running_tasks)
-    } else {
-        format!("│ {} running tasks ", s.running_tasks)
-    };
-    let mut spans = vec![
-        Span::styled(" courier ", app.theme.header.add_modifier(Modifier::BOLD)),
-        Span::styled(format!(" {link} "), app.theme.header),
-        Span::styled(agents, app.theme.header),
-        Span::styled(tasks, app.theme.header),
-        Span::styled(format!("│ {rate} "), app.theme.header),
-    ];
+    let tasks = format!(
+        "│ {} running task{} ",
+        s.running_tasks,
+        if s.running_tasks == 1 { "" } else { "s" }
+    );
+    let mut spans = vec![Span::styled(
+        " courier ",
+        app.theme.header.add_modifier(Modifier::BOLD),
+    )];
     if app.read_only {
         spans.push(Span::styled(
             "│ READ-ONLY ",
             app.theme.header.add_modifier(Modifier::BOLD),
         ));
     }
+    spans.extend([
+        Span::styled(format!(" {link} "), app.theme.header),
+        Span::styled(agents, app.theme.header),
+        Span::styled(tasks, app.theme.header),
+        Span::styled(format!("│ {rate} "), app.theme.header),
+    ]);
     let line = Line::from(spans);
     f.render_widget(Paragraph::new(line).style(app.theme.header), area);
 }
@@ -168,13 +176,13 @@ fn filter_note(app: &App, view: View) -> String {
 }
 
 fn draw_main(f: &mut Frame, app: &App, area: Rect) {
-    let wide = area.width >= 120;
+    let wide = area.width >= 140;
     let (list_area, detail_area) = if wide {
         let [a, b] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
             .areas(area);
         (a, Some(b))
-    } else if area.height >= 16 && app.view != View::Log {
-        let [a, b] = Layout::vertical([Constraint::Min(6), Constraint::Length(7)]).areas(area);
+    } else if area.height >= 16 {
+        let [a, b] = Layout::vertical([Constraint::Min(6), Constraint::Length(8)]).areas(area);
         (a, Some(b))
     } else {
         (area, None)
@@ -188,9 +196,6 @@ fn draw_main(f: &mut Frame, app: &App, area: Rect) {
         View::Triage => draw_triage(f, app, list_area),
     }
     if let Some(d) = detail_area {
-        if app.view == View::Log && !wide {
-            return;
-        }
         draw_detail(f, app, d);
     }
 }
@@ -228,6 +233,15 @@ fn list<'a>(
         windowed_table(app, view, area, header, widths, title, row),
         area,
     );
+    // The selection covers the whole row, over the cells' own colours, so
+    // a red "failed" stays readable on the selection bar.
+    let height = area.height.saturating_sub(3) as usize;
+    let offset = l.selected - window(l.selected, height);
+    if height > 0 && area.width > 2 {
+        let y = area.y + 2 + offset as u16;
+        let row = Rect::new(area.x + 1, y, area.width - 2, 1);
+        f.buffer_mut().set_style(row, app.theme.selection);
+    }
 }
 
 fn windowed_table<'a>(
@@ -273,23 +287,14 @@ fn draw_packages(f: &mut Frame, app: &App, area: Rect) {
         app,
         View::Packages,
         area,
-        vec![
-            "ID",
-            "NAME",
-            "VERSION",
-            "KIND",
-            "FORMAT",
-            "SIZE",
-            "COMMAND / FOLDER",
-        ],
+        vec!["ID", "NAME", "VERSION", "KIND", "SIZE", "COMMAND / FOLDER"],
         vec![
             Constraint::Length(4),
-            Constraint::Fill(2),
+            Constraint::Min(18),
             Constraint::Length(9),
-            Constraint::Length(8),
-            Constraint::Length(6),
+            Constraint::Length(11),
             Constraint::Length(10),
-            Constraint::Fill(3),
+            Constraint::Fill(1),
         ],
         "Packages".into(),
         text::EMPTY_PACKAGES,
@@ -303,8 +308,7 @@ fn draw_packages(f: &mut Frame, app: &App, area: Rect) {
                 Cell::from(p.id.to_string()),
                 Cell::from(p.name.clone()),
                 Cell::from(p.version.clone().unwrap_or_default()),
-                Cell::from(p.kind.as_str()),
-                Cell::from(p.format.clone()),
+                Cell::from(format!("{} {}", p.kind.as_str(), p.format)),
                 Cell::from(human_size(p.size)),
                 Cell::from(action),
             ]
@@ -330,21 +334,13 @@ fn draw_tasks(f: &mut Frame, app: &App, area: Rect) {
         app,
         View::Tasks,
         area,
-        vec![
-            "ID",
-            "NAME",
-            "TYPE",
-            "STATUS",
-            "PROGRESS",
-            "✔ ok ✖ failed ⟳ busy ◷ wait",
-        ],
+        vec!["ID", "NAME", "STATUS", "PROGRESS", "✔ok  ✖fail ⟳busy ◷wait"],
         vec![
             Constraint::Length(4),
-            Constraint::Fill(1),
-            Constraint::Length(9),
+            Constraint::Min(18),
             Constraint::Length(12),
             Constraint::Length(10),
-            Constraint::Length(20),
+            Constraint::Length(23),
         ],
         "Tasks".into(),
         text::EMPTY_TASKS,
@@ -356,14 +352,17 @@ fn draw_tasks(f: &mut Frame, app: &App, area: Rect) {
             let done = c.succeeded + c.failed + c.cancelled;
             vec![
                 Cell::from(t.id.to_string()),
-                Cell::from(t.name.clone()),
-                Cell::from(t.kind.clone()),
+                Cell::from(if t.kind == "uninstall" {
+                    format!("{} (uninstall)", t.name)
+                } else {
+                    t.name.clone()
+                }),
                 state_cell(app, &t.status),
                 Cell::from(progress_bar(done, total, 10)),
                 Cell::from(Line::from(vec![
-                    Span::styled(format!("✔{:<4}", c.succeeded), app.theme.ok),
+                    Span::styled(format!("✔{:<5}", c.succeeded), app.theme.ok),
                     Span::styled(
-                        format!("✖{:<4}", c.failed),
+                        format!("✖{:<5}", c.failed),
                         if c.failed > 0 {
                             app.theme.error
                         } else {
@@ -371,7 +370,7 @@ fn draw_tasks(f: &mut Frame, app: &App, area: Rect) {
                         },
                     ),
                     Span::styled(
-                        format!("⟳{:<4}", c.transferring + c.installing),
+                        format!("⟳{:<5}", c.transferring + c.installing),
                         app.theme.info,
                     ),
                     Span::styled(format!("◷{}", c.waiting), app.theme.muted),
@@ -416,7 +415,18 @@ fn draw_task_detail(f: &mut Frame, app: &App, area: Rect) {
             Constraint::Fill(1),
         ],
         title,
-        "no destinations",
+        if task.counts.waiting
+            + task.counts.transferring
+            + task.counts.installing
+            + task.counts.succeeded
+            + task.counts.failed
+            + task.counts.cancelled
+            > 0
+        {
+            "loading…"
+        } else {
+            "no destinations"
+        },
         |i| {
             let d = &task.destinations[i];
             let status = if d.status == "transferring" && size > 0 {
@@ -500,6 +510,9 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect) {
         Level::Warn => "warnings+",
         Level::Error => "errors",
     };
+    // Narrow: the time of day only, no kind column, so messages have room
+    // (the selected one is shown whole in the detail pane).
+    let narrow = area.width < 120;
     let title = format!(
         "Log · {} · {}",
         if app.log_follow {
@@ -514,25 +527,47 @@ fn draw_log(f: &mut Frame, app: &App, area: Rect) {
         app,
         View::Log,
         area,
-        vec!["TIME", "", "KIND", "SUBJECT", "MESSAGE"],
-        vec![
-            Constraint::Length(20),
-            Constraint::Length(1),
-            Constraint::Length(16),
-            Constraint::Length(16),
-            Constraint::Min(20),
-        ],
+        if narrow {
+            vec!["TIME", "", "SUBJECT", "MESSAGE"]
+        } else {
+            vec!["TIME", "", "KIND", "SUBJECT", "MESSAGE"]
+        },
+        if narrow {
+            vec![
+                Constraint::Length(8),
+                Constraint::Length(1),
+                Constraint::Length(20),
+                Constraint::Min(20),
+            ]
+        } else {
+            vec![
+                Constraint::Length(20),
+                Constraint::Length(1),
+                Constraint::Length(16),
+                Constraint::Length(16),
+                Constraint::Min(20),
+            ]
+        },
         title,
         text::EMPTY_LOG,
         |i| {
             let e = &app.events[i];
-            vec![
-                Cell::from(e.at.clone()).style(app.theme.muted),
+            let mut cells = vec![
+                Cell::from(if narrow {
+                    e.at.get(11..19).unwrap_or(&e.at).to_string()
+                } else {
+                    e.at.clone()
+                })
+                .style(app.theme.muted),
                 Cell::from(level_symbol(e.level)).style(level_style(app, e.level)),
                 Cell::from(e.kind.clone()),
                 Cell::from(e.subject.clone()),
                 Cell::from(e.message.clone()).style(level_style(app, e.level)),
-            ]
+            ];
+            if narrow {
+                cells.remove(2);
+            }
+            cells
         },
     );
 }
@@ -587,7 +622,7 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let kv = |k: &str, v: String| {
         Line::from(vec![
-            Span::styled(format!("{k:<10} "), t.muted),
+            Span::styled(format!("{k:<12}"), t.muted),
             Span::styled(v, t.text),
         ])
     };
@@ -803,13 +838,17 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
                 ),
             ])
         }
+        (Mode::PackageForm(_) | Mode::TaskForm(_), None) => {
+            Line::from(Span::styled(text::FORM_HINT, app.theme.muted))
+        }
+        (Mode::Confirm(_), None) => Line::from(Span::styled(text::CONFIRM_HINT, app.theme.muted)),
         (_, Some((level, msg))) => Line::from(Span::styled(
             format!("{} {msg}", level_symbol(*level)),
             level_style(app, *level),
         )),
         _ => {
             let mut spans = Vec::new();
-            for (keys, hint) in keymap::hints(app.view.context()) {
+            for (keys, hint) in keymap::hints(app.view.context(), app.read_only) {
                 spans.push(Span::styled(keys, app.theme.key));
                 spans.push(Span::styled(format!(" {hint}  "), app.theme.muted));
             }
@@ -859,7 +898,8 @@ fn draw_help(f: &mut Frame, app: &App, scroll: u16) {
 }
 
 fn draw_confirm(f: &mut Frame, app: &App, c: &super::app::Confirm) {
-    let area = centered(f.area(), 64, 8);
+    // Tall enough for a question of a few lines; the keys are in the footer.
+    let area = centered(f.area(), 64, 9);
     let (yes, no) = if c.yes_selected {
         (app.theme.selection, app.theme.text)
     } else {
@@ -873,7 +913,6 @@ fn draw_confirm(f: &mut Frame, app: &App, c: &super::app::Confirm) {
             Span::raw("   "),
             Span::styled(" [ Yes ] ", yes),
         ]),
-        Line::from(Span::styled(text::CONFIRM_HINT, app.theme.muted)),
     ];
     f.render_widget(Clear, area);
     f.render_widget(
@@ -894,6 +933,7 @@ fn draw_output(f: &mut Frame, app: &App, o: &super::app::OutputPane) {
     f.render_widget(Clear, area);
     f.render_widget(
         Paragraph::new(Text::from(o.body.clone()))
+            .wrap(Wrap { trim: false })
             .scroll((o.scroll, 0))
             .block(block(
                 app,

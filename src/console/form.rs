@@ -390,14 +390,17 @@ impl TaskForm {
                         self.cursor = (self.cursor + 1).min(vis.len().saturating_sub(1))
                     }
                     KeyCode::Up => self.cursor = self.cursor.saturating_sub(1),
+                    // Rejected agents get no work: not offered.
                     KeyCode::Char(' ') => {
-                        if let Some(&i) = vis.get(self.cursor) {
+                        if let Some(&i) = vis.get(self.cursor)
+                            && self.destinations[i].status != "rejected"
+                        {
                             self.chosen[i] = !self.chosen[i];
                         }
                     }
                     KeyCode::Char('+') => {
                         for i in &vis {
-                            self.chosen[*i] = true;
+                            self.chosen[*i] = self.destinations[*i].status != "rejected";
                         }
                     }
                     KeyCode::Char('-') => {

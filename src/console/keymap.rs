@@ -484,18 +484,33 @@ pub fn dispatch(context: Context, ev: &KeyEvent) -> Option<&'static Binding> {
     find(context).or_else(|| find(Context::Global))
 }
 
-/// Footer hints for a context: its own bindings, then a few global ones.
-pub fn hints(context: Context) -> Vec<(String, &'static str)> {
-    let mut out: Vec<(String, &'static str)> = KEYMAP
-        .iter()
-        .filter(|b| b.context == context && !b.hint.is_empty())
-        .map(|b| (keys_label(b.keys), b.hint))
-        .collect();
+/// Footer hints for a context, most useful first (a narrow terminal cuts
+/// the end): help, the context's own keys (without the ones that change
+/// something when read-only), then the other global keys. Only the first
+/// key of each binding is shown.
+pub fn hints(context: Context, read_only: bool) -> Vec<(String, &'static str)> {
+    let shown = |b: &&Binding| !(b.hint.is_empty() || (read_only && b.mutates));
+    let label = |b: &Binding| (b.keys[0].label(), b.hint);
+    let global = |a: Action| {
+        KEYMAP
+            .iter()
+            .find(|b| b.context == Context::Global && b.action == a)
+    };
+    let mut out: Vec<(String, &'static str)> =
+        global(Action::Help).into_iter().map(label).collect();
     out.extend(
         KEYMAP
             .iter()
-            .filter(|b| b.context == Context::Global && !b.hint.is_empty())
-            .map(|b| (keys_label(b.keys), b.hint)),
+            .filter(|b| b.context == context)
+            .filter(shown)
+            .map(label),
+    );
+    out.extend(
+        KEYMAP
+            .iter()
+            .filter(|b| b.context == Context::Global && b.action != Action::Help)
+            .filter(shown)
+            .map(label),
     );
     out
 }

@@ -82,6 +82,10 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
                 msg_tx,
             )
         })?;
+    // A closed terminal (SIGHUP) or a kill (SIGTERM) ends the console
+    // like `q` does, so the standalone server and the demo clean up.
+    let hangup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    watch_signals(hangup.clone());
     let mut terminal = ratatui::init();
     let result = (|| -> Result<()> {
         let mut last_refresh = Instant::now() - Duration::from_secs(10);
@@ -98,7 +102,7 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
             while let Ok(m) = msg_rx.try_recv() {
                 app.message(m);
             }
-            if app.quit {
+            if app.quit || hangup.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(());
             }
             if mouse != app.mouse {
@@ -111,7 +115,8 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
             }
             if last_refresh.elapsed() >= Duration::from_secs(1) {
                 last_refresh = Instant::now();
-                app.outbox.push(app.refresh());
+                let r = app.refresh();
+                app.outbox.push(r);
             }
             for c in app.outbox.drain(..) {
                 let _ = cmd_tx.send(c);
@@ -125,4 +130,32 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
     drop(cmd_tx);
     let _ = backend.join();
     result
+}
+
+/// Sets `flag` when SIGHUP or SIGTERM arrives.
+fn watch_signals(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let _ = std::thread::Builder::new()
+        .name("console-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut hup), Ok(mut term)) = (
+                    signal(SignalKind::hangup()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = hup.recv() => {}
+                    _ = term.recv() => {}
+                }
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+        });
 }

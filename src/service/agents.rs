@@ -451,16 +451,21 @@ impl Service {
 /// One line for the log: status, exit code and what it means, message.
 fn describe_outcome(r: &Report) -> String {
     let mut s = r.status.as_str().to_string();
+    let message = r.message.as_deref().filter(|m| !m.is_empty());
     if let Some(code) = r.exit_code {
-        s.push_str(&format!(", exit {code}"));
-        if let Some(m) = exitcodes::meaning(code) {
-            s.push_str(&format!(" ({m})"));
+        // The agent's message often starts with the code already.
+        let said = message.is_some_and(|m| m.starts_with(&format!("exit {code}")));
+        if !said {
+            s.push_str(&format!(", exit {code}"));
+            if let Some(m) = exitcodes::meaning(code) {
+                s.push_str(&format!(" ({m})"));
+            }
         }
     }
-    if r.reboot_required {
+    if r.reboot_required && !message.is_some_and(|m| m.contains("reboot")) {
         s.push_str(", reboot required");
     }
-    if let Some(m) = r.message.as_deref().filter(|m| !m.is_empty()) {
+    if let Some(m) = message {
         s.push_str(": ");
         s.push_str(m);
     }

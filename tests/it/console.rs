@@ -1405,7 +1405,7 @@ fn no_color_child() {
 /// agents, tasks and rate already take 81 cells, so the READ-ONLY marker
 /// appended last (`draw.rs`, `draw_header`) is never seen.
 #[test]
-#[ignore = "console bug: READ-ONLY falls off the header at 80 columns"]
+
 fn read_only_marker_fits_80_columns() {
     let app = app_with("default", true);
     let s = render(&app, 80, 24);
@@ -1415,7 +1415,7 @@ fn read_only_marker_fits_80_columns() {
 /// An installer's log lines are long; the output pane (`draw_output`)
 /// cuts them at the pane's edge with no way to scroll sideways.
 #[test]
-#[ignore = "console bug: the output pane cuts long lines instead of wrapping"]
+
 fn output_pane_wraps_long_lines() {
     let mut app = seeded();
     open_detail(&mut app);
@@ -1431,7 +1431,7 @@ fn output_pane_wraps_long_lines() {
 /// (seen in the demo). Fixed columns (`draw_tasks`: 4+9+12+10+20) and the
 /// 62 % list split leave the one column that identifies a task the least.
 #[test]
-#[ignore = "console bug: task names unreadable in the Tasks list at 120 columns"]
+
 fn task_names_readable_at_120_columns() {
     let mut app = seeded();
     press(&mut app, "2");
@@ -1443,7 +1443,7 @@ fn task_names_readable_at_120_columns() {
 /// gives MESSAGE what is left after a 20-cell timestamp, KIND and SUBJECT:
 /// about 21 cells at 80 columns, so no message can be read whole.
 #[test]
-#[ignore = "console bug: log messages cannot be read at 80 columns"]
+
 fn log_messages_readable_at_80_columns() {
     let mut app = seeded();
     press(&mut app, "4g");
@@ -1787,7 +1787,7 @@ fn demo_tape_replays_against_the_real_binary() {
         "Register a package",
         "registered",
         "New task",
-        "task created",
+        "created task",
         "✔ completed",
         "✖ exit 3",
         "libodbc",
@@ -2047,7 +2047,7 @@ fn attached_console_watches_tasks_and_reexecutes_a_failure() {
     std::fs::write(&fixed, "").unwrap();
     key_gap();
     tmux.send("r");
-    tmux.wait_for("re-executing 1 destinations", DEADLINE, why);
+    tmux.wait_for("re-executing 1 destination", DEADLINE, why);
     tmux.wait_for("No failed destinations", DEADLINE, why);
 
     // The second attempt, in the task's rows.
