@@ -495,15 +495,8 @@ fn save_report(data: &Path, key: &str, r: &Report) -> Result<()> {
 /// Sends progress now, best effort: the final report is what counts.
 async fn progress(agent: &Agent, a: &Assignment, status: ReportStatus, transferred: u64) {
     let r = Report {
-        task_id: a.task_id,
-        attempt: a.attempt,
         status,
-        exit_code: None,
-        message: None,
-        output: None,
-        transferred,
-        retry: false,
-        reboot_required: false,
+        ..report_for(a, transferred)
     };
     let _ = agent
         .client
@@ -573,7 +566,8 @@ async fn reporter(agent: Arc<Agent>) {
     }
 }
 
-fn final_report(a: &Assignment, transferred: u64) -> Report {
+/// A report on attempt `a`, failed until something says otherwise.
+fn report_for(a: &Assignment, transferred: u64) -> Report {
     Report {
         task_id: a.task_id,
         attempt: a.attempt,
@@ -607,7 +601,7 @@ fn needs_windows(a: &Assignment) -> bool {
 
 /// One attempt: fetch, then place or run; the outcome as a final report.
 async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
-    let mut r = final_report(a, 0);
+    let mut r = report_for(a, 0);
     if needs_windows(a) && !cfg!(windows) {
         r.message = Some(format!(
             "cannot run a Windows installer ({}) on {}: send it to Windows destinations",

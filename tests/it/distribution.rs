@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::procs::{Agent, DEADLINE, Server, wait_until};
+use crate::procs::{Agent, DEADLINE, Server, create_task, dest, task_id, wait_until};
 use crate::support::make_zip;
 
 const MIB: u64 = 1 << 20;
@@ -26,30 +26,6 @@ fn add_package(s: &Server, file: &Path, flags: &[&str]) -> Value {
     args.extend_from_slice(flags);
     args.push("--json");
     s.json(&args)
-}
-
-/// Creates a task for package `pkg` on `to` (names, comma-separated);
-/// returns its JSON.
-fn create_task(s: &Server, pkg: &Value, to: &str, extra: &[&str]) -> Value {
-    let id = pkg["id"].to_string();
-    let mut args = vec!["task", "create", "--package", &id, "--to", to];
-    args.extend_from_slice(extra);
-    args.push("--json");
-    s.json(&args)
-}
-
-fn task_id(t: &Value) -> i64 {
-    t["id"].as_i64().expect("task id")
-}
-
-/// The destination `name` of a task, as `task show --json` has it.
-fn dest<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["destinations"]
-        .as_array()
-        .expect("destinations")
-        .iter()
-        .find(|d| d["name"] == name)
-        .unwrap_or_else(|| panic!("no destination {name} in {t:#}"))
 }
 
 fn mode_of(p: &Path) -> u32 {

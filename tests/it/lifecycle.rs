@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::procs::{Agent, DEADLINE, Server, wait_until};
+use crate::procs::{Agent, DEADLINE, Server, create_task, dest, task_id, wait_until};
 use crate::support::{Courier, make_zip};
 
 const HOUR: i64 = 3600;
@@ -127,20 +127,6 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-fn task_id(t: &Value) -> i64 {
-    t["id"].as_i64().expect("task id")
-}
-
-/// The destination `name` of a task.
-fn dest<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["destinations"]
-        .as_array()
-        .expect("destinations")
-        .iter()
-        .find(|d| d["name"] == name)
-        .unwrap_or_else(|| panic!("no destination {name} in {t:#}"))
-}
-
 /// Destination names of a task, sorted.
 fn names(t: &Value) -> Vec<String> {
     let mut v: Vec<String> = t["destinations"]
@@ -178,14 +164,6 @@ fn events_of(events: &[Value], kind: &str, id: i64) -> Vec<String> {
         .filter(|e| e["kind"] == kind && e["subject"] == subject.as_str())
         .map(|e| e["message"].as_str().unwrap_or("").to_string())
         .collect()
-}
-
-fn create_task(s: &Server, pkg: &Value, to: &str, extra: &[&str]) -> Value {
-    let id = pkg["id"].to_string();
-    let mut args = vec!["task", "create", "--package", &id, "--to", to];
-    args.extend_from_slice(extra);
-    args.push("--json");
-    s.json(&args)
 }
 
 /// Registers `<pkg>.sh`, whose install and uninstall commands append

@@ -482,3 +482,26 @@ impl Drop for Agent {
         self.kill();
     }
 }
+
+/// `task create --package <pkg id> --to <to> <extra> --json` on `s`.
+pub fn create_task(s: &Server, pkg: &Value, to: &str, extra: &[&str]) -> Value {
+    let id = pkg["id"].to_string();
+    let mut args = vec!["task", "create", "--package", &id, "--to", to];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    s.json(&args)
+}
+
+pub fn task_id(t: &Value) -> i64 {
+    t["id"].as_i64().expect("task id")
+}
+
+/// The destination `name` of a task, as `task show --json` has it.
+pub fn dest<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["destinations"]
+        .as_array()
+        .expect("destinations")
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no destination {name} in {t:#}"))
+}
