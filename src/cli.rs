@@ -400,9 +400,15 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            use clap::error::ErrorKind;
+            if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                // --help, --version, or a bare `courier task`: the help is
+                // the useful answer.
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            }
+            eprintln!("courier: {}", one_line_usage_error(&e.render().to_string()));
+            return ExitCode::from(2);
         }
     };
     match run(cli) {
@@ -413,6 +419,26 @@ pub fn main() -> ExitCode {
             eprintln!("courier: {msg}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// A clap usage error as one line: what is wrong, then the usage of the
+/// command it concerns.
+fn one_line_usage_error(rendered: &str) -> String {
+    let mut what = Vec::new();
+    let mut usage = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u.to_string());
+        } else if line.starts_with("For more information") || line.starts_with("tip:") {
+            continue;
+        } else {
+            what.push(line.strip_prefix("error: ").unwrap_or(line).to_string());
+        }
+    }
+    match usage {
+        Some(u) => format!("{} (usage: {u})", what.join(" ")),
+        None => format!("{} (see courier --help)", what.join(" ")),
     }
 }
 

@@ -532,9 +532,20 @@ fn usage_errors_exit_2() {
     let c = Courier::new();
     let o = c.run(&["package", "add"]);
     assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("<FILE>") && stderr.contains("usage: courier package add"),
+        "{stderr}"
+    );
     let o = c.run(&["package", "add", "x", "--kind", "bogus"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("bogus"));
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("courier: ") && stderr.contains("bogus"),
+        "{stderr}"
+    );
     let o = c.run(&["package", "show", "abc"]);
     assert_eq!(o.status.code(), Some(2));
 }
