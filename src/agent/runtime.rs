@@ -112,6 +112,22 @@ pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = (
     for d in ["cache", "work", "reports", "done"] {
         crate::datadir::create_private_dir(&cfg.data.join(d))?;
     }
+    // Two agents on one data dir would share an identity and run every
+    // installation twice: the second one refuses to start.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cfg.data.join("agent.lock"))
+        .context("agent lock")?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another courier agent already runs with the data dir {}",
+            cfg.data.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).context("agent lock"),
+    }
     let mut id = match load_identity(&cfg.data)? {
         Some(id) => {
             if let Some(s) = cfg.server.as_deref().filter(|s| *s != id.server) {
@@ -666,6 +682,15 @@ async fn distribute(a: &Assignment, content: &Path, mut r: Report) -> Report {
         r.message = Some("the package has no destination folder".into());
         return r;
     };
+    // A folder of the other family (C:\Data on Linux) would be taken
+    // as relative to the agent's working directory: refuse instead.
+    if !Path::new(&folder).is_absolute() {
+        r.message = Some(format!(
+            "folder '{folder}' is not an absolute path on {}: give the package a folder for this system",
+            std::env::consts::OS
+        ));
+        return r;
+    }
     let (content, name, zip) = (
         content.to_path_buf(),
         a.package.file_name.clone(),

@@ -243,6 +243,15 @@ impl Service {
                     d.name
                 ));
             }
+            if let (Some(os), Some(folder)) = (d.os.as_deref(), pkg.folder.as_deref())
+                && pkg.kind == Kind::File
+                && folder_is_windows(folder) != (os == "windows")
+            {
+                warnings.push(format!(
+                    "{} runs {os}: the folder '{folder}' is a path of the other system, the distribution will fail there",
+                    d.name
+                ));
+            }
             if let Some(os) = d.os.as_deref().filter(|os| *os != "windows")
                 && windows_only
             {
@@ -642,6 +651,12 @@ impl Service {
         })?;
         Ok(expired.into_iter().map(|(id, _, _)| id).collect())
     }
+}
+
+/// True for a Windows folder (`C:\x`, `\\server\share`, `%VAR%\x`);
+/// registration accepts only absolute folders of either family.
+fn folder_is_windows(f: &str) -> bool {
+    !f.starts_with('/')
 }
 
 /// Whether a task of type `kind` can use `pkg`.
