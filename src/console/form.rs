@@ -95,11 +95,11 @@ impl PackageForm {
         match ev.code {
             KeyCode::Tab if self.focus == P_PATH && self.editing.is_none() => {
                 let v = self.fields[P_PATH].input.value().to_string();
-                if let Some(done) = complete_path(&v) {
-                    if done != v {
-                        self.fields[P_PATH].input = Input::new(done);
-                        return Ok(None);
-                    }
+                if let Some(done) = complete_path(&v)
+                    && done != v
+                {
+                    self.fields[P_PATH].input = Input::new(done);
+                    return Ok(None);
                 }
                 self.leave_path();
                 self.focus = P_NAME;

@@ -206,7 +206,7 @@ fn human_size(bytes: u64) -> String {
         unit += 1;
         scale *= 1024;
     }
-    if bytes % scale == 0 {
+    if bytes.is_multiple_of(scale) {
         format!("{} {}", bytes / scale, UNITS[unit])
     } else {
         // Sizes here are far below 2^53, so the conversion is exact enough
