@@ -70,11 +70,23 @@ impl Fetcher<'_> {
     ) -> Result<Fetched, FetchError> {
         let done = self.cache.join(&pkg.hash);
         if std::fs::metadata(&done).is_ok_and(|m| m.len() == pkg.size) {
-            return Ok(Fetched {
-                path: done,
-                transferred: 0,
-                resumed_from: pkg.size,
-            });
+            // The cached copy is used by earlier runs' commands (it is
+            // linked into their work dirs): check it is still what it was
+            // before running it again; a changed one is fetched anew.
+            let (path, hash) = (done.clone(), pkg.hash.clone());
+            let intact =
+                tokio::task::spawn_blocking(move || hash_file(&path).is_ok_and(|h| h == hash))
+                    .await
+                    .unwrap_or(false);
+            if intact {
+                return Ok(Fetched {
+                    path: done,
+                    transferred: 0,
+                    resumed_from: pkg.size,
+                });
+            }
+            tracing::warn!(hash = %pkg.hash, "cached content changed since download; fetching it again");
+            let _ = std::fs::remove_file(&done);
         }
         let manifest = self.manifest(&pkg.hash).await?;
         if manifest.size != pkg.size
@@ -285,20 +297,24 @@ fn open_part(path: &Path, m: &Manifest) -> std::io::Result<(std::fs::File, u64)>
 }
 
 /// Checks the whole file against its address and moves it into place.
-fn finish(part: &Path, done: &Path, hash: &str) -> Result<(), FetchError> {
-    let mut f = std::fs::File::open(part).map_err(|e| FetchError::Transient(e.to_string()))?;
+/// BLAKE3 of a file, hex, streamed through a fixed buffer.
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| FetchError::Transient(e.to_string()))?;
+        let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
     }
-    if h.finalize().to_hex().as_str() != hash {
+    Ok(h.finalize().to_hex().to_string())
+}
+
+fn finish(part: &Path, done: &Path, hash: &str) -> Result<(), FetchError> {
+    let got = hash_file(part).map_err(|e| FetchError::Transient(e.to_string()))?;
+    if got != hash {
         let _ = std::fs::remove_file(part);
         return Err(FetchError::Fatal(format!(
             "downloaded content does not match its hash {hash}"

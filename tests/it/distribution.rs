@@ -901,3 +901,35 @@ fn windows_folder_fails_on_linux_and_writes_nothing() {
     assert!(msg.contains("not an absolute path on linux"), "{t:#}");
     assert!(!cwd.join("C:\\ProgramData\\App").exists());
 }
+
+/// The cache is never trusted blindly: an installer that changes its own
+/// file (linked from the agent's cache into the work dir) makes the next
+/// run fetch the content again instead of running the changed copy.
+#[test]
+fn changed_cache_is_fetched_again_not_run() {
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let a = Agent::enrolled(&s, &token, "pc-01");
+    let data = s.input("data.txt");
+    fs::write(&data, "original\n").unwrap();
+    let pkg = add_package(
+        &s,
+        &data,
+        // Overwrites its first byte in place: same size, same inode.
+        &[
+            "--install-command",
+            "cat data.txt && printf X | dd of=data.txt bs=1 count=1 conv=notrunc 2>/dev/null",
+        ],
+    );
+    let t = create_task(&s, &pkg, "pc-01", &[]);
+    let t = s.wait_task_finished(task_id(&t), &[&a]);
+    assert_eq!(dest(&t, "pc-01")["status"], "succeeded", "{t:#}");
+    s.ok(&["task", "rerun", &task_id(&t).to_string(), "--all"]);
+    let t = s.wait_task_finished(task_id(&t), &[&a]);
+    let d = dest(&t, "pc-01");
+    assert_eq!(d["status"], "succeeded", "{t:#}");
+    assert_eq!(d["attempt"], 2, "{t:#}");
+    assert_eq!(d["transferred"], pkg["size"], "fetched again: {t:#}");
+    let out = s.json(&["task", "show", &task_id(&t).to_string(), "--json"]);
+    assert_eq!(dest(&out, "pc-01")["output"], "original\n", "{out:#}");
+}
