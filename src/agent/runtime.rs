@@ -185,7 +185,9 @@ fn client_for(data: &Path, id: &Identity) -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
+        // Shorter than the server's 30 s header timeout, so the client
+        // drops an idle connection before the server closes it under it.
+        .pool_idle_timeout(Duration::from_secs(20))
         .build()?)
 }
 

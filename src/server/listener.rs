@@ -26,6 +26,9 @@ use crate::model::DestinationId;
 use crate::pki::fingerprint;
 use crate::proto::{EnrollRequest, ErrorBody, POLL_WAIT_SECS, PollRequest, Report};
 
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 20_000;
+
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug)]
 struct Peer {
@@ -68,7 +71,13 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let app = router(core);
     let mut backoff = Duration::from_millis(10);
+    // Bounds open connections: one long-poll per agent plus transfers,
+    // with room for 10,000 agents; past it, accept waits.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, addr) = tokio::select! {
             r = tcp.accept() => match r {
                 Ok(x) => { backoff = Duration::from_millis(10); x }
@@ -86,6 +95,7 @@ pub async fn serve(
         let app = app.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             let tls = match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(stream))
                 .await
@@ -107,8 +117,12 @@ pub async fn serve(
                 addr,
             };
             let svc = TowerToHyperService::new(app.layer(Extension(peer)));
-            let conn =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc);
+            let conn = hyper::server::conn::http1::Builder::new()
+                // A client that opens a connection and sends nothing
+                // (or a header a byte a minute) is dropped.
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(tls), svc);
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {
