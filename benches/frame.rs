@@ -36,7 +36,7 @@ fn package() -> Package {
         name: "Courier Hello".into(),
         version: Some("1.0.0".into()),
         kind: Kind::Install,
-        format: "msi".into(),
+        format: "msi".parse().unwrap(),
         size: 256 << 20,
         hash: "0".repeat(64),
         sha256: "1".repeat(64),
@@ -83,7 +83,7 @@ fn row(i: usize) -> TaskDestination {
     };
     TaskDestination {
         name: format!("pc-{i:06}"),
-        status: status.into(),
+        status: status.parse().unwrap(),
         exit_code: code,
         message: message.map(str::to_string),
         meaning: meaning.map(str::to_string),
@@ -111,9 +111,9 @@ fn big_task() -> Task {
     Task {
         id: 1,
         name: "Roll out Courier Hello 1.0 to every branch office".into(),
-        kind: "install".into(),
-        class: "admin".into(),
-        status: "running".into(),
+        kind: "install".parse().unwrap(),
+        class: "admin".parse().unwrap(),
+        status: "running".parse().unwrap(),
         package: Some(1),
         package_name: "Courier Hello".into(),
         start_at: None,
@@ -136,7 +136,9 @@ fn task_list(big: &Task) -> Vec<Task> {
         let mut t = v[0].clone();
         t.id = i as i64 + 1;
         t.name = format!("Nightly patch run {i:05}");
-        t.status = ["completed", "failed", "running", "scheduled"][i % 4].into();
+        t.status = ["completed", "failed", "running", "scheduled"][i % 4]
+            .parse()
+            .unwrap();
         t.counts = Counts {
             succeeded: (i % 50) as u64,
             failed: (i % 3) as u64,
@@ -153,7 +155,9 @@ fn destinations() -> Vec<Destination> {
         .map(|i| Destination {
             id: i,
             name: format!("pc-{i:06}"),
-            status: ["online", "offline", "pending", "rejected"][i as usize % 4].into(),
+            status: ["online", "offline", "pending", "rejected"][i as usize % 4]
+                .parse()
+                .unwrap(),
             os: Some("windows".into()),
             hostname: Some(format!("pc-{i:06}.corp.example")),
             agent_version: Some("0.1.0".into()),

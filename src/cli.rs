@@ -12,11 +12,11 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::agent::runtime::AgentConfig;
+use crate::api::{AddPackage, CreateTask, EditPackage};
 use crate::api::{Client, Request};
-use crate::clock::Clock;
 use crate::datadir::DataDir;
+use crate::model::human_size;
 use crate::model::{Destination, Event, Kind, Package, Task, Token};
-use crate::service::{AddPackage, CreateTask, EditPackage, Service, human_size};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -494,13 +494,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let data = DataDir::open(DataDir::resolve(cli.data)?)?;
     let socket = data.socket_path();
-    let mut client = Client::connect(&socket, move || {
-        let mut svc = Service::open(data, Clock::from_env()).context("cannot open the data dir")?;
-        // With no server running, the retention rules are applied here,
-        // so what is listed is what a server would still hold.
-        svc.apply_retention()?;
-        Ok(svc)
-    })?;
+    let mut client = Client::connect(&socket, move || crate::server::open_local(&data))?;
     let mut out = io::stdout().lock();
     match command {
         Command::Package(cmd) => package(&mut client, cmd, &mut out)?,
@@ -587,11 +581,10 @@ fn serve(
     let data = DataDir::open(DataDir::resolve(data)?)?;
     let opts = serve_options(&data, listen, max_transfers, bandwidth)?;
     init_logging(&data.log_dir().join("server.log"))?;
-    let svc = Service::open(data.clone(), Clock::from_env()).context("cannot open the data dir")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(crate::server::run(data, svc, opts, shutdown_signal()))?;
+    rt.block_on(crate::server::run(data, opts, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -815,7 +808,7 @@ fn dest(client: &mut Client, cmd: DestCmd, out: &mut impl Write) -> Result<()> {
                 .map(|d| {
                     vec![
                         d.name.clone(),
-                        d.status.clone(),
+                        d.status.to_string(),
                         d.os.clone().unwrap_or_default(),
                         d.last_seen.clone().unwrap_or_else(|| "-".into()),
                         d.running_work.to_string(),
@@ -854,7 +847,7 @@ fn dest(client: &mut Client, cmd: DestCmd, out: &mut impl Write) -> Result<()> {
     }
     let rows = [
         ("name", d.name.clone()),
-        ("status", d.status.clone()),
+        ("status", d.status.to_string()),
         ("os", d.os.clone().unwrap_or_default()),
         ("hostname", d.hostname.clone().unwrap_or_default()),
         ("agent", d.agent_version.clone().unwrap_or_default()),
@@ -921,8 +914,8 @@ fn task(client: &mut Client, cmd: TaskCmd, out: &mut impl Write) -> Result<()> {
                     vec![
                         t.id.to_string(),
                         t.name.clone(),
-                        t.kind.clone(),
-                        t.status.clone(),
+                        t.kind.to_string(),
+                        t.status.to_string(),
                         format!(
                             "{} ok, {} failed, {} running, {} waiting",
                             c.succeeded,
@@ -1023,7 +1016,7 @@ fn print_task(out: &mut impl Write, t: &Task) -> Result<()> {
         .map(|d| {
             vec![
                 d.name.clone(),
-                d.status.clone(),
+                d.status.to_string(),
                 d.attempt.to_string(),
                 d.exit_code
                     .map(|c| c.to_string())
@@ -1066,7 +1059,7 @@ fn print_package(out: &mut impl Write, p: &Package) -> Result<()> {
         ("name", p.name.clone()),
         ("version", opt(&p.version)),
         ("kind", p.kind.as_str().into()),
-        ("format", p.format.clone()),
+        ("format", p.format.to_string()),
         ("file", p.file_name.clone()),
         ("size", format!("{} ({} bytes)", human_size(p.size), p.size)),
     ];
@@ -1156,7 +1149,7 @@ fn print_package_table(out: &mut impl Write, list: &[Package]) -> Result<()> {
                 p.name.clone(),
                 p.version.clone().unwrap_or_else(|| "-".into()),
                 p.kind.as_str().into(),
-                p.format.clone(),
+                p.format.to_string(),
                 human_size(p.size),
                 action,
             ]

@@ -8,12 +8,12 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
 
+use crate::api::{AddPackage, CreateTask};
 use crate::api::{Client, Request};
-use crate::clock::Clock;
 use crate::datadir::DataDir;
 use crate::model::{Package, Token};
 use crate::server::{InProcess, Options};
-use crate::service::{AddPackage, CreateTask, Service};
+use crate::task::TaskStatus;
 
 /// Bytes of the MSI built by `tests/fixtures/build.sh`, so the demo shows
 /// real MSI detection.
@@ -53,10 +53,8 @@ pub fn run(opts: DemoOptions) -> Result<()> {
         agents: Vec::new(),
     };
     let data = DataDir::open(root.join("server"))?;
-    let svc = Service::open(data.clone(), Clock::from_env())?;
     let server = InProcess::start(
         data.clone(),
-        svc,
         Options {
             listen: "127.0.0.1:0".parse()?,
             max_transfers: None,
@@ -173,8 +171,8 @@ pub fn run(opts: DemoOptions) -> Result<()> {
             to,
             name: Some(name.to_string()),
             ..CreateTask::default()
-        }))
-        .map(|_| ())
+        }))?;
+        Ok(())
     };
     task(
         &mut client,
@@ -207,7 +205,7 @@ pub fn run(opts: DemoOptions) -> Result<()> {
             let tasks: Vec<crate::model::Task> = client.call_as(Request::TaskSummaries)?;
             if tasks
                 .iter()
-                .all(|t| t.status == "completed" || t.status == "failed")
+                .all(|t| matches!(t.status, TaskStatus::Completed | TaskStatus::Failed))
             {
                 let mut out = std::io::stdout().lock();
                 for t in tasks {

@@ -5,36 +5,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
+use crate::task::{DestStatus, Format, TaskClass, TaskStatus, TaskType, WorkState};
 
 pub type PackageId = i64;
 pub type TaskId = i64;
 
-/// What a package does at its destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Runs an installer (MSI, EXE, or a command inside a ZIP).
-    Install,
-    /// Places a file, or a ZIP's contents, in a folder.
-    File,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Install => "install",
-            Kind::File => "file",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "install" => Some(Kind::Install),
-            "file" => Some(Kind::File),
-            _ => None,
-        }
-    }
-}
+/// What a package does at its destination (the domain's name for it).
+pub use crate::task::PackageKind as Kind;
 
 /// Exit codes an installation counts as success unless the admin edits them:
 /// 0, and 3010/1641 (success, reboot required).
@@ -48,8 +25,8 @@ pub struct Package {
     pub name: String,
     pub version: Option<String>,
     pub kind: Kind,
-    /// "msi" | "exe" | "zip" | "file", judged from the content.
-    pub format: String,
+    /// Judged from the content.
+    pub format: Format,
     /// Bytes of the registered file.
     pub size: u64,
     /// BLAKE3 of the registered file: its address in the content store.
@@ -131,8 +108,7 @@ pub type DestinationId = i64;
 pub struct Destination {
     pub id: DestinationId,
     pub name: String,
-    /// "pending" | "online" | "offline" | "rejected".
-    pub status: String,
+    pub status: DestStatus,
     pub os: Option<String>,
     pub hostname: Option<String>,
     pub agent_version: Option<String>,
@@ -148,8 +124,7 @@ pub struct Destination {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskDestination {
     pub name: String,
-    /// "waiting" | "transferring" | "installing" | "succeeded" | "failed" | "cancelled".
-    pub status: String,
+    pub status: WorkState,
     pub exit_code: Option<i64>,
     pub message: Option<String>,
     /// What the exit code means, when it is a known one.
@@ -175,17 +150,34 @@ pub struct Counts {
     pub cancelled: u64,
 }
 
+impl Counts {
+    /// The count of destinations in `state`.
+    pub fn get_mut(&mut self, state: WorkState) -> &mut u64 {
+        match state {
+            WorkState::Waiting => &mut self.waiting,
+            WorkState::Transferring => &mut self.transferring,
+            WorkState::Installing => &mut self.installing,
+            WorkState::Succeeded => &mut self.succeeded,
+            WorkState::Failed => &mut self.failed,
+            WorkState::Cancelled => &mut self.cancelled,
+        }
+    }
+
+    /// Destinations still to finish.
+    pub fn unfinished(&self) -> u64 {
+        self.waiting + self.transferring + self.installing
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     pub id: TaskId,
     pub name: String,
-    /// "install" (package distribution) | "uninstall".
+    /// Package distribution (install) or uninstallation.
     #[serde(rename = "type")]
-    pub kind: String,
-    /// "admin" | "countermeasure".
-    pub class: String,
-    /// "scheduled" | "running" | "completed" | "failed".
-    pub status: String,
+    pub kind: TaskType,
+    pub class: TaskClass,
+    pub status: TaskStatus,
     /// Package id; null once the package has been deleted.
     pub package: Option<PackageId>,
     pub package_name: String,
@@ -242,4 +234,9 @@ pub struct Status {
     pub unfinished: u64,
     /// Content bytes served since the server started.
     pub bytes_served: u64,
+}
+
+/// Bytes as people read them ("1.5 MiB").
+pub fn human_size(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
 }

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::task::{DestStatus, Format, WorkState};
+
 /// Bytes per verified chunk of content.
 pub const CHUNK_SIZE: u64 = 1 << 20;
 
@@ -32,9 +34,9 @@ pub struct EnrollRequest {
 pub struct EnrollResponse {
     pub cert_pem: String,
     pub ca_pem: String,
-    /// "pending" until an admin approves, or "online" for an
-    /// auto-approving token.
-    pub status: String,
+    /// Pending until an admin approves, or online for an auto-approving
+    /// token.
+    pub status: DestStatus,
 }
 
 /// Error body of every endpoint: one line for the agent's log.
@@ -53,10 +55,10 @@ pub struct PollRequest {
     pub known: Vec<(i64, i64)>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PollResponse {
-    /// "pending", "online" or "rejected".
-    pub status: String,
+    /// Pending, online or rejected.
+    pub status: DestStatus,
     pub assignments: Vec<Assignment>,
     /// Set by `courier dest move`: enrol with this server, then leave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,16 +84,7 @@ pub struct Assignment {
     pub package: PackageRef,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Run the install command in the unpacked content.
-    Install,
-    /// Place the file, or the ZIP's contents, in the folder.
-    Distribute,
-    /// Run the uninstall command in the unpacked content.
-    Uninstall,
-}
+pub use crate::task::Action;
 
 /// What the agent needs to know of a package to fetch and use it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,7 +93,7 @@ pub struct PackageRef {
     pub name: String,
     pub hash: String,
     pub size: u64,
-    pub format: String,
+    pub format: Format,
     pub file_name: String,
     pub command: Option<String>,
     pub folder: Option<String>,
@@ -146,15 +139,20 @@ pub enum ReportStatus {
 
 impl ReportStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReportStatus::Transferring => "transferring",
-            ReportStatus::Installing => "installing",
-            ReportStatus::Succeeded => "succeeded",
-            ReportStatus::Failed => "failed",
-        }
+        self.state().as_str()
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, ReportStatus::Succeeded | ReportStatus::Failed)
+        self.state().is_final()
+    }
+
+    /// The destination state this report asks for.
+    pub fn state(self) -> WorkState {
+        match self {
+            ReportStatus::Transferring => WorkState::Transferring,
+            ReportStatus::Installing => WorkState::Installing,
+            ReportStatus::Succeeded => WorkState::Succeeded,
+            ReportStatus::Failed => WorkState::Failed,
+        }
     }
 }

@@ -19,12 +19,12 @@ use tokio::sync::{Notify, mpsc};
 use super::exec::{self, RunSpec};
 use super::fetch::{FetchError, Fetcher};
 use super::place::{self, Limits};
-use crate::exitcodes::{self, Outcome};
 use crate::pki;
 use crate::proto::{
     Action, AgentInfo, Assignment, EnrollRequest, EnrollResponse, MoveOrder, POLL_WAIT_SECS,
     PollRequest, PollResponse, Report, ReportStatus,
 };
+use crate::task::outcome::{self as exitcodes, Verdict as Outcome};
 
 /// Settings of one agent process.
 #[derive(Debug, Clone)]
@@ -789,6 +789,9 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
     r.output = Some(outcome.output);
     r.exit_code = outcome.exit_code;
     if outcome.timed_out {
+        // What a killed process "exits" with says nothing about the
+        // installation.
+        r.exit_code = None;
         r.message = Some(format!(
             "timed out after {} s and was killed",
             agent.command_timeout.as_secs()
@@ -805,29 +808,21 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
         ));
         return r;
     };
-    let meaning = exitcodes::meaning(code);
+    // The exit code travels on its own, with what the command last said;
+    // the server tells the outcome from these (`task::Ending`).
     match exitcodes::classify(code, &a.package.success_codes) {
-        // The exit code travels on its own; a message only says what it
-        // adds.
         Outcome::Success => r.status = ReportStatus::Succeeded,
         Outcome::SuccessRebootRequired => {
             r.status = ReportStatus::Succeeded;
             r.reboot_required = true;
-            r.message = Some("reboot required".into());
         }
         Outcome::RetryLater => {
             r.retry = true;
-            r.message = Some(format!("exit {code}: {}", meaning.unwrap_or("retry later")));
+            r.message = reason;
         }
-        Outcome::Failure => {
-            // Without a known meaning, the last line the command printed
-            // is usually the reason (an installer's "error: …").
-            r.message = Some(match (meaning, reason) {
-                (Some(m), _) => format!("exit {code}: {m}"),
-                (None, Some(l)) => format!("exit {code}: {l}"),
-                (None, None) => format!("exit {code}"),
-            });
-        }
+        // Without a known meaning, the last line the command printed is
+        // usually the reason (an installer's "error: …").
+        Outcome::Failure => r.message = reason,
     }
     r
 }

@@ -244,7 +244,7 @@ impl App {
                 let mut body = String::new();
                 body.push_str(&format!(
                     "status   {} {}\n",
-                    text::state_symbol(&d.status),
+                    text::state_symbol(d.status.as_str()),
                     d.status
                 ));
                 body.push_str(&format!(
@@ -360,20 +360,20 @@ impl App {
             View::Packages => (0..self.packages.len())
                 .filter(|i| {
                     let p = &self.packages[*i];
-                    m(&p.name) || m(&p.format) || m(p.kind.as_str()) || m(&p.id.to_string())
+                    m(&p.name) || m(p.format.as_str()) || m(p.kind.as_str()) || m(&p.id.to_string())
                 })
                 .collect(),
             View::Tasks => (0..self.tasks.len())
                 .filter(|i| {
                     let t = &self.tasks[*i];
-                    m(&t.name) || m(&t.status) || m(&t.package_name) || m(&t.id.to_string())
+                    m(&t.name) || m(t.status.as_str()) || m(&t.package_name) || m(&t.id.to_string())
                 })
                 .collect(),
             View::TaskDetail => match &self.task {
                 Some(t) => (0..t.destinations.len())
                     .filter(|i| {
                         let d = &t.destinations[*i];
-                        m(&d.name) || m(&d.status) || d.message.as_deref().is_some_and(m)
+                        m(&d.name) || m(d.status.as_str()) || d.message.as_deref().is_some_and(m)
                     })
                     .collect(),
                 None => Vec::new(),
@@ -381,7 +381,7 @@ impl App {
             View::Destinations => (0..self.destinations.len())
                 .filter(|i| {
                     let d = &self.destinations[*i];
-                    m(&d.name) || m(&d.status) || d.os.as_deref().is_some_and(m)
+                    m(&d.name) || m(d.status.as_str()) || d.os.as_deref().is_some_and(m)
                 })
                 .collect(),
             View::Log => (0..self.events.len())

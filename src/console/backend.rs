@@ -5,9 +5,7 @@
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-
-use crate::api::{Client, Request};
+use crate::api::{ApiError, Client, ErrorKind, FromResponse, Request};
 use crate::model::{Destination, Event, Failure, Package, Status, Task, TaskDestination};
 
 /// What the UI asks of the backend.
@@ -44,8 +42,8 @@ pub struct Snapshot {
     pub failures: Option<Vec<Failure>>,
 }
 
-fn get<T: DeserializeOwned>(c: &mut Client, r: Request) -> Result<T, String> {
-    c.call_as(r).map_err(|e| format!("{e:#}"))
+fn get<T: FromResponse>(c: &mut Client, r: Request) -> Result<T, ApiError> {
+    T::from_response(c.call(r)?)
 }
 
 /// Runs the backend until the UI hangs up. `connect` (re)opens the link.
@@ -72,9 +70,9 @@ pub fn run(
             }
         }
         let Some(c) = client.as_mut() else { continue };
-        let result: Result<(), String> = match cmd {
+        let result: Result<(), ApiError> = match cmd {
             Command::Refresh { task, triage } => {
-                let snap = (|| -> Result<Snapshot, String> {
+                let snap = (|| -> Result<Snapshot, ApiError> {
                     // The first snapshot brings the last 500 events, later
                     // ones only what is new.
                     let events: Vec<Event> = if first {
@@ -127,40 +125,32 @@ pub fn run(
             }
             Command::Act { request, done } => {
                 // "{id}" in the line becomes the id of what was made.
-                let r = c
-                    .call(request)
-                    .map(|v| match v.get("id").and_then(|i| i.as_i64()) {
-                        Some(id) => done.replace("{id}", &id.to_string()),
-                        None => done,
-                    })
-                    .map_err(|e| format!("{e:#}"));
-                let link_lost = matches!(&r, Err(e) if is_link_error(e));
-                let _ = tx.send(Message::Done(r));
-                if link_lost {
-                    Err("lost".into())
-                } else {
-                    Ok(())
+                let r = c.call(request).map(|v| match v.id() {
+                    Some(id) => done.replace("{id}", &id.to_string()),
+                    None => done,
+                });
+                let lost = matches!(&r, Err(e) if e.kind == ErrorKind::LinkLost);
+                let _ = tx.send(Message::Done(r.clone().map_err(|e| e.message)));
+                match r {
+                    Err(e) if lost => Err(e),
+                    _ => Ok(()),
                 }
             }
             Command::Output { task, name } => {
                 let r = get::<TaskDestination>(c, Request::TaskDestination { id: task, name });
-                let _ = tx.send(Message::Output(r.map(|d| (task, d))));
+                let _ = tx.send(Message::Output(r.map(|d| (task, d)).map_err(|e| e.message)));
                 Ok(())
             }
         };
         match result {
-            Err(e) if is_link_error(&e) => {
+            Err(e) if e.kind == ErrorKind::LinkLost => {
                 client = None;
-                let _ = tx.send(Message::Link(Err(e)));
+                let _ = tx.send(Message::Link(Err(e.message)));
             }
             Err(e) => {
-                let _ = tx.send(Message::Done(Err(format!("refresh failed: {e}"))));
+                let _ = tx.send(Message::Done(Err(format!("refresh failed: {}", e.message))));
             }
             Ok(()) => {}
         }
     }
-}
-
-fn is_link_error(e: &str) -> bool {
-    e.contains("admin socket") || e.contains("closed") || e.contains("lost")
 }

@@ -12,7 +12,7 @@ use super::form::TaskPart;
 use super::keymap::{self, Context, KEYMAP};
 use super::text::{self, state_symbol};
 use crate::model::Level;
-use crate::service::human_size;
+use crate::model::human_size;
 
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
@@ -357,7 +357,7 @@ fn draw_tasks(f: &mut Frame, app: &App, area: Rect) {
                 } else {
                     t.name.clone()
                 }),
-                state_cell(app, &t.status),
+                state_cell(app, t.status.as_str()),
                 Cell::from(progress_bar(done, total, 10)),
                 Cell::from(Line::from(vec![
                     Span::styled(format!("✔{:<5}", c.succeeded), app.theme.ok),
@@ -392,7 +392,7 @@ fn draw_task_detail(f: &mut Frame, app: &App, area: Rect) {
         "Task {} · {} · {} {}",
         task.id,
         task.name,
-        state_symbol(&task.status),
+        state_symbol(task.status.as_str()),
         task.status
     );
     let size = app
@@ -436,7 +436,7 @@ fn draw_task_detail(f: &mut Frame, app: &App, area: Rect) {
                 ))
                 .style(app.theme.info)
             } else {
-                state_cell(app, &d.status)
+                state_cell(app, d.status.as_str())
             };
             let msg = [d.meaning.clone(), d.message.clone()]
                 .into_iter()
@@ -479,7 +479,7 @@ fn draw_destinations(f: &mut Frame, app: &App, area: Rect) {
             let d = &app.destinations[i];
             vec![
                 Cell::from(d.name.clone()),
-                state_cell(app, &d.status),
+                state_cell(app, d.status.as_str()),
                 Cell::from(d.os.clone().unwrap_or_default()),
                 Cell::from(d.last_seen.clone().unwrap_or_else(|| "-".into())),
                 Cell::from(d.running_work.to_string()),
@@ -696,7 +696,7 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
                     "status",
                     format!(
                         "{} {} (attempt {}, retries {})",
-                        state_symbol(&d.status),
+                        state_symbol(d.status.as_str()),
                         d.status,
                         d.attempt,
                         d.retries
@@ -1065,7 +1065,7 @@ fn draw_task_form(f: &mut Frame, app: &App, form: &super::form::TaskForm) {
                 format!(
                     "{mark} {} {} {}",
                     d.name,
-                    state_symbol(&d.status),
+                    state_symbol(d.status.as_str()),
                     d.os.clone().unwrap_or_default()
                 ),
                 s,

@@ -7,8 +7,8 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use crate::api::Request;
+use crate::api::{AddPackage, CreateTask, EditPackage};
 use crate::model::{Destination, Kind, Package, Task};
-use crate::service::{AddPackage, CreateTask, EditPackage};
 
 #[derive(Debug, Clone)]
 pub struct Field {
@@ -349,7 +349,7 @@ impl TaskForm {
                 f.is_empty()
                     || d.name.to_lowercase().contains(&f)
                     || d.os.as_deref().unwrap_or("").contains(&f)
-                    || d.status.contains(&f)
+                    || d.status.as_str().contains(&f)
             })
             .collect()
     }

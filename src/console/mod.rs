@@ -24,10 +24,8 @@ use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, E
 use ratatui::crossterm::execute;
 
 use crate::api::Client;
-use crate::clock::Clock;
 use crate::datadir::DataDir;
 use crate::server::{InProcess, Options};
-use crate::service::Service;
 
 pub struct ConsoleOptions {
     pub data: DataDir,
@@ -46,9 +44,7 @@ pub fn run(opts: ConsoleOptions) -> Result<()> {
     let _server = if attached {
         None
     } else {
-        let svc = Service::open(opts.data.clone(), Clock::from_env())
-            .context("cannot open the data dir")?;
-        Some(InProcess::start(opts.data.clone(), svc, opts.serve.clone()).context(
+        Some(InProcess::start(opts.data.clone(), opts.serve.clone()).context(
             "cannot start the server in the console (is the port taken? set another with --listen or courier.toml)",
         )?)
     };
@@ -76,7 +72,7 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
                 move || {
                     let s = std::os::unix::net::UnixStream::connect(&socket)
                         .with_context(|| format!("admin socket {}", socket.display()))?;
-                    Ok(Client::Remote(std::io::BufReader::new(s)))
+                    Ok(Client::remote(Box::new(s)))
                 },
                 cmd_rx,
                 msg_tx,

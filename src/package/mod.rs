@@ -27,24 +27,7 @@ pub const MAX_FILE_SIZE: u64 = 1 << 30;
 pub const MAX_UNZIPPED_SIZE: u64 = 2 << 30;
 
 /// What the bytes of a file are, decided by content, never by extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Msi,
-    Exe,
-    Zip,
-    File,
-}
-
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Msi => "msi",
-            Format::Exe => "exe",
-            Format::Zip => "zip",
-            Format::File => "file",
-        }
-    }
-}
+pub use crate::task::Format;
 
 /// Installer framework of an EXE, recognised from signatures in its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 
 use super::Core;
-use crate::api::{Reply, Request};
+use crate::api::{ApiError, Reply, Request, Response};
 
 pub async fn serve(
     listener: UnixListener,
@@ -34,27 +34,25 @@ pub async fn serve(
             let (read, mut write) = stream.into_split();
             let mut lines = BufReader::new(read).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let reply = match serde_json::from_str::<Request>(&line) {
+                let reply: Reply = match serde_json::from_str::<Request>(&line) {
                     Ok(req) => {
-                        let is_status = matches!(req, Request::Status);
-                        match core.call(move |svc| svc.handle(req)).await {
-                            // Only the server knows its address and traffic.
-                            Ok(mut v) if is_status => {
-                                v["listen"] = serde_json::json!(listen);
-                                v["bytes_served"] = serde_json::json!(
-                                    core.bytes_served.load(std::sync::atomic::Ordering::Relaxed)
-                                );
-                                Reply::Ok(v)
-                            }
-                            Ok(v) => Reply::Ok(v),
-                            Err(e) => Reply::Error(format!("{e:#}")),
+                        let mut r = core.handle(req).await;
+                        // Only the server knows its address and traffic.
+                        if let Ok(Response::Status(s)) = &mut r {
+                            s.listen = Some(listen.clone());
+                            s.bytes_served =
+                                core.bytes_served.load(std::sync::atomic::Ordering::Relaxed);
                         }
+                        r.into()
                     }
-                    Err(e) => Reply::Error(format!("bad request: {e}")),
+                    Err(e) => Reply::Error(ApiError::refused(format!("bad request: {e}"))),
                 };
                 let mut out = match serde_json::to_string(&reply) {
                     Ok(s) => s,
-                    Err(e) => format!("{{\"error\":\"{e}\"}}"),
+                    Err(e) => serde_json::to_string(&Reply::Error(ApiError::internal(format!(
+                        "reply: {e}"
+                    ))))
+                    .unwrap_or_default(),
                 };
                 out.push('\n');
                 if write.write_all(out.as_bytes()).await.is_err() {

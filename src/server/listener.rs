@@ -25,6 +25,7 @@ use super::Core;
 use crate::model::DestinationId;
 use crate::pki::fingerprint;
 use crate::proto::{EnrollRequest, ErrorBody, POLL_WAIT_SECS, PollRequest, Report};
+use crate::task::DestStatus;
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 20_000;
@@ -137,7 +138,7 @@ pub async fn serve(
 }
 
 /// The destination behind a connection's client certificate.
-async fn identify(core: &Arc<Core>, peer: &Peer) -> Result<(DestinationId, String), ApiError> {
+async fn identify(core: &Arc<Core>, peer: &Peer) -> Result<(DestinationId, DestStatus), ApiError> {
     let Some(fp) = peer.fingerprint.clone() else {
         return Err(ApiError(
             StatusCode::UNAUTHORIZED,
@@ -188,7 +189,7 @@ async fn poll(
             .call(move |svc| Ok((svc.poll(dest, &info)?, svc.next_due_in(dest)?)))
             .await
             .map_err(internal)?;
-        if resp.status == "rejected" {
+        if resp.status == DestStatus::Rejected {
             return Err(ApiError(
                 StatusCode::FORBIDDEN,
                 "this agent was rejected by the server's administrator".into(),
@@ -244,7 +245,7 @@ async fn leave(
 /// Checks that `dest` is assigned work that needs `hash`.
 async fn authorize_fetch(core: &Arc<Core>, peer: &Peer, hash: &str) -> Result<(), ApiError> {
     let (dest, status) = identify(core, peer).await?;
-    if status == "pending" || status == "rejected" {
+    if !status.is_approved() {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
             format!("destination is {status}"),

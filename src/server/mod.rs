@@ -11,14 +11,16 @@ mod listener;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
+use crate::api::{ApiError, Handler, Request, Response};
 use crate::datadir::DataDir;
 use crate::model::DestinationId;
 use crate::proto::POLL_WAIT_SECS;
@@ -50,7 +52,9 @@ impl Core {
     }
 
     /// Runs `f` on the service on a blocking thread, then wakes the
-    /// long-polls of destinations whose work changed.
+    /// long-polls of destinations whose work changed. A panic inside `f`
+    /// is an error of this call only: the lock is released unpoisoned (an
+    /// open transaction rolls back as it unwinds) and the server goes on.
     pub async fn call<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut Service) -> Result<T> + Send + 'static,
@@ -58,11 +62,14 @@ impl Core {
         let core = self.clone();
         tokio::task::spawn_blocking(move || {
             let (out, wake) = {
-                let mut svc = core
-                    .svc
-                    .lock()
-                    .map_err(|_| anyhow!("service lock poisoned"))?;
-                let out = f(&mut svc);
+                let mut svc = core.svc.lock().unwrap_or_else(PoisonError::into_inner);
+                let out = match catch_unwind(AssertUnwindSafe(|| f(&mut svc))) {
+                    Ok(out) => out,
+                    Err(payload) => {
+                        Handler::recover(&mut *svc);
+                        Err(ApiError::from_panic(payload.as_ref()).into())
+                    }
+                };
                 (out, svc.take_wakeups())
             };
             core.wake(&wake);
@@ -70,6 +77,13 @@ impl Core {
         })
         .await
         .map_err(|e| anyhow!("service task: {e}"))?
+    }
+
+    /// Answers one admin request.
+    pub async fn handle(self: &Arc<Self>, req: Request) -> Result<Response, ApiError> {
+        self.call(move |svc| Ok(svc.handle(req)))
+            .await
+            .unwrap_or_else(|e| Err(ApiError::from_anyhow(&e)))
     }
 
     fn wake(&self, dests: &[DestinationId]) {
@@ -97,9 +111,21 @@ impl Core {
     }
 
     pub fn content_path(&self, hash: &str) -> std::path::PathBuf {
-        let prefix = hash.get(..2).unwrap_or("00");
-        self.content_root.join(prefix).join(hash)
+        crate::store::blobs::blob_path(&self.content_root, hash)
     }
+}
+
+fn open_service(data: &DataDir) -> Result<Service> {
+    Service::open(data.clone(), crate::clock::Clock::from_env()).context("cannot open the data dir")
+}
+
+/// The admin API answered in this process, for a CLI command when no
+/// server runs for the data dir. Retention is applied first, so what is
+/// listed is what a server would still hold.
+pub fn open_local(data: &DataDir) -> Result<Box<dyn Handler>> {
+    let mut svc = open_service(data)?;
+    svc.apply_retention()?;
+    Ok(Box::new(svc))
 }
 
 /// What a running server tells other processes about itself, in
@@ -136,10 +162,10 @@ pub struct Options {
 /// Runs the server until `shutdown` resolves.
 pub async fn run(
     data: DataDir,
-    svc: Service,
     opts: Options,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    let svc = open_service(&data)?;
     let listen = opts.listen;
     let socket = data.socket_path();
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -246,7 +272,7 @@ pub struct InProcess {
 impl InProcess {
     /// Starts the server core for `data` and waits until its admin socket
     /// answers.
-    pub fn start(data: DataDir, svc: Service, opts: Options) -> Result<InProcess> {
+    pub fn start(data: DataDir, opts: Options) -> Result<InProcess> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let info_path = ServerInfo::path(&data);
         let socket = data.socket_path();
@@ -258,7 +284,7 @@ impl InProcess {
                     .worker_threads(2)
                     .enable_all()
                     .build()?;
-                rt.block_on(run(data, svc, opts, async {
+                rt.block_on(run(data, opts, async {
                     let _ = stop_rx.await;
                 }))
             })?;
@@ -297,5 +323,42 @@ impl Drop for InProcess {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ErrorKind;
+
+    #[tokio::test]
+    async fn a_panic_in_one_request_leaves_the_server_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().join("data")).unwrap();
+        let svc = Service::open(data, crate::clock::Clock::manual(1_800_000_000)).unwrap();
+        let core = Core::new(svc, limits::Limits::new(None, None));
+        let boom = core
+            .call(|svc| -> Result<()> {
+                // Mid-transaction, as a bug in a rule would.
+                svc.store()
+                    .conn()
+                    .execute_batch("BEGIN IMMEDIATE; DELETE FROM events;")?;
+                panic!("rule bug")
+            })
+            .await
+            .unwrap_err();
+        let e = ApiError::from_anyhow(&boom);
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(e.message.contains("rule bug"), "{}", e.message);
+        // The next admin request is answered, the next agent call too.
+        let r = core.handle(Request::Status).await;
+        assert!(matches!(r, Ok(Response::Status(_))), "{r:?}");
+        let t = core
+            .handle(Request::TokenCreate {
+                ttl: None,
+                auto_approve: false,
+            })
+            .await;
+        assert!(matches!(t, Ok(Response::Token(_))), "{t:?}");
     }
 }

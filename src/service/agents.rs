@@ -3,21 +3,28 @@
 
 use anyhow::{Result, anyhow, bail};
 
-use super::Service;
-use crate::exitcodes;
+use super::{Service, not_found};
 use crate::model::{Destination, DestinationId, Level, Token};
 use crate::pki;
 use crate::proto::{
-    AgentInfo, EnrollRequest, EnrollResponse, MoveOrder, PollResponse, Report, ReportStatus,
+    AgentInfo, Assignment, EnrollRequest, EnrollResponse, MoveOrder, PackageRef, PollResponse,
+    Report,
 };
+use crate::store::destinations::Host;
 use crate::store::{destinations, events, tasks, tokens};
+use crate::task::outcome::{Ending, Verdict};
+use crate::task::rules::{self, Effect, Reported};
+use crate::task::{Action, DestStatus, WorkState};
 
-/// Automatic retries of a transient failure before it counts as failed.
-pub const MAX_RETRIES: i64 = 5;
+#[cfg(test)]
+pub use crate::task::rules::{MAX_RETRIES, retry_backoff};
 
-/// Seconds before automatic retry `n` (0-based): 30 s, 1, 2, 4, 8 min.
-pub fn retry_backoff(n: i64) -> i64 {
-    30 << n.clamp(0, 8)
+fn host(info: &AgentInfo) -> Host<'_> {
+    Host {
+        os: &info.os,
+        hostname: &info.hostname,
+        agent_version: &info.agent_version,
+    }
 }
 
 /// Destination names: what admins type in `--to`, so kept simple.
@@ -103,7 +110,7 @@ impl Service {
             Ok(changed)
         })?;
         let t = tokens::get(self.store.conn(), id)?
-            .ok_or_else(|| anyhow!("token {id}: no such token"))?;
+            .ok_or_else(|| not_found(format!("token {id}: no such token")))?;
         if !changed && !t.revoked {
             bail!("token {id}: could not revoke");
         }
@@ -156,17 +163,16 @@ impl Service {
         }
         check_name(&req.name)?;
         if destinations::by_name(self.store.conn(), &req.name)?.is_some() {
-            bail!(
+            return Err(super::conflict(format!(
                 "a destination named '{}' is already enrolled: start the agent with another --name, or remove the old one (courier dest rm {})",
-                req.name,
-                req.name
-            );
+                req.name, req.name
+            )));
         }
         let (cert_pem, cert_fp) = self.pki()?.sign_agent(&req.csr_pem, &req.name)?;
         let status = if tok.auto_approve {
-            "online"
+            DestStatus::Online
         } else {
-            "pending"
+            DestStatus::Pending
         };
         let ev = self.event(
             Level::Info,
@@ -186,7 +192,15 @@ impl Service {
             ),
         );
         self.store.write(|tx| {
-            destinations::insert(tx, &req.name, status, &req.info, &cert_fp, tok.id, now)?;
+            destinations::insert(
+                tx,
+                &req.name,
+                status,
+                host(&req.info),
+                &cert_fp,
+                tok.id,
+                now,
+            )?;
             tokens::used(tx, tok.id)?;
             events::append(tx, &ev)?;
             Ok(())
@@ -194,12 +208,12 @@ impl Service {
         Ok(EnrollResponse {
             cert_pem,
             ca_pem,
-            status: status.into(),
+            status,
         })
     }
 
     /// Who a client certificate belongs to: (destination, status).
-    pub fn agent_identity(&self, fingerprint: &str) -> Result<Option<(DestinationId, String)>> {
+    pub fn agent_identity(&self, fingerprint: &str) -> Result<Option<(DestinationId, DestStatus)>> {
         destinations::by_fingerprint(self.store.conn(), fingerprint)
     }
 
@@ -211,26 +225,21 @@ impl Service {
 
     pub fn destination(&self, name: &str) -> Result<Destination> {
         destinations::by_name(self.store.conn(), name)?
-            .ok_or_else(|| anyhow!("destination '{name}': no such destination"))
+            .ok_or_else(|| not_found(format!("destination '{name}': no such destination")))
     }
 
-    fn set_destination_status(
+    /// Applies an admin's decision on a destination: `rule` gives its new
+    /// status, or None when the decision changes nothing.
+    fn decide_destination(
         &mut self,
         name: &str,
-        status: &str,
+        rule: fn(DestStatus) -> Option<DestStatus>,
         kind: &'static str,
     ) -> Result<Destination> {
         let d = self.destination(name)?;
-        let new = match status {
-            // Approval makes it usable; whether it is connected shows at
-            // its next poll.
-            "online" if d.status == "pending" || d.status == "rejected" => "offline",
-            "online" => return Ok(d),
-            s => s,
-        };
-        if d.status == new {
+        let Some(new) = rule(d.status) else {
             return Ok(d);
-        }
+        };
         let ev = self.event(
             Level::Info,
             kind,
@@ -247,11 +256,11 @@ impl Service {
     }
 
     pub fn approve_destination(&mut self, name: &str) -> Result<Destination> {
-        self.set_destination_status(name, "online", "agent.approved")
+        self.decide_destination(name, rules::approve, "agent.approved")
     }
 
     pub fn reject_destination(&mut self, name: &str) -> Result<Destination> {
-        self.set_destination_status(name, "rejected", "agent.rejected")
+        self.decide_destination(name, rules::reject, "agent.rejected")
     }
 
     /// Orders a destination to move to another management server: at its
@@ -295,22 +304,26 @@ impl Service {
             .map(|_| ())
     }
 
-    /// Marks destinations not heard from for `stale` seconds offline.
+    /// Marks destinations not heard from for `stale` seconds offline, each
+    /// with its event, in one transaction.
     pub fn mark_offline(&mut self, stale: i64) -> Result<Vec<String>> {
         let now = self.clock.now();
-        let names = self
-            .store
-            .write(|tx| destinations::mark_stale_offline(tx, now - stale))?;
-        for n in &names {
-            let ev = self.event(
-                Level::Info,
-                "agent.offline",
-                format!("destination {n}"),
-                format!("no contact for {stale} s"),
-            );
-            self.store.write(|tx| events::append(tx, &ev))?;
-        }
-        Ok(names)
+        self.store.write(|tx| {
+            let names = destinations::mark_stale_offline(tx, now - stale)?;
+            for n in &names {
+                events::append(
+                    tx,
+                    &crate::model::NewEvent {
+                        at: now,
+                        level: Level::Info,
+                        kind: "agent.offline",
+                        subject: format!("destination {n}"),
+                        message: format!("no contact for {stale} s"),
+                    },
+                )?;
+            }
+            Ok(names)
+        })
     }
 
     // ---- agent protocol -------------------------------------------------
@@ -320,126 +333,167 @@ impl Service {
         let now = self.clock.now();
         let d = destinations::by_id(self.store.conn(), dest)?
             .ok_or_else(|| anyhow!("destination {dest} was removed"))?;
-        if d.status == "pending" || d.status == "rejected" {
+        if !d.status.is_approved() {
             return Ok(PollResponse {
                 status: d.status,
-                ..PollResponse::default()
+                assignments: Vec::new(),
+                move_to: None,
             });
         }
-        let back = self
-            .store
-            .write(|tx| destinations::seen(tx, dest, info, now))?;
-        if back {
-            let ev = self.event(
-                Level::Info,
-                "agent.online",
-                format!("destination {}", d.name),
-                format!("{} {}", info.os, info.agent_version),
-            );
-            self.store.write(|tx| events::append(tx, &ev))?;
-        }
+        let ev = self.event(
+            Level::Info,
+            "agent.online",
+            format!("destination {}", d.name),
+            format!("{} {}", info.os, info.agent_version),
+        );
+        self.store.write(|tx| {
+            if destinations::seen(tx, dest, host(info), now)? {
+                events::append(tx, &ev)?;
+            }
+            Ok(())
+        })?;
         let move_to = destinations::move_order(self.store.conn(), dest)?
             .map(|(server, token)| MoveOrder { server, token });
         Ok(PollResponse {
-            status: "online".into(),
+            status: DestStatus::Online,
             assignments: if move_to.is_some() {
                 Vec::new()
             } else {
-                tasks::assignments_for(self.store.conn(), dest, now)?
+                self.assignments(dest, now)?
             },
             move_to,
         })
+    }
+
+    /// The work `dest` should be doing now, as the agent receives it.
+    fn assignments(&self, dest: DestinationId, now: i64) -> Result<Vec<Assignment>> {
+        Ok(tasks::work_for(self.store.conn(), dest, now)?
+            .into_iter()
+            .filter(|w| !rules::held_by_window(w.state, w.window.as_deref(), now))
+            .map(|w| {
+                let p = w.package;
+                let action = rules::action_for(w.task_type, p.kind);
+                let command = match action {
+                    Action::Install => p.install_command,
+                    Action::Uninstall => p.uninstall_command,
+                    Action::Distribute => None,
+                };
+                Assignment {
+                    task_id: w.task_id,
+                    task_name: w.task_name,
+                    attempt: w.attempt,
+                    action,
+                    package: PackageRef {
+                        id: p.id,
+                        name: p.name,
+                        hash: p.hash,
+                        size: p.size,
+                        format: p.format,
+                        file_name: p.file_name,
+                        command,
+                        folder: p.folder,
+                        success_codes: p.success_codes,
+                    },
+                }
+            })
+            .collect())
     }
 
     /// Applies an agent's report. Idempotent: a report for another attempt,
     /// or for a destination already finished, changes nothing.
     pub fn report(&mut self, dest: DestinationId, r: &Report) -> Result<()> {
         let now = self.clock.now();
-        let Some((status, attempt, retries)) = tasks::state(self.store.conn(), r.task_id, dest)?
-        else {
+        let Some(cur) = tasks::state(self.store.conn(), r.task_id, dest)? else {
             return Ok(());
         };
-        let finished = matches!(status.as_str(), "succeeded" | "failed" | "cancelled");
-        if r.attempt != attempt || finished {
-            return Ok(());
+        let reported = Reported {
+            attempt: r.attempt,
+            state: r.status.state(),
+            transient: r.retry,
+        };
+        let effect = rules::apply_report(cur, reported, now);
+        if let Effect::Progress(state) = effect {
+            return self
+                .store
+                .write(|tx| tasks::set_progress(tx, r.task_id, dest, state, r.transferred, now));
         }
-        if !r.status.is_final() {
-            return self.store.write(|tx| {
-                tasks::set_progress(tx, r.task_id, dest, r.status.as_str(), r.transferred, now)
-            });
+        if effect == Effect::Ignore {
+            return Ok(());
         }
         let task = tasks::get(self.store.conn(), r.task_id)?
             .ok_or_else(|| anyhow!("task {} vanished", r.task_id))?;
         let dname = destinations::by_id(self.store.conn(), dest)?
             .map(|d| d.name)
             .unwrap_or_else(|| dest.to_string());
-        let what = describe_outcome(r);
-        if r.status == ReportStatus::Failed && r.retry && retries < MAX_RETRIES {
-            let wait = retry_backoff(retries);
-            let msg = format!(
-                "{what}; automatic retry {}/{MAX_RETRIES} after {}",
-                retries + 1,
-                crate::clock::rfc3339(now + wait)
-            );
-            let ev = self.event(
-                Level::Warn,
-                "task.retry",
-                format!("task {}", task.id),
-                format!("{dname}: {msg}"),
-            );
-            return self.store.write(|tx| {
-                tasks::requeue(
-                    tx,
-                    task.id,
-                    dest,
-                    Some(now + wait),
-                    true,
-                    Some(&msg),
-                    r.exit_code,
-                    now,
-                )?;
-                events::append(tx, &ev)?;
-                Ok(())
-            });
+        let ending = ending(r);
+        let message = ending.message();
+        let meaning = r
+            .exit_code
+            .and_then(crate::task::outcome::meaning)
+            .map(str::to_string);
+        let what = format!("{}{}", r.status.as_str(), ending.describe());
+        match effect {
+            Effect::RetryAt { at, retry } => {
+                let msg = format!(
+                    "{what}; automatic retry {retry}/{} after {}",
+                    rules::MAX_RETRIES,
+                    crate::clock::rfc3339(at)
+                );
+                let ev = self.event(
+                    Level::Warn,
+                    "task.retry",
+                    format!("task {}", task.id),
+                    format!("{dname}: {msg}"),
+                );
+                self.store.write(|tx| {
+                    let why = tasks::Requeue::Retry {
+                        at,
+                        message: &msg,
+                        exit_code: r.exit_code,
+                        meaning: meaning.as_deref(),
+                    };
+                    tasks::requeue(tx, task.id, dest, &why, now)?;
+                    events::append(tx, &ev)?;
+                    Ok(())
+                })
+            }
+            Effect::Finish(state) => {
+                let outcome = tasks::Outcome {
+                    state,
+                    exit_code: r.exit_code,
+                    message: message.as_deref(),
+                    meaning: meaning.as_deref(),
+                    output: r.output.as_deref(),
+                    transferred: r.transferred,
+                    reboot_required: r.reboot_required,
+                };
+                let (level, kind) = match state {
+                    WorkState::Failed => (Level::Error, "task.failed"),
+                    _ => (Level::Info, "task.succeeded"),
+                };
+                let ev = self.event(
+                    level,
+                    kind,
+                    format!("task {}", task.id),
+                    format!("'{}' on {dname}: {what}", task.name),
+                );
+                self.store.write(|tx| {
+                    tasks::finish(tx, task.id, dest, &outcome, now)?;
+                    events::append(tx, &ev)?;
+                    super::task_rules::complete_if_done(tx, now, task.id, &task.name)?;
+                    Ok(())
+                })
+            }
+            Effect::Ignore | Effect::Progress(_) => Ok(()),
         }
-        let outcome = tasks::Outcome {
-            status: r.status.as_str(),
-            exit_code: r.exit_code,
-            message: r.message.as_deref(),
-            output: r.output.as_deref(),
-            transferred: r.transferred,
-            reboot_required: r.reboot_required,
-        };
-        let (level, kind) = match r.status {
-            ReportStatus::Failed => (Level::Error, "task.failed"),
-            _ => (Level::Info, "task.succeeded"),
-        };
-        let ev = self.event(
-            level,
-            kind,
-            format!("task {}", task.id),
-            format!("'{}' on {dname}: {what}", task.name),
-        );
-        self.store.write(|tx| {
-            tasks::finish(tx, task.id, dest, &outcome, now)?;
-            events::append(tx, &ev)?;
-            super::task_rules::complete_if_done(tx, self.clock.now(), task.id, &task.name)?;
-            Ok(())
-        })
     }
 
-    /// Seconds until held-back work of `dest` may start: a start time or
-    /// retry backoff, or a minute when a daily window holds work (windows
-    /// open on the minute). None when nothing is held.
+    /// Seconds until held-back work of `dest` may start. None when
+    /// nothing is held.
     pub fn next_due_in(&self, dest: DestinationId) -> Result<Option<i64>> {
         let now = self.clock.now();
         let (due, windowed) = tasks::next_due(self.store.conn(), dest, now)?;
-        let until_due = due.map(|d| d - now);
-        Ok(match (until_due, windowed) {
-            (Some(s), true) => Some(s.min(60)),
-            (None, true) => Some(60),
-            (s, false) => s,
-        })
+        Ok(rules::next_due_in(due, windowed, now))
     }
 
     /// Whether `dest` may download `hash` now.
@@ -448,26 +502,21 @@ impl Service {
     }
 }
 
-/// One line for the log: status, exit code and what it means, message.
-fn describe_outcome(r: &Report) -> String {
-    let mut s = r.status.as_str().to_string();
-    let message = r.message.as_deref().filter(|m| !m.is_empty());
-    if let Some(code) = r.exit_code {
-        // The agent's message often starts with the code already.
-        let said = message.is_some_and(|m| m.starts_with(&format!("exit {code}")));
-        if !said {
-            s.push_str(&format!(", exit {code}"));
-            if let Some(m) = exitcodes::meaning(code) {
-                s.push_str(&format!(" ({m})"));
-            }
-        }
+/// How a reported attempt ended, from the report's data: an exit code
+/// with the verdict the agent reached, or a stop without one.
+fn ending(r: &Report) -> Ending<'_> {
+    let said = r.message.as_deref().filter(|m| !m.is_empty());
+    match r.exit_code {
+        Some(code) => Ending::Exited {
+            code,
+            verdict: match (r.status.state(), r.retry, r.reboot_required) {
+                (WorkState::Succeeded, _, true) => Verdict::SuccessRebootRequired,
+                (WorkState::Succeeded, _, false) => Verdict::Success,
+                (_, true, _) => Verdict::RetryLater,
+                _ => Verdict::Failure,
+            },
+            said,
+        },
+        None => Ending::Stopped { reason: said },
     }
-    if r.reboot_required && !message.is_some_and(|m| m.contains("reboot")) {
-        s.push_str(", reboot required");
-    }
-    if let Some(m) = message {
-        s.push_str(": ");
-        s.push_str(m);
-    }
-    s
 }

@@ -8,17 +8,18 @@
 //! nor in the content store.
 
 mod agents;
+mod handle;
 mod task_rules;
 #[cfg(test)]
 mod tests;
 
-pub use task_rules::CreateTask;
+pub use crate::api::{AddPackage, CreateTask, EditPackage};
+pub use crate::model::human_size;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
-use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::datadir::DataDir;
@@ -30,32 +31,6 @@ use crate::pki::ServerPki;
 use crate::store::blobs::{ContentStore, StageError};
 use crate::store::packages::{Content, Meta};
 use crate::store::{Store, events, packages, tasks};
-
-/// `courier package add`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AddPackage {
-    pub path: PathBuf,
-    pub name: Option<String>,
-    pub version: Option<String>,
-    pub kind: Option<Kind>,
-    pub install_command: Option<String>,
-    pub uninstall_command: Option<String>,
-    pub folder: Option<String>,
-    pub success_codes: Option<Vec<i64>>,
-}
-
-/// `courier package edit`: each `Some` replaces a field; an empty string
-/// clears an optional one.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct EditPackage {
-    pub name: Option<String>,
-    pub version: Option<String>,
-    pub kind: Option<Kind>,
-    pub install_command: Option<String>,
-    pub uninstall_command: Option<String>,
-    pub folder: Option<String>,
-    pub success_codes: Option<Vec<i64>>,
-}
 
 pub struct Service {
     /// Where everything lives: scratch space, keys.
@@ -210,7 +185,7 @@ impl Service {
         let meta = plan(req, &inspection, &file_name)?;
         validate(&meta)?;
         let content = Content {
-            format: inspection.format.as_str(),
+            format: inspection.format,
             size: staged.size,
             hash: staged.hash.clone(),
             sha256: staged.sha256.clone(),
@@ -233,7 +208,7 @@ impl Service {
 
     pub fn package(&self, id: PackageId) -> Result<Package> {
         packages::get(self.store.conn(), id)?
-            .ok_or_else(|| anyhow!("package {id}: no such package"))
+            .ok_or_else(|| not_found(format!("package {id}: no such package")))
     }
 
     /// Changes a package's metadata; its content never changes.
@@ -292,12 +267,12 @@ impl Service {
                 .iter()
                 .map(|(tid, name)| format!("{tid} ({name})"))
                 .collect();
-            bail!(
+            return Err(conflict(format!(
                 "package {id}: used by unfinished task{} {}: delete or finish {} first",
                 if users.len() == 1 { "" } else { "s" },
                 names.join(", "),
                 if users.len() == 1 { "it" } else { "them" },
-            );
+            )));
         }
         let ev = self.event(
             Level::Info,
@@ -367,8 +342,14 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-pub fn human_size(n: u64) -> String {
-    humansize::format_size(n, humansize::BINARY)
+/// An error for a request naming something that does not exist.
+pub(crate) fn not_found(message: String) -> anyhow::Error {
+    crate::api::ApiError::not_found(message).into()
+}
+
+/// An error for a request that clashes with the current state.
+pub(crate) fn conflict(message: String) -> anyhow::Error {
+    crate::api::ApiError::conflict(message).into()
 }
 
 /// Quotes a path for a Windows command line when it needs it.

@@ -3,29 +3,15 @@
 
 use anyhow::{Result, anyhow, bail};
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 
-use super::Service;
+use super::{Service, not_found};
+use crate::api::CreateTask;
 use crate::clock::{UnixTime, rfc3339};
 use crate::model::{Destination, Kind, Level, NewEvent, Package, Task, TaskId};
-use crate::store::tasks::TaskRow;
+use crate::store::tasks::{Requeue, TaskRow};
 use crate::store::{destinations, events, packages, tasks};
-
-/// `courier task create`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct CreateTask {
-    pub package: i64,
-    /// Destination names; empty with `all`.
-    pub to: Vec<String>,
-    /// Every approved destination.
-    pub all: bool,
-    pub uninstall: bool,
-    /// Start time; None starts at once.
-    pub at: Option<UnixTime>,
-    /// Daily window "HH:MM-HH:MM" outside which nothing new starts.
-    pub window: Option<String>,
-    pub name: Option<String>,
-}
+use crate::task::rules::{self, action_for};
+use crate::task::{DestStatus, TaskClass, TaskStatus, TaskType, WorkState};
 
 /// Sets a task's completion time once no destination is left to finish,
 /// and records the outcome.
@@ -35,7 +21,8 @@ pub(crate) fn complete_if_done(
     task: TaskId,
     name: &str,
 ) -> Result<()> {
-    if tasks::unfinished_count(c, task)? > 0 {
+    let counts = tasks::counts(c, task)?;
+    if counts.unfinished() > 0 {
         return Ok(());
     }
     let row = tasks::get(c, task)?.ok_or_else(|| anyhow!("task {task} vanished"))?;
@@ -43,12 +30,13 @@ pub(crate) fn complete_if_done(
         return Ok(());
     }
     tasks::set_completed(c, task, Some(now))?;
-    let counts = tasks::counts(c, task)?;
-    let (level, kind, verdict) = if counts.failed > 0 {
-        (Level::Warn, "task.finished", "failed")
+    let status = rules::task_status(Some(now), None, counts.failed, now);
+    let level = if status == TaskStatus::Failed {
+        Level::Warn
     } else {
-        (Level::Info, "task.finished", "completed")
+        Level::Info
     };
+    let (kind, verdict) = ("task.finished", status.as_str());
     events::append(
         c,
         &NewEvent {
@@ -85,7 +73,10 @@ fn resolve_names(all: &[Destination], to: &[String]) -> Result<Vec<Destination>>
         .filter(|n| !all.iter().any(|d| d.name == *n))
         .collect();
     if !unknown.is_empty() {
-        bail!("no such destination: {}", unknown.join(", "));
+        return Err(not_found(format!(
+            "no such destination: {}",
+            unknown.join(", ")
+        )));
     }
     let picked: Vec<Destination> = all
         .iter()
@@ -94,22 +85,13 @@ fn resolve_names(all: &[Destination], to: &[String]) -> Result<Vec<Destination>>
         .collect();
     let rejected: Vec<&str> = picked
         .iter()
-        .filter(|d| d.status == "rejected")
+        .filter(|d| d.status == DestStatus::Rejected)
         .map(|d| d.name.as_str())
         .collect();
     if !rejected.is_empty() {
         bail!("rejected destination: {}", rejected.join(", "));
     }
     Ok(picked)
-}
-
-fn derive_status(row: &TaskRow, failed: u64, now: UnixTime) -> &'static str {
-    match row.completed_at {
-        Some(_) if failed > 0 => "failed",
-        Some(_) => "completed",
-        None if row.start_at.is_some_and(|s| s > now) => "scheduled",
-        None => "running",
-    }
 }
 
 impl Service {
@@ -119,12 +101,18 @@ impl Service {
         let c = self.store.conn();
         let counts = tasks::counts(c, row.id)?;
         let destinations = match rows {
-            Some(with_output) => tasks::destinations(c, row.id, with_output)?,
+            Some(true) => tasks::destinations_with_output(c, row.id)?,
+            Some(false) => tasks::destinations(c, row.id)?,
             None => Vec::new(),
         };
         Ok(Task {
             id: row.id,
-            status: derive_status(&row, counts.failed, self.clock.now()).into(),
+            status: rules::task_status(
+                row.completed_at,
+                row.start_at,
+                counts.failed,
+                self.clock.now(),
+            ),
             name: row.name,
             kind: row.kind,
             class: row.class,
@@ -166,7 +154,7 @@ impl Service {
         name: &str,
     ) -> Result<crate::model::TaskDestination> {
         tasks::destination(self.store.conn(), id, name)?
-            .ok_or_else(|| anyhow!("task {id} has no destination '{name}'"))
+            .ok_or_else(|| not_found(format!("task {id} has no destination '{name}'")))
     }
 
     pub fn status(&self) -> Result<crate::model::Status> {
@@ -174,11 +162,11 @@ impl Service {
         let mut s = crate::model::Status::default();
         for d in destinations::list(c)? {
             s.total += 1;
-            match d.status.as_str() {
-                "online" => s.online += 1,
-                "offline" => s.offline += 1,
-                "pending" => s.pending += 1,
-                _ => {}
+            match d.status {
+                DestStatus::Online => s.online += 1,
+                DestStatus::Offline => s.offline += 1,
+                DestStatus::Pending => s.pending += 1,
+                DestStatus::Rejected => {}
             }
         }
         (s.running_tasks, s.unfinished) = tasks::activity(c)?;
@@ -192,8 +180,7 @@ impl Service {
     }
 
     pub fn task(&self, id: TaskId) -> Result<Task> {
-        let row =
-            tasks::get(self.store.conn(), id)?.ok_or_else(|| anyhow!("task {id}: no such task"))?;
+        let row = self.task_row(id)?;
         self.task_view(row, Some(true))
     }
 
@@ -201,23 +188,19 @@ impl Service {
     pub fn create_task(&mut self, req: CreateTask) -> Result<Task> {
         let c = self.store.conn();
         let pkg = packages::get(c, req.package)?
-            .ok_or_else(|| anyhow!("package {}: no such package", req.package))?;
-        check_task_package(
-            if req.uninstall {
-                "uninstall"
-            } else {
-                "install"
-            },
-            &pkg,
-        )?;
+            .ok_or_else(|| not_found(format!("package {}: no such package", req.package)))?;
+        let kind = if req.uninstall {
+            TaskType::Uninstall
+        } else {
+            TaskType::Install
+        };
+        check_task_package(kind, &pkg)?;
         let all = destinations::list(c)?;
         let targets: Vec<_> = if req.all {
             if !req.to.is_empty() {
                 bail!("give either --to or --all, not both");
             }
-            all.into_iter()
-                .filter(|d| d.status == "online" || d.status == "offline")
-                .collect()
+            all.into_iter().filter(|d| d.status.is_approved()).collect()
         } else {
             resolve_names(&all, &req.to)?
         };
@@ -229,15 +212,14 @@ impl Service {
             });
         }
         let mut warnings = Vec::new();
-        let windows_only = matches!(pkg.format.as_str(), "msi" | "exe")
-            && pkg.kind == Kind::Install
-            || pkg
-                .install_command
-                .as_deref()
-                .is_some_and(|c| c.trim_start().to_ascii_lowercase().starts_with("msiexec"))
-                && !req.uninstall;
+        let action = action_for(kind, pkg.kind);
+        let command = match kind {
+            TaskType::Install => pkg.install_command.as_deref(),
+            TaskType::Uninstall => pkg.uninstall_command.as_deref(),
+        };
+        let windows_only = rules::needs_windows(action, pkg.format, command);
         for d in &targets {
-            if d.status == "pending" {
+            if d.status == DestStatus::Pending {
                 warnings.push(format!(
                     "{} is waiting for approval: it gets its work once approved",
                     d.name
@@ -266,11 +248,6 @@ impl Service {
         {
             bail!("window '{w}': use HH:MM-HH:MM in the server's time, e.g. 22:00-06:00");
         }
-        let kind = if req.uninstall {
-            "uninstall"
-        } else {
-            "install"
-        };
         let verb = match (req.uninstall, pkg.kind) {
             (true, _) => "Uninstall",
             (false, Kind::Install) => "Install",
@@ -305,7 +282,7 @@ impl Service {
                 &tasks::NewTask {
                     name: &name,
                     kind,
-                    class: "admin",
+                    class: TaskClass::Admin,
                     package_id: pkg.id,
                     package_name: &pkg.name,
                     start_at: req.at,
@@ -334,7 +311,8 @@ impl Service {
 
 impl Service {
     fn task_row(&self, id: TaskId) -> Result<TaskRow> {
-        tasks::get(self.store.conn(), id)?.ok_or_else(|| anyhow!("task {id}: no such task"))
+        tasks::get(self.store.conn(), id)?
+            .ok_or_else(|| not_found(format!("task {id}: no such task")))
     }
 
     /// Edit, first form: new destinations, same package and schedule.
@@ -351,23 +329,39 @@ impl Service {
         }
         let current = tasks::destination_states(self.store.conn(), id)?;
         let now = self.clock.now();
-        let mut added = Vec::new();
-        let mut removed = Vec::new();
-        let mut revived = Vec::new();
-        for d in &wanted {
-            match current.iter().find(|(cid, _, _)| *cid == d.id) {
-                None => added.push(d.clone()),
-                Some((_, _, st)) if st == "cancelled" => revived.push(d.clone()),
-                Some(_) => {}
+        let states: Vec<(i64, WorkState)> = current.iter().map(|(d, _, s)| (*d, *s)).collect();
+        let wanted_ids: Vec<i64> = wanted.iter().map(|d| d.id).collect();
+        let plan = rules::edit_destinations(&states, &wanted_ids);
+        let named = |ids: &[i64]| -> Vec<(i64, String)> {
+            ids.iter()
+                .filter_map(|id| {
+                    current
+                        .iter()
+                        .find(|(d, _, _)| d == id)
+                        .map(|(d, n, _)| (*d, n.clone()))
+                        .or_else(|| {
+                            wanted
+                                .iter()
+                                .find(|d| d.id == *id)
+                                .map(|d| (d.id, d.name.clone()))
+                        })
+                })
+                .collect()
+        };
+        let added = named(&plan.added);
+        let revived = named(&plan.revived);
+        let removed = named(&plan.removed);
+        let kept = named(&plan.kept_finished);
+        if plan.changes_nothing() {
+            if !kept.is_empty() {
+                let names: Vec<&str> = kept.iter().map(|(_, n)| n.as_str()).collect();
+                bail!(
+                    "task {id}: nothing to change: {} already finished and keep{} {} outcome (an edit cannot undo what was done; delete the task or copy it instead)",
+                    names.join(", "),
+                    if names.len() == 1 { "s" } else { "" },
+                    if names.len() == 1 { "its" } else { "their" }
+                );
             }
-        }
-        for (cid, name, st) in &current {
-            let keep = wanted.iter().any(|d| d.id == *cid);
-            if !keep && matches!(st.as_str(), "waiting" | "transferring" | "installing") {
-                removed.push((*cid, name.clone()));
-            }
-        }
-        if added.is_empty() && removed.is_empty() && revived.is_empty() {
             return self.task(id);
         }
         let mut parts = Vec::new();
@@ -375,7 +369,7 @@ impl Service {
             let names: Vec<&str> = added
                 .iter()
                 .chain(&revived)
-                .map(|d| d.name.as_str())
+                .map(|(_, n)| n.as_str())
                 .collect();
             parts.push(format!("added {}", names.join(", ")));
         }
@@ -390,11 +384,11 @@ impl Service {
             parts.join("; "),
         );
         self.store.write(|tx| {
-            for d in &added {
-                tasks::add_destination(tx, id, d.id, now)?;
+            for (d, _) in &added {
+                tasks::add_destination(tx, id, *d, now)?;
             }
-            for d in &revived {
-                tasks::requeue(tx, id, d.id, None, false, None, None, now)?;
+            for (d, _) in &revived {
+                tasks::requeue(tx, id, *d, &Requeue::Fresh, now)?;
             }
             for (cid, _) in &removed {
                 tasks::cancel(tx, id, *cid, "removed from the task", now)?;
@@ -406,7 +400,8 @@ impl Service {
             complete_if_done(tx, now, id, &row.name)?;
             Ok(())
         })?;
-        self.wake.extend(added.iter().chain(&revived).map(|d| d.id));
+        self.wake
+            .extend(added.iter().chain(&revived).map(|(d, _)| *d));
         self.wake.extend(removed.iter().map(|(d, _)| *d));
         self.task(id)
     }
@@ -416,8 +411,8 @@ impl Service {
     pub fn edit_task_package(&mut self, id: TaskId, package: i64) -> Result<Task> {
         let row = self.task_row(id)?;
         let pkg = packages::get(self.store.conn(), package)?
-            .ok_or_else(|| anyhow!("package {package}: no such package"))?;
-        check_task_package(&row.kind, &pkg).map_err(|e| anyhow!("task {id}: {e:#}"))?;
+            .ok_or_else(|| not_found(format!("package {package}: no such package")))?;
+        check_task_package(row.kind, &pkg).map_err(|e| anyhow!("task {id}: {e:#}"))?;
         if row.package_id == Some(pkg.id) {
             return self.task(id);
         }
@@ -439,7 +434,7 @@ impl Service {
         self.store.write(|tx| {
             tasks::set_package(tx, id, pkg.id, &pkg.name)?;
             for d in &unfinished {
-                tasks::requeue(tx, id, *d, None, false, None, None, now)?;
+                tasks::requeue(tx, id, *d, &Requeue::Fresh, now)?;
             }
             events::append(tx, &ev)?;
             Ok(())
@@ -466,7 +461,7 @@ impl Service {
             // longer its destinations.
             None => tasks::destination_states(self.store.conn(), id)?
                 .into_iter()
-                .filter(|(_, _, st)| st != "cancelled")
+                .filter(|(_, _, st)| *st != WorkState::Cancelled)
                 .map(|(_, n, _)| n)
                 .collect(),
         };
@@ -475,7 +470,7 @@ impl Service {
             package,
             to,
             all: false,
-            uninstall: row.kind == "uninstall",
+            uninstall: row.kind == TaskType::Uninstall,
             at: row.start_at,
             window: row.window,
             name,
@@ -504,14 +499,7 @@ impl Service {
         let picked: Vec<(i64, String)> = states
             .into_iter()
             .filter(|(_, n, _)| only.is_none_or(|o| o.contains(n)))
-            .filter(|(_, _, st)| {
-                if all {
-                    // Cancelled ones were taken out of the task: not revived.
-                    matches!(st.as_str(), "succeeded" | "failed")
-                } else {
-                    st == "failed"
-                }
-            })
+            .filter(|(_, _, st)| rules::rerun_picks(*st, all))
             .map(|(d, n, _)| (d, n))
             .collect();
         if picked.is_empty() {
@@ -533,7 +521,7 @@ impl Service {
         );
         self.store.write(|tx| {
             for (d, _) in &picked {
-                tasks::requeue(tx, id, *d, None, false, None, None, now)?;
+                tasks::requeue(tx, id, *d, &Requeue::Fresh, now)?;
             }
             tasks::set_completed(tx, id, None)?;
             events::append(tx, &ev)?;
@@ -629,7 +617,11 @@ impl Service {
     /// destinations. Returns the deleted task ids.
     pub fn apply_retention(&mut self) -> Result<Vec<TaskId>> {
         let now = self.clock.now();
-        let expired = tasks::expired(self.store.conn(), now)?;
+        let expired: Vec<(TaskId, String, rules::Expiry)> =
+            tasks::retention_candidates(self.store.conn())?
+                .into_iter()
+                .filter_map(|(id, name, row)| rules::expiry(row, now).map(|why| (id, name, why)))
+                .collect();
         if expired.is_empty() {
             return Ok(Vec::new());
         }
@@ -660,8 +652,8 @@ fn folder_is_windows(f: &str) -> bool {
 }
 
 /// Whether a task of type `kind` can use `pkg`.
-fn check_task_package(kind: &str, pkg: &Package) -> Result<()> {
-    if kind == "uninstall" {
+fn check_task_package(kind: TaskType, pkg: &Package) -> Result<()> {
+    if kind == TaskType::Uninstall {
         if pkg.kind == Kind::File {
             bail!(
                 "an uninstallation task needs an installation package; package {} distributes files",

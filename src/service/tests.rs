@@ -6,6 +6,8 @@ use super::*;
 use crate::clock::Clock;
 use crate::proto::{AgentInfo, Report, ReportStatus};
 use crate::store::destinations;
+use crate::task::{DestStatus, WorkState};
+use std::path::PathBuf;
 
 const DAY: i64 = 86_400;
 const T0: i64 = 1_800_000_000;
@@ -57,10 +59,11 @@ impl Fixture {
                 destinations::insert(
                     tx,
                     name,
-                    "online",
-                    &AgentInfo {
-                        os: "linux".into(),
-                        ..AgentInfo::default()
+                    crate::task::DestStatus::Online,
+                    destinations::Host {
+                        os: "linux",
+                        hostname: "",
+                        agent_version: "",
                     },
                     &format!("fp-{name}"),
                     1,
@@ -272,4 +275,170 @@ fn unfinished_tasks_are_never_expired() {
     f.clock.advance(400 * DAY);
     assert!(f.svc.apply_retention().unwrap().is_empty());
     assert_eq!(f.svc.task(t.id).unwrap().status, "running");
+}
+
+/// Makes every later event insert fail, as a full disk or a fault would.
+fn break_event_log(f: &Fixture) {
+    f.svc
+        .store
+        .conn()
+        .execute_batch(
+            "CREATE TRIGGER no_events BEFORE INSERT ON events
+             BEGIN SELECT RAISE(ABORT, 'event log unwritable'); END;",
+        )
+        .unwrap();
+}
+
+fn set_status(f: &mut Fixture, id: DestinationId, status: DestStatus) {
+    f.svc
+        .store
+        .write(|tx| destinations::set_status(tx, id, status))
+        .unwrap();
+}
+
+#[test]
+fn approve_and_reject_land_with_their_event_or_not_at_all() {
+    let mut f = fixture();
+    let pc = f.destination("pc-1");
+    set_status(&mut f, pc, DestStatus::Pending);
+    break_event_log(&f);
+    assert!(f.svc.approve_destination("pc-1").is_err());
+    assert_eq!(
+        f.svc.destination("pc-1").unwrap().status,
+        DestStatus::Pending
+    );
+    assert!(f.svc.reject_destination("pc-1").is_err());
+    assert_eq!(
+        f.svc.destination("pc-1").unwrap().status,
+        DestStatus::Pending
+    );
+}
+
+#[test]
+fn going_offline_and_coming_back_land_with_their_events() {
+    let mut f = fixture();
+    let pc = f.destination("pc-1");
+    break_event_log(&f);
+    f.clock.advance(3600);
+    // The offline marking fails as a whole: the destination stays online
+    // rather than going offline without a record of it.
+    assert!(f.svc.mark_offline(60).is_err());
+    assert_eq!(
+        f.svc.destination("pc-1").unwrap().status,
+        DestStatus::Online
+    );
+    set_status(&mut f, pc, DestStatus::Offline);
+    let info = AgentInfo {
+        os: "linux".into(),
+        ..AgentInfo::default()
+    };
+    assert!(f.svc.poll(pc, &info).is_err());
+    assert_eq!(
+        f.svc.destination("pc-1").unwrap().status,
+        DestStatus::Offline
+    );
+}
+
+#[test]
+fn a_windows_command_inside_a_zip_warns_for_linux_destinations() {
+    let mut f = fixture();
+    f.destination("pc-1");
+    let p = f
+        .svc
+        .add_package(AddPackage {
+            path: f.file.clone(),
+            install_command: Some("setup.exe /S".into()),
+            uninstall_command: Some("msiexec /x {11111111-2222-3333-4444-555555555555} /qn".into()),
+            ..AddPackage::default()
+        })
+        .unwrap();
+    let install = f.task(p.id, &["pc-1"]);
+    assert!(
+        install
+            .warnings
+            .iter()
+            .any(|w| w.contains("Windows installer")),
+        "{:?}",
+        install.warnings
+    );
+    let uninstall = f
+        .svc
+        .create_task(CreateTask {
+            package: p.id,
+            to: vec!["pc-1".into()],
+            uninstall: true,
+            ..CreateTask::default()
+        })
+        .unwrap();
+    assert!(
+        uninstall
+            .warnings
+            .iter()
+            .any(|w| w.contains("Windows installer")),
+        "{:?}",
+        uninstall.warnings
+    );
+}
+
+#[test]
+fn a_misspelt_state_in_the_database_is_an_error_not_a_cancellation() {
+    let mut f = fixture();
+    let p = f.package();
+    f.destination("pc-1");
+    let t = f.task(p.id, &["pc-1"]);
+    // The schema refuses unknown names; a damaged or foreign database may
+    // still hold one.
+    let c = f.svc.store.conn();
+    c.execute_batch("PRAGMA ignore_check_constraints = ON")
+        .unwrap();
+    c.execute("UPDATE task_destinations SET status = 'canceled'", [])
+        .unwrap();
+    let e = format!("{:#}", f.svc.task(t.id).unwrap_err());
+    assert!(e.contains("unknown destination state 'canceled'"), "{e}");
+    c.execute_batch("PRAGMA ignore_check_constraints = OFF")
+        .unwrap();
+    c.execute("UPDATE task_destinations SET status = 'cancelled'", [])
+        .unwrap();
+    assert_eq!(f.svc.task(t.id).unwrap().counts.cancelled, 1);
+    assert_eq!(
+        f.svc.task(t.id).unwrap().destinations[0].status,
+        WorkState::Cancelled
+    );
+}
+
+#[test]
+fn errors_carry_their_kind_to_the_api() {
+    use crate::api::{ErrorKind, Handler, Request};
+    let mut f = fixture();
+    let p = f.package();
+    f.destination("pc-1");
+    f.task(p.id, &["pc-1"]);
+    let kind = |svc: &mut Service, r| svc.handle(r).unwrap_err().kind;
+    assert_eq!(
+        kind(&mut f.svc, Request::TaskShow { id: 99 }),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(
+            &mut f.svc,
+            Request::DestShow {
+                name: "nope".into()
+            }
+        ),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(&mut f.svc, Request::PackageRm { id: p.id }),
+        ErrorKind::Conflict
+    );
+    assert_eq!(
+        kind(
+            &mut f.svc,
+            Request::TaskCreate(CreateTask {
+                package: p.id,
+                ..CreateTask::default()
+            })
+        ),
+        ErrorKind::Refused
+    );
 }

@@ -73,8 +73,7 @@ impl ContentStore {
 
     /// Final path of the blob with this hash.
     pub fn path(&self, hash: &str) -> PathBuf {
-        let prefix = hash.get(..2).unwrap_or("00");
-        self.root.join(prefix).join(hash)
+        blob_path(&self.root, hash)
     }
 
     pub fn contains(&self, hash: &str) -> bool {
@@ -241,6 +240,13 @@ fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+}
+
+/// Where the blob `hash` lives under the content root `root`: one folder
+/// per first two hex digits, so no folder holds more than a few thousand.
+pub fn blob_path(root: &Path, hash: &str) -> PathBuf {
+    let prefix = hash.get(..2).unwrap_or("00");
+    root.join(prefix).join(hash)
 }
 
 #[cfg(test)]

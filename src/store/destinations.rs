@@ -3,17 +3,30 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::sql::in_list;
 use crate::clock::{UnixTime, rfc3339};
 use crate::model::{Destination, DestinationId};
-use crate::proto::AgentInfo;
+use crate::task::{DestStatus, WorkState};
 
-const SELECT: &str =
-    "SELECT d.id, d.name, d.status, d.os, d.hostname, d.agent_version, d.last_seen,
-        d.created_at,
-        (SELECT COUNT(*) FROM task_destinations td WHERE td.destination_id = d.id
-           AND td.status IN ('waiting', 'transferring', 'installing')),
-        d.move_to
-     FROM destinations d";
+/// What an agent says of its computer, as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Host<'a> {
+    pub os: &'a str,
+    pub hostname: &'a str,
+    pub agent_version: &'a str,
+}
+
+fn select() -> String {
+    format!(
+        "SELECT d.id, d.name, d.status, d.os, d.hostname, d.agent_version, d.last_seen,
+            d.created_at,
+            (SELECT COUNT(*) FROM task_destinations td WHERE td.destination_id = d.id
+               AND td.status IN {}),
+            d.move_to
+         FROM destinations d",
+        in_list(&WorkState::UNFINISHED)
+    )
+}
 
 fn from_row(r: &Row) -> rusqlite::Result<Destination> {
     Ok(Destination {
@@ -31,27 +44,27 @@ fn from_row(r: &Row) -> rusqlite::Result<Destination> {
 }
 
 pub fn list(c: &Connection) -> Result<Vec<Destination>> {
-    let mut st = c.prepare(&format!("{SELECT} ORDER BY d.name"))?;
+    let mut st = c.prepare(&format!("{} ORDER BY d.name", select()))?;
     let rows = st.query_map([], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn by_name(c: &Connection, name: &str) -> Result<Option<Destination>> {
     Ok(
-        c.query_row(&format!("{SELECT} WHERE d.name = ?1"), [name], from_row)
+        c.query_row(&format!("{} WHERE d.name = ?1", select()), [name], from_row)
             .optional()?,
     )
 }
 
 pub fn by_id(c: &Connection, id: DestinationId) -> Result<Option<Destination>> {
     Ok(
-        c.query_row(&format!("{SELECT} WHERE d.id = ?1"), [id], from_row)
+        c.query_row(&format!("{} WHERE d.id = ?1", select()), [id], from_row)
             .optional()?,
     )
 }
 
 /// The destination a client certificate belongs to, with its status.
-pub fn by_fingerprint(c: &Connection, fp: &str) -> Result<Option<(DestinationId, String)>> {
+pub fn by_fingerprint(c: &Connection, fp: &str) -> Result<Option<(DestinationId, DestStatus)>> {
     Ok(c.query_row(
         "SELECT id, status FROM destinations WHERE cert_fingerprint = ?1",
         [fp],
@@ -64,8 +77,8 @@ pub fn by_fingerprint(c: &Connection, fp: &str) -> Result<Option<(DestinationId,
 pub fn insert(
     c: &Connection,
     name: &str,
-    status: &str,
-    info: &AgentInfo,
+    status: DestStatus,
+    info: Host,
     fingerprint: &str,
     token_id: i64,
     at: UnixTime,
@@ -88,7 +101,7 @@ pub fn insert(
     Ok(c.last_insert_rowid())
 }
 
-pub fn set_status(c: &Connection, id: DestinationId, status: &str) -> Result<()> {
+pub fn set_status(c: &Connection, id: DestinationId, status: DestStatus) -> Result<()> {
     c.execute(
         "UPDATE destinations SET status = ?2 WHERE id = ?1",
         params![id, status],
@@ -98,10 +111,10 @@ pub fn set_status(c: &Connection, id: DestinationId, status: &str) -> Result<()>
 
 /// Records a poll: what the agent says of itself, and that it is alive.
 /// Returns true when this brought it back online.
-pub fn seen(c: &Connection, id: DestinationId, info: &AgentInfo, at: UnixTime) -> Result<bool> {
+pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Result<bool> {
     let back = c.execute(
-        "UPDATE destinations SET status = 'online' WHERE id = ?1 AND status = 'offline'",
-        [id],
+        "UPDATE destinations SET status = ?2 WHERE id = ?1 AND status = ?3",
+        params![id, DestStatus::Online, DestStatus::Offline],
     )?;
     c.execute(
         "UPDATE destinations SET os = ?2, hostname = ?3, agent_version = ?4, last_seen = ?5
@@ -115,10 +128,13 @@ pub fn seen(c: &Connection, id: DestinationId, info: &AgentInfo, at: UnixTime) -
 /// names.
 pub fn mark_stale_offline(c: &Connection, before: UnixTime) -> Result<Vec<String>> {
     let mut st = c.prepare(
-        "UPDATE destinations SET status = 'offline'
-         WHERE status = 'online' AND (last_seen IS NULL OR last_seen < ?1) RETURNING name",
+        "UPDATE destinations SET status = ?2
+         WHERE status = ?3 AND (last_seen IS NULL OR last_seen < ?1) RETURNING name",
     )?;
-    let rows = st.query_map([before], |r| r.get(0))?;
+    let rows = st.query_map(
+        params![before, DestStatus::Offline, DestStatus::Online],
+        |r| r.get(0),
+    )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod destinations;
 pub mod events;
 pub mod packages;
+pub mod sql;
 pub mod tasks;
 pub mod tokens;
 
@@ -21,7 +22,10 @@ use rusqlite::{Connection, Transaction};
 
 /// Numbered migrations; `PRAGMA user_version` records how many are applied.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_meaning.sql"),
+];
 
 pub struct Store {
     conn: Connection,
@@ -54,6 +58,14 @@ impl Store {
 
     pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Rolls back a transaction left open by a request that panicked, so
+    /// the next request starts from the last commit.
+    pub fn recover(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 
     /// Runs `f` in one immediate transaction: all of it lands or none does.

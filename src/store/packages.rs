@@ -5,11 +5,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::clock::{UnixTime, rfc3339};
 use crate::model::{Kind, Package, PackageId};
+use crate::task::Format;
 
 /// What registration learnt of the file. Never changes once stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content {
-    pub format: &'static str,
+    pub format: Format,
     pub size: u64,
     pub hash: String,
     pub sha256: String,
@@ -63,13 +64,12 @@ fn codes_from_text(s: &str) -> Vec<i64> {
 }
 
 fn from_row(r: &Row) -> rusqlite::Result<Package> {
-    let kind: String = r.get(3)?;
     let codes: String = r.get(12)?;
     Ok(Package {
         id: r.get(0)?,
         name: r.get(1)?,
         version: r.get(2)?,
-        kind: Kind::parse(&kind).unwrap_or(Kind::File),
+        kind: r.get(3)?,
         format: r.get(4)?,
         size: r.get(5)?,
         hash: r.get(6)?,
@@ -97,7 +97,7 @@ pub fn insert(c: &Connection, content: &Content, meta: &Meta, at: UnixTime) -> R
         params![
             meta.name,
             meta.version,
-            meta.kind.as_str(),
+            meta.kind,
             content.format,
             content.size,
             content.hash,
@@ -138,7 +138,7 @@ pub fn update_meta(c: &Connection, id: PackageId, meta: &Meta, at: UnixTime) -> 
             id,
             meta.name,
             meta.version,
-            meta.kind.as_str(),
+            meta.kind,
             meta.install_command,
             meta.uninstall_command,
             meta.folder,

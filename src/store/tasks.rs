@@ -1,20 +1,23 @@
-//! The `tasks` and `task_destinations` tables.
+//! The `tasks` and `task_destinations` tables: rows in, rows out. Which
+//! state follows which, and what a row means for an agent, is decided in
+//! `crate::task`.
 
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::sql::in_list;
 use crate::clock::{UnixTime, rfc3339};
-use crate::exitcodes;
-use crate::model::{Counts, DestinationId, PackageId, TaskDestination, TaskId};
-use crate::proto::{Action, Assignment, PackageRef};
+use crate::model::{Counts, DestinationId, Failure, Kind, PackageId, TaskDestination, TaskId};
+use crate::task::rules::RetentionRow;
+use crate::task::{Format, TaskClass, TaskType, WorkState};
 
 /// The stored part of a task; status and counts are derived.
 #[derive(Debug, Clone)]
 pub struct TaskRow {
     pub id: TaskId,
     pub name: String,
-    pub kind: String,
-    pub class: String,
+    pub kind: TaskType,
+    pub class: TaskClass,
     pub package_id: Option<PackageId>,
     pub package_name: String,
     pub start_at: Option<UnixTime>,
@@ -41,11 +44,16 @@ fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
     })
 }
 
+/// `status IN (…)` of the states still to finish.
+fn unfinished() -> String {
+    in_list(&WorkState::UNFINISHED)
+}
+
 /// A task about to be stored.
 pub struct NewTask<'a> {
     pub name: &'a str,
-    pub kind: &'a str,
-    pub class: &'a str,
+    pub kind: TaskType,
+    pub class: TaskClass,
     pub package_id: PackageId,
     pub package_name: &'a str,
     pub start_at: Option<UnixTime>,
@@ -70,6 +78,7 @@ pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
     Ok(c.last_insert_rowid())
 }
 
+/// Adds a destination to a task, waiting for its first attempt.
 pub fn add_destination(
     c: &Connection,
     task: TaskId,
@@ -78,8 +87,8 @@ pub fn add_destination(
 ) -> Result<()> {
     c.execute(
         "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at)
-         VALUES (?1, ?2, 'waiting', 1, ?3)",
-        params![task, dest, at],
+         VALUES (?1, ?2, ?3, 1, ?4)",
+        params![task, dest, WorkState::Waiting, at],
     )?;
     Ok(())
 }
@@ -99,62 +108,80 @@ pub fn list(c: &Connection) -> Result<Vec<TaskRow>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Every destination of a task, by name. `with_output` includes the
-/// command's output tail (large; only for one task's detail).
-pub fn destinations(
-    c: &Connection,
-    task: TaskId,
-    with_output: bool,
-) -> Result<Vec<TaskDestination>> {
-    let mut st = c.prepare(
-        "SELECT d.name, td.status, td.exit_code, td.message, td.attempt, td.retries,
-                td.transferred, td.reboot_required, td.output, td.updated_at
+const DEST_COLUMNS: &str = "d.name, td.status, td.exit_code, td.message, td.meaning, td.attempt,
+     td.retries, td.transferred, td.reboot_required, td.updated_at";
+
+fn dest_from_row(r: &Row, output: Option<String>) -> rusqlite::Result<TaskDestination> {
+    Ok(TaskDestination {
+        name: r.get(0)?,
+        status: r.get(1)?,
+        exit_code: r.get(2)?,
+        message: r.get(3)?,
+        meaning: r.get(4)?,
+        attempt: r.get(5)?,
+        retries: r.get(6)?,
+        transferred: r.get(7)?,
+        reboot_required: r.get(8)?,
+        output,
+        updated_at: rfc3339(r.get(9)?),
+    })
+}
+
+/// Every destination of a task by name, without their output (which can
+/// be 16 KiB each).
+pub fn destinations(c: &Connection, task: TaskId) -> Result<Vec<TaskDestination>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {DEST_COLUMNS}
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
-         WHERE td.task_id = ?1 ORDER BY d.name",
-    )?;
-    let rows = st.query_map([task], |r| {
-        let exit_code: Option<i64> = r.get(2)?;
-        Ok(TaskDestination {
-            name: r.get(0)?,
-            status: r.get(1)?,
-            exit_code,
-            message: r.get(3)?,
-            meaning: exit_code.and_then(exitcodes::meaning).map(str::to_string),
-            attempt: r.get(4)?,
-            retries: r.get(5)?,
-            transferred: r.get(6)?,
-            reboot_required: r.get(7)?,
-            output: if with_output { r.get(8)? } else { None },
-            updated_at: rfc3339(r.get(9)?),
-        })
-    })?;
+         WHERE td.task_id = ?1 ORDER BY d.name"
+    ))?;
+    let rows = st.query_map([task], |r| dest_from_row(r, None))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Every destination of a task with its output.
+pub fn destinations_with_output(c: &Connection, task: TaskId) -> Result<Vec<TaskDestination>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {DEST_COLUMNS}, td.output
+         FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
+         WHERE td.task_id = ?1 ORDER BY d.name"
+    ))?;
+    let rows = st.query_map([task], |r| dest_from_row(r, r.get(10)?))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One destination of one task, with its output.
+pub fn destination(c: &Connection, task: TaskId, name: &str) -> Result<Option<TaskDestination>> {
+    Ok(c.query_row(
+        &format!(
+            "SELECT {DEST_COLUMNS}, td.output
+             FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
+             WHERE td.task_id = ?1 AND d.name = ?2"
+        ),
+        params![task, name],
+        |r| dest_from_row(r, r.get(10)?),
+    )
+    .optional()?)
+}
+
+/// Destinations of a task by state.
 pub fn counts(c: &Connection, task: TaskId) -> Result<Counts> {
     let mut st = c.prepare(
         "SELECT status, COUNT(*) FROM task_destinations WHERE task_id = ?1 GROUP BY status",
     )?;
     let mut counts = Counts::default();
     let rows = st.query_map([task], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+        Ok((r.get::<_, WorkState>(0)?, r.get::<_, u64>(1)?))
     })?;
     for row in rows {
-        let (status, n) = row?;
-        match status.as_str() {
-            "waiting" => counts.waiting = n,
-            "transferring" => counts.transferring = n,
-            "installing" => counts.installing = n,
-            "succeeded" => counts.succeeded = n,
-            "failed" => counts.failed = n,
-            _ => counts.cancelled = n,
-        }
+        let (state, n) = row?;
+        *counts.get_mut(state) = n;
     }
     Ok(counts)
 }
 
 /// Tasks not yet completed that distribute or uninstall `package`, as
-/// `(id, name)`: while any exists the package cannot be deleted.
+/// `(id, name)`.
 pub fn unfinished_using_package(
     c: &Connection,
     package: PackageId,
@@ -166,83 +193,81 @@ pub fn unfinished_using_package(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The work a destination should be doing now: unfinished attempts of
-/// started tasks, oldest task first.
-pub fn assignments_for(
-    c: &Connection,
-    dest: DestinationId,
-    now: UnixTime,
-) -> Result<Vec<Assignment>> {
-    let mut st = c.prepare(
-        "SELECT t.id, t.name, td.attempt, t.type, p.id, p.name, p.hash, p.size, p.format,
-                p.file_name, p.kind, p.install_command, p.uninstall_command, p.folder,
-                p.success_codes, t.window, td.status
+/// The package of a piece of work, as the agent will need it.
+#[derive(Debug, Clone)]
+pub struct WorkPackage {
+    pub id: PackageId,
+    pub name: String,
+    pub hash: String,
+    pub size: u64,
+    pub format: Format,
+    pub file_name: String,
+    pub kind: Kind,
+    pub install_command: Option<String>,
+    pub uninstall_command: Option<String>,
+    pub folder: Option<String>,
+    pub success_codes: Vec<i64>,
+}
+
+/// Unfinished work of one destination in a started task.
+#[derive(Debug, Clone)]
+pub struct WorkRow {
+    pub task_id: TaskId,
+    pub task_name: String,
+    pub task_type: TaskType,
+    pub window: Option<String>,
+    pub attempt: i64,
+    pub state: WorkState,
+    pub package: WorkPackage,
+}
+
+/// Unfinished attempts of `dest` in tasks started by `now` and not held by
+/// a retry backoff, oldest task first.
+pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Vec<WorkRow>> {
+    let mut st = c.prepare(&format!(
+        "SELECT t.id, t.name, t.type, t.window, td.attempt, td.status,
+                p.id, p.name, p.hash, p.size, p.format, p.file_name, p.kind,
+                p.install_command, p.uninstall_command, p.folder, p.success_codes
          FROM task_destinations td
          JOIN tasks t ON t.id = td.task_id
          JOIN packages p ON p.id = t.package_id
          WHERE td.destination_id = ?1
-           AND td.status IN ('waiting', 'transferring', 'installing')
+           AND td.status IN {}
            AND (t.start_at IS NULL OR t.start_at <= ?2)
            AND (td.not_before IS NULL OR td.not_before <= ?2)
          ORDER BY t.id",
-    )?;
+        unfinished()
+    ))?;
     let rows = st.query_map(params![dest, now], |r| {
-        let task_type: String = r.get(3)?;
-        let kind: String = r.get(10)?;
-        let action = if task_type == "uninstall" {
-            Action::Uninstall
-        } else if kind == "file" {
-            Action::Distribute
-        } else {
-            Action::Install
-        };
-        let command: Option<String> = match action {
-            Action::Uninstall => r.get(12)?,
-            Action::Install => r.get(11)?,
-            Action::Distribute => None,
-        };
-        let codes: String = r.get(14)?;
-        let window: Option<String> = r.get(15)?;
-        let status: String = r.get(16)?;
-        // Outside its window a task starts nothing new; work already
-        // under way finishes.
-        let held = status == "waiting"
-            && window
-                .as_deref()
-                .is_some_and(|w| !crate::clock::in_window(w, now));
-        Ok((
-            held,
-            Assignment {
-                task_id: r.get(0)?,
-                task_name: r.get(1)?,
-                attempt: r.get(2)?,
-                action,
-                package: PackageRef {
-                    id: r.get(4)?,
-                    name: r.get(5)?,
-                    hash: r.get(6)?,
-                    size: r.get(7)?,
-                    format: r.get(8)?,
-                    file_name: r.get(9)?,
-                    command,
-                    folder: r.get(13)?,
-                    success_codes: codes.split(',').filter_map(|c| c.parse().ok()).collect(),
-                },
+        let codes: String = r.get(16)?;
+        Ok(WorkRow {
+            task_id: r.get(0)?,
+            task_name: r.get(1)?,
+            task_type: r.get(2)?,
+            window: r.get(3)?,
+            attempt: r.get(4)?,
+            state: r.get(5)?,
+            package: WorkPackage {
+                id: r.get(6)?,
+                name: r.get(7)?,
+                hash: r.get(8)?,
+                size: r.get(9)?,
+                format: r.get(10)?,
+                file_name: r.get(11)?,
+                kind: r.get(12)?,
+                install_command: r.get(13)?,
+                uninstall_command: r.get(14)?,
+                folder: r.get(15)?,
+                success_codes: codes.split(',').filter_map(|c| c.parse().ok()).collect(),
             },
-        ))
+        })
     })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (held, a) = row?;
-        if !held {
-            out.push(a);
-        }
-    }
-    Ok(out)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// When the earliest work of `dest` that is held back (start time, retry
-/// backoff) comes due, and whether any is held by a daily window.
+/// Of the work of `dest` not yet started: when the earliest held by a
+/// start time or retry backoff comes due (if after `now`), and whether any
+/// belongs to a task with a daily window.
 pub fn next_due(
     c: &Connection,
     dest: DestinationId,
@@ -253,42 +278,49 @@ pub fn next_due(
                          THEN MAX(COALESCE(t.start_at, 0), COALESCE(td.not_before, 0)) END),
                 MAX(t.window IS NOT NULL)
          FROM task_destinations td JOIN tasks t ON t.id = td.task_id
-         WHERE td.destination_id = ?1 AND td.status = 'waiting'
+         WHERE td.destination_id = ?1 AND td.status = ?3
            AND (COALESCE(t.start_at, 0) > ?2 OR COALESCE(td.not_before, 0) > ?2
                 OR t.window IS NOT NULL)",
-        params![dest, now],
+        params![dest, now, WorkState::Waiting],
         |r| {
             let due: Option<i64> = r.get(0)?;
             let windowed: Option<bool> = r.get(1)?;
-            Ok((due.filter(|d| *d > now), windowed.unwrap_or(false)))
+            Ok((due, windowed.unwrap_or(false)))
         },
     )?)
 }
 
-/// True when `dest` has unfinished work that needs the content `hash`:
-/// agents may only download what they were assigned.
+/// True when `dest` has unfinished work that needs the content `hash`.
 pub fn may_fetch(c: &Connection, dest: DestinationId, hash: &str) -> Result<bool> {
     Ok(c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM task_destinations td
-             JOIN tasks t ON t.id = td.task_id JOIN packages p ON p.id = t.package_id
-             WHERE td.destination_id = ?1 AND p.hash = ?2
-               AND td.status IN ('waiting', 'transferring', 'installing'))",
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM task_destinations td
+                 JOIN tasks t ON t.id = td.task_id JOIN packages p ON p.id = t.package_id
+                 WHERE td.destination_id = ?1 AND p.hash = ?2 AND td.status IN {})",
+            unfinished()
+        ),
         params![dest, hash],
         |r| r.get(0),
     )?)
 }
 
-/// State of one destination of one task: (status, attempt, retries).
+/// State of one destination of one task.
 pub fn state(
     c: &Connection,
     task: TaskId,
     dest: DestinationId,
-) -> Result<Option<(String, i64, i64)>> {
+) -> Result<Option<crate::task::rules::Current>> {
     Ok(c.query_row(
         "SELECT status, attempt, retries FROM task_destinations
              WHERE task_id = ?1 AND destination_id = ?2",
         params![task, dest],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| {
+            Ok(crate::task::rules::Current {
+                state: r.get(0)?,
+                attempt: r.get(1)?,
+                retries: r.get(2)?,
+            })
+        },
     )
     .optional()?)
 }
@@ -297,23 +329,24 @@ pub fn set_progress(
     c: &Connection,
     task: TaskId,
     dest: DestinationId,
-    status: &str,
+    state: WorkState,
     transferred: u64,
     at: UnixTime,
 ) -> Result<()> {
     c.execute(
         "UPDATE task_destinations SET status = ?3, transferred = ?4, updated_at = ?5
          WHERE task_id = ?1 AND destination_id = ?2",
-        params![task, dest, status, transferred, at],
+        params![task, dest, state, transferred, at],
     )?;
     Ok(())
 }
 
 /// Final outcome of an attempt.
 pub struct Outcome<'a> {
-    pub status: &'a str,
+    pub state: WorkState,
     pub exit_code: Option<i64>,
     pub message: Option<&'a str>,
+    pub meaning: Option<&'a str>,
     pub output: Option<&'a str>,
     pub transferred: u64,
     pub reboot_required: bool,
@@ -327,15 +360,17 @@ pub fn finish(
     at: UnixTime,
 ) -> Result<()> {
     c.execute(
-        "UPDATE task_destinations SET status = ?3, exit_code = ?4, message = ?5, output = ?6,
-             transferred = ?7, reboot_required = ?8, updated_at = ?9, not_before = NULL
+        "UPDATE task_destinations SET status = ?3, exit_code = ?4, message = ?5, meaning = ?6,
+             output = ?7, transferred = ?8, reboot_required = ?9, updated_at = ?10,
+             not_before = NULL
          WHERE task_id = ?1 AND destination_id = ?2",
         params![
             task,
             dest,
-            o.status,
+            o.state,
             o.exit_code,
             o.message,
+            o.meaning,
             o.output,
             o.transferred,
             o.reboot_required,
@@ -345,38 +380,56 @@ pub fn finish(
     Ok(())
 }
 
-/// Puts a destination back to waiting for a new attempt, not before
-/// `not_before`; `automatic` counts it as a retry of a transient failure.
-#[allow(clippy::too_many_arguments)]
+/// Why a destination goes back to waiting.
+pub enum Requeue<'a> {
+    /// An admin's re-run or edit: a fresh attempt, retries counted anew.
+    Fresh,
+    /// An automatic retry of a transient failure, not before `at`; what
+    /// the failed attempt said is kept on the row meanwhile.
+    Retry {
+        at: UnixTime,
+        message: &'a str,
+        exit_code: Option<i64>,
+        meaning: Option<&'a str>,
+    },
+}
+
+/// Puts a destination back to waiting for a new attempt.
 pub fn requeue(
     c: &Connection,
     task: TaskId,
     dest: DestinationId,
-    not_before: Option<UnixTime>,
-    automatic: bool,
-    message: Option<&str>,
-    exit_code: Option<i64>,
+    why: &Requeue,
     at: UnixTime,
 ) -> Result<()> {
+    let (not_before, automatic, message, exit_code, meaning) = match *why {
+        Requeue::Fresh => (None, false, None, None, None),
+        Requeue::Retry {
+            at,
+            message,
+            exit_code,
+            meaning,
+        } => (Some(at), true, Some(message), exit_code, meaning),
+    };
     c.execute(
-        "UPDATE task_destinations SET status = 'waiting', attempt = attempt + 1,
+        "UPDATE task_destinations SET status = ?8, attempt = attempt + 1,
              retries = CASE WHEN ?4 THEN retries + 1 ELSE 0 END, not_before = ?3,
-             message = ?5, exit_code = ?6, output = NULL, transferred = 0,
-             reboot_required = 0, updated_at = ?7
+             message = ?5, exit_code = ?6, meaning = ?7, output = NULL, transferred = 0,
+             reboot_required = 0, updated_at = ?9
          WHERE task_id = ?1 AND destination_id = ?2",
-        params![task, dest, not_before, automatic, message, exit_code, at],
+        params![
+            task,
+            dest,
+            not_before,
+            automatic,
+            message,
+            exit_code,
+            meaning,
+            WorkState::Waiting,
+            at
+        ],
     )?;
     Ok(())
-}
-
-/// Destinations of a task still to finish.
-pub fn unfinished_count(c: &Connection, task: TaskId) -> Result<u64> {
-    Ok(c.query_row(
-        "SELECT COUNT(*) FROM task_destinations
-         WHERE task_id = ?1 AND status IN ('waiting', 'transferring', 'installing')",
-        [task],
-        |r| r.get(0),
-    )?)
 }
 
 pub fn set_completed(c: &Connection, task: TaskId, at: Option<UnixTime>) -> Result<()> {
@@ -387,11 +440,11 @@ pub fn set_completed(c: &Connection, task: TaskId, at: Option<UnixTime>) -> Resu
     Ok(())
 }
 
-/// Every destination of a task as (destination id, name, status).
+/// Every destination of a task as (destination id, name, state).
 pub fn destination_states(
     c: &Connection,
     task: TaskId,
-) -> Result<Vec<(DestinationId, String, String)>> {
+) -> Result<Vec<(DestinationId, String, WorkState)>> {
     let mut st = c.prepare(
         "SELECT d.id, d.name, td.status FROM task_destinations td
          JOIN destinations d ON d.id = td.destination_id WHERE td.task_id = ?1 ORDER BY d.name",
@@ -410,11 +463,13 @@ pub fn cancel(
     at: UnixTime,
 ) -> Result<bool> {
     Ok(c.execute(
-        "UPDATE task_destinations SET status = 'cancelled', message = ?3, not_before = NULL,
-             updated_at = ?4
-         WHERE task_id = ?1 AND destination_id = ?2
-           AND status IN ('waiting', 'transferring', 'installing')",
-        params![task, dest, message, at],
+        &format!(
+            "UPDATE task_destinations SET status = ?5, message = ?3, not_before = NULL,
+                 updated_at = ?4
+             WHERE task_id = ?1 AND destination_id = ?2 AND status IN {}",
+            unfinished()
+        ),
+        params![task, dest, message, at, WorkState::Cancelled],
     )? > 0)
 }
 
@@ -450,76 +505,73 @@ pub fn remove_destination(c: &Connection, task: TaskId, dest: DestinationId) -> 
     Ok(())
 }
 
-/// Tasks the retention rules delete at `now`, as (id, name, why):
-/// administrator tasks 30 days after completion, countermeasure tasks
-/// after 7, and any task left without destinations.
-pub fn expired(c: &Connection, now: UnixTime) -> Result<Vec<(TaskId, String, String)>> {
-    const DAY: i64 = 86_400;
+/// What retention judges, for every task that is completed or has no
+/// destinations left (the others are never due), as (id, name, row).
+pub fn retention_candidates(c: &Connection) -> Result<Vec<(TaskId, String, RetentionRow)>> {
     let mut st = c.prepare(
-        "SELECT id, name,
-            CASE WHEN NOT EXISTS (SELECT 1 FROM task_destinations td WHERE td.task_id = t.id)
-                 THEN 'no destinations left'
-                 WHEN class = 'countermeasure' THEN 'completed more than 7 days ago'
-                 ELSE 'completed more than 30 days ago' END
+        "SELECT t.id, t.name, t.class, t.completed_at,
+                (SELECT COUNT(*) FROM task_destinations td WHERE td.task_id = t.id) AS n
          FROM tasks t
-         WHERE NOT EXISTS (SELECT 1 FROM task_destinations td WHERE td.task_id = t.id)
-            OR (class = 'admin' AND completed_at IS NOT NULL AND completed_at <= ?1)
-            OR (class = 'countermeasure' AND completed_at IS NOT NULL AND completed_at <= ?2)
-         ORDER BY id",
+         WHERE t.completed_at IS NOT NULL
+            OR NOT EXISTS (SELECT 1 FROM task_destinations td WHERE td.task_id = t.id)
+         ORDER BY t.id",
     )?;
-    let rows = st.query_map(params![now - 30 * DAY, now - 7 * DAY], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            RetentionRow {
+                class: r.get(2)?,
+                completed_at: r.get(3)?,
+                destinations: r.get(4)?,
+            },
+        ))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Destination ids with unfinished work in a task.
 pub fn unfinished_destinations(c: &Connection, task: TaskId) -> Result<Vec<DestinationId>> {
-    let mut st = c.prepare(
-        "SELECT destination_id FROM task_destinations
-         WHERE task_id = ?1 AND status IN ('waiting', 'transferring', 'installing')",
-    )?;
+    let mut st = c.prepare(&format!(
+        "SELECT destination_id FROM task_destinations WHERE task_id = ?1 AND status IN {}",
+        unfinished()
+    ))?;
     let rows = st.query_map([task], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Every failed destination of every task, newest first.
-pub fn failures(c: &Connection) -> Result<Vec<crate::model::Failure>> {
+pub fn failures(c: &Connection) -> Result<Vec<Failure>> {
     let mut st = c.prepare(
-        "SELECT t.id, t.name, d.name, td.exit_code, td.message, td.attempt, td.updated_at
+        "SELECT t.id, t.name, d.name, td.exit_code, td.meaning, td.message, td.attempt,
+                td.updated_at
          FROM task_destinations td
          JOIN tasks t ON t.id = td.task_id JOIN destinations d ON d.id = td.destination_id
-         WHERE td.status = 'failed' ORDER BY td.updated_at DESC, t.id, d.name",
+         WHERE td.status = ?1 ORDER BY td.updated_at DESC, t.id, d.name",
     )?;
-    let rows = st.query_map([], |r| {
-        let exit_code: Option<i64> = r.get(3)?;
-        Ok(crate::model::Failure {
+    let rows = st.query_map([WorkState::Failed], |r| {
+        Ok(Failure {
             task_id: r.get(0)?,
             task_name: r.get(1)?,
             destination: r.get(2)?,
-            exit_code,
-            meaning: exit_code.and_then(exitcodes::meaning).map(str::to_string),
-            message: r.get(4)?,
-            attempt: r.get(5)?,
-            updated_at: rfc3339(r.get(6)?),
+            exit_code: r.get(3)?,
+            meaning: r.get(4)?,
+            message: r.get(5)?,
+            attempt: r.get(6)?,
+            updated_at: rfc3339(r.get(7)?),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// One destination of one task, with its output.
-pub fn destination(c: &Connection, task: TaskId, name: &str) -> Result<Option<TaskDestination>> {
-    Ok(destinations(c, task, true)?
-        .into_iter()
-        .find(|d| d.name == name))
-}
-
 /// Counts for the status line: running tasks and unfinished destinations.
 pub fn activity(c: &Connection) -> Result<(u64, u64)> {
     Ok(c.query_row(
-        "SELECT (SELECT COUNT(*) FROM tasks WHERE completed_at IS NULL),
-                (SELECT COUNT(*) FROM task_destinations
-                  WHERE status IN ('waiting', 'transferring', 'installing'))",
+        &format!(
+            "SELECT (SELECT COUNT(*) FROM tasks WHERE completed_at IS NULL),
+                    (SELECT COUNT(*) FROM task_destinations WHERE status IN {})",
+            unfinished()
+        ),
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)

@@ -38,7 +38,7 @@ fn package(id: i64, name: &str, kind: Kind, format: &str, size: u64) -> Package 
         name: name.into(),
         version: None,
         kind,
-        format: format.into(),
+        format: format.parse().unwrap(),
         size,
         hash: format!("{id:064x}"),
         sha256: format!("{:064x}", id * 7),
@@ -83,7 +83,7 @@ fn destination(id: i64, name: &str, status: &str, os: &str, seen: Option<&str>) 
     Destination {
         id,
         name: name.into(),
-        status: status.into(),
+        status: status.parse().unwrap(),
         os: Some(os.into()),
         hostname: Some(format!("{name}.corp.example")),
         agent_version: Some("0.1.0".into()),
@@ -140,9 +140,9 @@ fn task(id: i64, name: &str, status: &str, package: &Package, counts: Counts) ->
     Task {
         id,
         name: name.into(),
-        kind: "install".into(),
-        class: "admin".into(),
-        status: status.into(),
+        kind: "install".parse().unwrap(),
+        class: "admin".parse().unwrap(),
+        status: status.parse().unwrap(),
         package: Some(package.id),
         package_name: package.name.clone(),
         start_at: None,
@@ -180,7 +180,7 @@ fn tasks() -> Vec<Task> {
         &p[1],
         counts(2, 0, 0, 0, 0, 0),
     );
-    later.kind = "uninstall".into();
+    later.kind = "uninstall".parse().unwrap();
     later.start_at = Some("2025-06-02T22:00:00Z".into());
     later.window = Some("22:00-06:00".into());
     vec![
@@ -200,7 +200,7 @@ fn tasks() -> Vec<Task> {
 fn row(name: &str, status: &str) -> TaskDestination {
     TaskDestination {
         name: name.into(),
-        status: status.into(),
+        status: status.parse().unwrap(),
         exit_code: None,
         message: None,
         meaning: None,
@@ -277,7 +277,7 @@ fn failure(task: &Task, dest: &str, code: Option<i64>, message: &str) -> Failure
         task_name: task.name.clone(),
         destination: dest.into(),
         exit_code: code,
-        meaning: code.and_then(|c| courier::exitcodes::meaning(c).map(str::to_string)),
+        meaning: code.and_then(|c| courier::task::outcome::meaning(c).map(str::to_string)),
         message: Some(message.into()),
         attempt: 1,
         updated_at: WHEN.into(),

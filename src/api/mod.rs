@@ -1,0 +1,278 @@
+//! The admin API: every admin action as one typed request, answered with a
+//! typed reply or an error of a known kind.
+//!
+//! This is the bottom of the admin stack: the service implements
+//! [`Handler`]; the CLI and the console speak it through [`Client`], to a
+//! running `courier serve` over its Unix socket (one JSON request per line,
+//! one JSON reply per line) or to a handler in this process. They never
+//! see the service or the store.
+
+mod client;
+mod error;
+
+pub use client::{Client, Link, Reply, handle_guarded};
+pub use error::{ApiError, ErrorKind};
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::model::{
+    Destination, Event, Failure, Kind, Package, Status, Task, TaskDestination, Token,
+};
+
+/// `courier package add`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPackage {
+    pub path: PathBuf,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<Kind>,
+    pub install_command: Option<String>,
+    pub uninstall_command: Option<String>,
+    pub folder: Option<String>,
+    pub success_codes: Option<Vec<i64>>,
+}
+
+/// `courier package edit`: each `Some` replaces a field; an empty string
+/// clears an optional one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditPackage {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<Kind>,
+    pub install_command: Option<String>,
+    pub uninstall_command: Option<String>,
+    pub folder: Option<String>,
+    pub success_codes: Option<Vec<i64>>,
+}
+
+/// `courier task create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTask {
+    pub package: i64,
+    /// Destination names; empty with `all`.
+    pub to: Vec<String>,
+    /// Every approved destination.
+    pub all: bool,
+    pub uninstall: bool,
+    /// Start time; None starts at once.
+    pub at: Option<UnixTime>,
+    /// Daily window "HH:MM-HH:MM" outside which nothing new starts.
+    pub window: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    PackageAdd(AddPackage),
+    PackageList,
+    PackageShow {
+        id: i64,
+    },
+    PackageEdit {
+        id: i64,
+        edit: EditPackage,
+    },
+    PackageRm {
+        id: i64,
+    },
+    TokenCreate {
+        ttl: Option<i64>,
+        auto_approve: bool,
+    },
+    TokenList,
+    TokenRevoke {
+        id: i64,
+    },
+    DestList,
+    DestShow {
+        name: String,
+    },
+    DestApprove {
+        name: String,
+    },
+    DestReject {
+        name: String,
+    },
+    DestRm {
+        name: String,
+    },
+    DestMove {
+        name: String,
+        server: String,
+        token: String,
+    },
+    TaskCreate(CreateTask),
+    TaskEditDestinations {
+        id: i64,
+        to: Vec<String>,
+    },
+    TaskEditPackage {
+        id: i64,
+        package: i64,
+    },
+    TaskCopy {
+        id: i64,
+        to: Option<Vec<String>>,
+        name: Option<String>,
+    },
+    TaskRerun {
+        id: i64,
+        all: bool,
+        /// Only these destinations (of those the rule picks).
+        #[serde(default)]
+        only: Option<Vec<String>>,
+    },
+    TaskSummaries,
+    /// A task with its destinations but without their output.
+    TaskBrief {
+        id: i64,
+    },
+    TaskDestination {
+        id: i64,
+        name: String,
+    },
+    Failures,
+    Status,
+    TaskRm {
+        id: i64,
+    },
+    TaskList,
+    TaskShow {
+        id: i64,
+    },
+    /// Events after `after` (oldest first, at most `limit`), or the last
+    /// `tail` events.
+    Events {
+        after: i64,
+        limit: u32,
+        tail: Option<u32>,
+    },
+}
+
+/// A typed reply: one variant per shape a request answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Package(Box<Package>),
+    Packages(Vec<Package>),
+    Token(Token),
+    Tokens(Vec<Token>),
+    Destination(Destination),
+    Destinations(Vec<Destination>),
+    Task(Box<Task>),
+    Tasks(Vec<Task>),
+    TaskDestination(TaskDestination),
+    Failures(Vec<Failure>),
+    Status(Status),
+    Events(Vec<Event>),
+}
+
+impl Response {
+    /// The id of the one object a change made or touched, if it has one.
+    pub fn id(&self) -> Option<i64> {
+        match self {
+            Response::Package(p) => Some(p.id),
+            Response::Token(t) => Some(t.id),
+            Response::Destination(d) => Some(d.id),
+            Response::Task(t) => Some(t.id),
+            _ => None,
+        }
+    }
+
+    fn shape(&self) -> &'static str {
+        match self {
+            Response::Package(_) => "package",
+            Response::Packages(_) => "packages",
+            Response::Token(_) => "token",
+            Response::Tokens(_) => "tokens",
+            Response::Destination(_) => "destination",
+            Response::Destinations(_) => "destinations",
+            Response::Task(_) => "task",
+            Response::Tasks(_) => "tasks",
+            Response::TaskDestination(_) => "task destination",
+            Response::Failures(_) => "failures",
+            Response::Status(_) => "status",
+            Response::Events(_) => "events",
+        }
+    }
+}
+
+/// A type a [`Response`] can hold: what `Client::call_as` asks for.
+pub trait FromResponse: Sized {
+    fn from_response(r: Response) -> Result<Self, ApiError>;
+}
+
+macro_rules! from_response {
+    ($($t:ty => $v:ident $(($unbox:tt))?),+ $(,)?) => {$(
+        impl FromResponse for $t {
+            fn from_response(r: Response) -> Result<Self, ApiError> {
+                match r {
+                    Response::$v(x) => Ok(from_response!(@unbox x $($unbox)?)),
+                    other => Err(ApiError::internal(format!(
+                        "expected {} in the reply, got {}",
+                        stringify!($v),
+                        other.shape()
+                    ))),
+                }
+            }
+        }
+
+        impl From<$t> for Response {
+            fn from(x: $t) -> Response {
+                Response::$v(from_response!(@box x $($unbox)?))
+            }
+        }
+    )+};
+    (@unbox $x:ident box) => { *$x };
+    (@unbox $x:ident) => { $x };
+    (@box $x:ident box) => { Box::new($x) };
+    (@box $x:ident) => { $x };
+}
+
+from_response!(
+    Package => Package(box),
+    Vec<Package> => Packages,
+    Token => Token,
+    Vec<Token> => Tokens,
+    Destination => Destination,
+    Vec<Destination> => Destinations,
+    Task => Task(box),
+    Vec<Task> => Tasks,
+    TaskDestination => TaskDestination,
+    Vec<Failure> => Failures,
+    Status => Status,
+    Vec<Event> => Events,
+);
+
+/// What answers admin requests: the service implements it; the server
+/// hands it requests from the socket, the CLI in-process when no server
+/// runs.
+pub trait Handler: Send {
+    fn handle(&mut self, req: Request) -> Result<Response, ApiError>;
+
+    /// Puts the handler back in order after a request panicked.
+    fn recover(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_keep_their_shape_over_the_socket() {
+        let status = Status {
+            online: 3,
+            ..Status::default()
+        };
+        let text = serde_json::to_string(&Response::from(status.clone())).unwrap();
+        let back: Response = serde_json::from_str(&text).unwrap();
+        assert_eq!(Status::from_response(back).unwrap(), status);
+        let e = Vec::<Task>::from_response(Response::Status(status)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(e.message.contains("expected Tasks"), "{}", e.message);
+    }
+}

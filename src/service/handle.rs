@@ -1,0 +1,67 @@
+//! The service as the admin API's handler: each request to the method
+//! that answers it, each error to its kind.
+
+use anyhow::Result;
+
+use super::Service;
+use crate::api::{ApiError, Handler, Request, Response};
+
+impl Handler for Service {
+    fn handle(&mut self, req: Request) -> Result<Response, ApiError> {
+        self.answer(req).map_err(|e| ApiError::from_anyhow(&e))
+    }
+
+    fn recover(&mut self) {
+        self.store.recover();
+    }
+}
+
+impl Service {
+    fn answer(&mut self, req: Request) -> Result<Response> {
+        Ok(match req {
+            Request::PackageAdd(r) => self.add_package(r)?.into(),
+            Request::PackageList => self.packages()?.into(),
+            Request::PackageShow { id } => self.package(id)?.into(),
+            Request::PackageEdit { id, edit } => self.edit_package(id, edit)?.into(),
+            Request::PackageRm { id } => self.remove_package(id)?.into(),
+            Request::TokenCreate { ttl, auto_approve } => {
+                self.create_token(ttl, auto_approve)?.into()
+            }
+            Request::TokenList => self.tokens()?.into(),
+            Request::TokenRevoke { id } => self.revoke_token(id)?.into(),
+            Request::DestList => self.destinations()?.into(),
+            Request::DestShow { name } => self.destination(&name)?.into(),
+            Request::DestApprove { name } => self.approve_destination(&name)?.into(),
+            Request::DestReject { name } => self.reject_destination(&name)?.into(),
+            Request::DestRm { name } => self
+                .remove_destination(&name, "deleted by the administrator")?
+                .into(),
+            Request::DestMove {
+                name,
+                server,
+                token,
+            } => self.move_destination(&name, &server, &token)?.into(),
+            Request::TaskCreate(r) => self.create_task(r)?.into(),
+            Request::TaskList => self.tasks()?.into(),
+            Request::TaskShow { id } => self.task(id)?.into(),
+            Request::TaskEditDestinations { id, to } => {
+                self.edit_task_destinations(id, &to)?.into()
+            }
+            Request::TaskEditPackage { id, package } => self.edit_task_package(id, package)?.into(),
+            Request::TaskCopy { id, to, name } => self.copy_task(id, to, name)?.into(),
+            Request::TaskRerun { id, all, only } => {
+                self.rerun_task_on(id, all, only.as_deref())?.into()
+            }
+            Request::TaskSummaries => self.task_summaries()?.into(),
+            Request::TaskBrief { id } => self.task_brief(id)?.into(),
+            Request::TaskDestination { id, name } => self.task_destination(id, &name)?.into(),
+            Request::Failures => self.failures()?.into(),
+            Request::Status => self.status()?.into(),
+            Request::TaskRm { id } => self.remove_task(id)?.into(),
+            Request::Events { after, limit, tail } => match tail {
+                Some(n) => self.events_tail(n)?.into(),
+                None => self.events_since(after, limit)?.into(),
+            },
+        })
+    }
+}
