@@ -31,11 +31,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::Crc;
-use flate2::read::DeflateDecoder;
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
+use crate::package::inflate::{Claim, InflateError, inflate};
 use crate::package::zip::{add_parents, check_type, collision_key};
 use crate::package::{MAX_UNZIPPED_SIZE, entry_path};
 
@@ -149,9 +148,7 @@ struct Planned {
     path: String,
     is_folder: bool,
     executable: bool,
-    method: CompressionMethod,
-    claimed: u64,
-    crc: u32,
+    claim: Claim,
 }
 
 fn extract(zip: &Path, folder: &Path, limits: &Limits, rules: Rules) -> Result<Stats, PlaceError> {
@@ -179,30 +176,28 @@ fn extract(zip: &Path, folder: &Path, limits: &Limits, rules: Rules) -> Result<S
             .by_index_raw(item.index)
             .map_err(|e| zip_error(e, &format!("ZIP entry '{shown}' cannot be read"), reading()))?;
         let budget = limits.max_total.saturating_sub(stats.bytes);
-        let size = inflate(raw, item, budget, &mut out, &mut buf).map_err(|e| match e {
-            Inflate::MoreThanClaimed => refused(format!(
-                "ZIP entry '{shown}' claims {} bytes but decompresses to more",
-                item.claimed
+        let claimed = item.claim.size;
+        let size = inflate(raw, &item.claim, budget, &mut buf, |_, piece| {
+            out.write_all(piece)
+        })
+        .map_err(|e| match e {
+            InflateError::MoreThanClaimed => refused(format!(
+                "ZIP entry '{shown}' claims {claimed} bytes but decompresses to more"
             )),
-            Inflate::OverLimit => over_limit(limits, &shown),
-            Inflate::Corrupt(e) => refused(format!("ZIP entry '{shown}' is corrupt ({e})")),
-            Inflate::Read(e) => PlaceError::Io(e, reading()),
-            Inflate::Write(e) => PlaceError::Io(e, format!("writing {}", dest.display())),
+            InflateError::LessThanClaimed(size) => refused(format!(
+                "ZIP entry '{shown}' claims {claimed} bytes but decompresses to {size}"
+            )),
+            InflateError::OverBudget => over_limit(limits, &shown),
+            InflateError::CrcMismatch => {
+                refused(format!("ZIP entry '{shown}' is corrupt (CRC mismatch)"))
+            }
+            InflateError::Corrupt(e) => refused(format!("ZIP entry '{shown}' is corrupt ({e})")),
+            InflateError::Read(e) => PlaceError::Io(e, reading()),
+            InflateError::Write(e) => PlaceError::Io(e, format!("writing {}", dest.display())),
         })?;
-        if size.bytes != item.claimed {
-            return Err(refused(format!(
-                "ZIP entry '{shown}' claims {} bytes but decompresses to {}",
-                item.claimed, size.bytes
-            )));
-        }
-        if size.crc != item.crc {
-            return Err(refused(format!(
-                "ZIP entry '{shown}' is corrupt (CRC mismatch)"
-            )));
-        }
         finish_file(&out, &perms).map_err(io_context(format!("writing {}", dest.display())))?;
         stats.files += 1;
-        stats.bytes += size.bytes;
+        stats.bytes += size;
     }
     staging.commit()?;
     Ok(stats)
@@ -260,7 +255,8 @@ fn plan<R: Read + io::Seek>(
         if entry.encrypted() {
             return Err(entry_refused("is encrypted"));
         }
-        let method = entry.compression();
+        let claim = Claim::of(&entry);
+        let method = claim.method;
         if method != CompressionMethod::Stored && method != CompressionMethod::Deflated {
             return Err(entry_refused(&format!(
                 "uses compression method {method}; only Stored and Deflated are supported"
@@ -280,7 +276,7 @@ fn plan<R: Read + io::Seek>(
             file_keys.insert(key, path.clone());
             // Only a claim: the real size is counted while writing. But a
             // claim already past the limit is refused before any writing.
-            claimed_total = claimed_total.saturating_add(entry.size());
+            claimed_total = claimed_total.saturating_add(claim.size);
             if claimed_total > limits.max_total {
                 return Err(over_limit(limits, &shown));
             }
@@ -290,9 +286,7 @@ fn plan<R: Read + io::Seek>(
             path,
             is_folder,
             executable: mode.is_some_and(|m| m & 0o111 != 0),
-            method,
-            claimed: entry.size(),
-            crc: entry.crc32(),
+            claim,
         });
     }
     if let Some(path) = file_keys
@@ -306,74 +300,6 @@ fn plan<R: Read + io::Seek>(
         )));
     }
     Ok(plan)
-}
-
-/// What an entry really inflated to.
-struct Inflated {
-    bytes: u64,
-    crc: u32,
-}
-
-/// Why inflating an entry stopped early.
-enum Inflate {
-    MoreThanClaimed,
-    OverLimit,
-    Corrupt(io::Error),
-    Read(io::Error),
-    Write(io::Error),
-}
-
-/// Inflates an entry read raw from the archive into `out`, counting bytes
-/// and computing the CRC-32. Stops before writing anything past what the
-/// header claims or past `budget`, so a bomb costs at most its claim.
-fn inflate<R: Read>(
-    raw: R,
-    item: &Planned,
-    budget: u64,
-    out: &mut File,
-    buf: &mut [u8],
-) -> Result<Inflated, Inflate> {
-    let mut reader: Box<dyn Read + '_> = if item.method == CompressionMethod::Deflated {
-        Box::new(DeflateDecoder::new(raw))
-    } else {
-        Box::new(raw)
-    };
-    let mut crc = Crc::new();
-    let mut bytes: u64 = 0;
-    loop {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // The inflater reports a malformed stream as invalid data or
-            // input, and a truncated one as an early end.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::InvalidData
-                        | io::ErrorKind::InvalidInput
-                        | io::ErrorKind::UnexpectedEof
-                ) =>
-            {
-                return Err(Inflate::Corrupt(e));
-            }
-            Err(e) => return Err(Inflate::Read(e)),
-        };
-        bytes += n as u64;
-        if bytes > item.claimed {
-            return Err(Inflate::MoreThanClaimed);
-        }
-        if bytes > budget {
-            return Err(Inflate::OverLimit);
-        }
-        let chunk = &buf[..n];
-        crc.update(chunk);
-        out.write_all(chunk).map_err(Inflate::Write)?;
-    }
-    Ok(Inflated {
-        bytes,
-        crc: crc.sum(),
-    })
 }
 
 /// The permissions a file gets once written.
