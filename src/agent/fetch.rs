@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::proto::{Manifest, PackageRef};
+use crate::proto::{CHUNK_SIZE, Manifest, PackageRef};
 
 /// Tries in a row without progress before a download gives up.
 const MAX_STALLS: u32 = 8;
@@ -89,16 +89,7 @@ impl Fetcher<'_> {
             let _ = std::fs::remove_file(&done);
         }
         let manifest = self.manifest(&pkg.hash).await?;
-        if manifest.size != pkg.size
-            || manifest.chunks.len() as u64 != manifest.size.div_ceil(manifest.chunk_size)
-        {
-            return Err(FetchError::Fatal(format!(
-                "manifest of {} does not match the package ({} bytes, {} chunks)",
-                pkg.hash,
-                manifest.size,
-                manifest.chunks.len()
-            )));
-        }
+        check_manifest(pkg, &manifest)?;
         let part_path = self.cache.join(format!("{}.part", pkg.hash));
         let cs = manifest.chunk_size;
         let (mut part, mut verified) = {
@@ -242,6 +233,32 @@ impl Fetcher<'_> {
     }
 }
 
+/// Refuses a manifest the content cannot be verified against. Its chunks
+/// must be the size this agent hashes ([`CHUNK_SIZE`]): the download loop
+/// divides by it and allocates a buffer of it, so neither 0 nor a size a
+/// server picked may reach them. Its size must be the package's, and its
+/// chunk count the one that size makes.
+fn check_manifest(pkg: &PackageRef, m: &Manifest) -> Result<(), FetchError> {
+    if m.chunk_size != CHUNK_SIZE {
+        return Err(FetchError::Fatal(format!(
+            "manifest of {} uses chunks of {} bytes, not the {CHUNK_SIZE} bytes this agent verifies",
+            pkg.hash, m.chunk_size
+        )));
+    }
+    let expected = m.size.div_ceil(CHUNK_SIZE);
+    if m.size != pkg.size || m.chunks.len() as u64 != expected {
+        return Err(FetchError::Fatal(format!(
+            "manifest of {} does not match the package ({} bytes in {} chunks; expected {} bytes in {} chunks)",
+            pkg.hash,
+            m.size,
+            m.chunks.len(),
+            pkg.size,
+            pkg.size.div_ceil(CHUNK_SIZE)
+        )));
+    }
+    Ok(())
+}
+
 /// Length of the chunk that starts at `offset`.
 fn chunk_len(m: &Manifest, offset: u64) -> usize {
     (m.size - offset).min(m.chunk_size) as usize
@@ -296,7 +313,6 @@ fn open_part(path: &Path, m: &Manifest) -> std::io::Result<(std::fs::File, u64)>
     Ok((f, good))
 }
 
-/// Checks the whole file against its address and moves it into place.
 /// BLAKE3 of a file, hex, streamed through a fixed buffer.
 fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
@@ -312,6 +328,7 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
+/// Checks the whole file against its address and moves it into place.
 fn finish(part: &Path, done: &Path, hash: &str) -> Result<(), FetchError> {
     let got = hash_file(part).map_err(|e| FetchError::Transient(e.to_string()))?;
     if got != hash {
@@ -321,4 +338,152 @@ fn finish(part: &Path, done: &Path, hash: &str) -> Result<(), FetchError> {
         )));
     }
     std::fs::rename(part, done).map_err(|e| FetchError::Transient(format!("cache: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// Serves plain HTTP on a local port: `manifest` for any path ending in
+    /// "/manifest", a 404 with an error body for anything else (content).
+    /// Returns the base URL.
+    async fn serve(manifest: &Manifest) -> String {
+        let manifest = serde_json::to_vec(manifest).expect("manifest json");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&request);
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let (status, body) = if path.ends_with("/manifest") {
+                    ("200 OK", manifest.clone())
+                } else {
+                    ("404 Not Found", br#"{"error":"no such content"}"#.to_vec())
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&body).await;
+                let _ = conn.shutdown().await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// A client for plain HTTP; the TLS settings are never used.
+    fn client() -> reqwest::Client {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .expect("client")
+    }
+
+    fn package(size: u64) -> PackageRef {
+        PackageRef {
+            id: 1,
+            name: "p".into(),
+            hash: "ab".repeat(32),
+            size,
+            format: crate::task::Format::File,
+            file_name: "p.bin".into(),
+            command: None,
+            folder: None,
+            success_codes: Vec::new(),
+        }
+    }
+
+    /// Fetches `pkg` from a server whose manifest is `manifest`, and
+    /// returns the error it must end with.
+    async fn refusal(pkg: &PackageRef, manifest: &Manifest) -> String {
+        let base = serve(manifest).await;
+        let cache = tempfile::tempdir().expect("tempdir");
+        let client = client();
+        let fetcher = Fetcher {
+            client: &client,
+            base: &base,
+            cache: cache.path(),
+        };
+        match fetcher.ensure(pkg, |_, _| {}).await {
+            Err((FetchError::Fatal(m), 0)) => m,
+            Err((e, n)) => {
+                panic!("expected a refusal before any content, got {e:?} after {n} bytes")
+            }
+            Ok(f) => panic!("expected a refusal, got {}", f.path.display()),
+        }
+    }
+
+    fn hashes(n: usize) -> Vec<String> {
+        vec![blake3::hash(b"").to_hex().to_string(); n]
+    }
+
+    #[tokio::test]
+    async fn manifest_with_chunk_size_zero_is_refused_without_panic() {
+        let manifest = Manifest {
+            size: 10,
+            chunk_size: 0,
+            chunks: Vec::new(),
+        };
+        let message = refusal(&package(10), &manifest).await;
+        assert!(message.contains("uses chunks of 0 bytes"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn manifest_with_another_chunk_size_is_refused() {
+        // Consistent in itself (3 chunks of 4 bytes for 10 bytes), but not
+        // in the chunks this agent verifies.
+        let manifest = Manifest {
+            size: 10,
+            chunk_size: 4,
+            chunks: hashes(3),
+        };
+        let message = refusal(&package(10), &manifest).await;
+        assert_eq!(
+            message,
+            format!(
+                "manifest of {} uses chunks of 4 bytes, not the {CHUNK_SIZE} bytes this agent verifies",
+                package(10).hash
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn manifest_whose_chunk_count_or_size_is_off_is_refused() {
+        let size = CHUNK_SIZE + 1;
+        let short = Manifest {
+            size,
+            chunk_size: CHUNK_SIZE,
+            chunks: hashes(1),
+        };
+        let message = refusal(&package(size), &short).await;
+        assert!(message.contains("does not match the package"), "{message}");
+        assert!(message.contains("in 1 chunks; expected"), "{message}");
+
+        let other_size = Manifest {
+            size: 10,
+            chunk_size: CHUNK_SIZE,
+            chunks: hashes(1),
+        };
+        let message = refusal(&package(11), &other_size).await;
+        assert!(message.contains("does not match the package"), "{message}");
+    }
 }

@@ -13,6 +13,7 @@
 //! its headers are written by whoever made it and may lie.
 
 mod exe;
+pub(crate) mod inflate;
 mod msi;
 pub(crate) mod zip;
 

@@ -15,10 +15,9 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ::zip::{CompressionMethod, ZipArchive, read::ZipFile};
-use flate2::Crc;
-use flate2::read::DeflateDecoder;
+use ::zip::{CompressionMethod, ZipArchive};
 
+use super::inflate::{Claim, InflateError, decompressed, inflate};
 use super::{
     Format, InspectError, Inspection, Installer, Kind, Sniffer, exe, human_size, msi, refused,
 };
@@ -29,7 +28,7 @@ const S_IFREG: u32 = 0o100_000;
 const S_IFDIR: u32 = 0o040_000;
 const S_IFLNK: u32 = 0o120_000;
 
-/// Bytes inflated per read while measuring an entry.
+/// Bytes inflated per read while checking an entry.
 const BUF_LEN: usize = 64 << 10;
 
 /// The path an entry named `name` is extracted to, relative to the
@@ -125,7 +124,7 @@ pub(super) fn inspect_zip(
     let mut buf = vec![0u8; BUF_LEN];
 
     for index in 0..archive.len() {
-        let mut entry = archive
+        let entry = archive
             .by_index_raw(index)
             .map_err(|e| refused(format!("ZIP entry #{} cannot be read: {e}", index + 1)))?;
         let name = entry
@@ -168,33 +167,34 @@ pub(super) fn inspect_zip(
         }
 
         // Refuse on the claim alone before inflating anything.
-        let claimed = entry.size();
+        let claim = Claim::of(&entry);
         let budget = limit - total;
-        if claimed > budget {
+        if claim.size > budget {
             return Err(over_limit(limit, &name));
         }
+        // Inflated into nothing but the sniffer: only sizes, the CRC and
+        // the kind of content matter here.
         let mut sniffer = Sniffer::new();
-        let measured = measure(&mut entry, method, claimed, budget, &mut buf, &mut sniffer)
-            .map_err(|e| match e {
-                Measure::MoreThanClaimed => entry_refused(&format!(
-                    "claims {} but decompresses to more",
-                    human_size(claimed)
-                )),
-                Measure::OverLimit => over_limit(limit, &name),
-                Measure::Corrupt(e) => entry_refused(&format!("is corrupt ({e})")),
-                Measure::Io(e) => InspectError::Io(e),
-            })?;
-        if measured.size != claimed {
-            return Err(entry_refused(&format!(
+        let size = inflate(entry, &claim, budget, &mut buf, |offset, piece| {
+            sniffer.feed_at(offset, piece);
+            Ok(())
+        })
+        .map_err(|e| match e {
+            InflateError::MoreThanClaimed => entry_refused(&format!(
+                "claims {} but decompresses to more",
+                human_size(claim.size)
+            )),
+            InflateError::LessThanClaimed(size) => entry_refused(&format!(
                 "claims {} but decompresses to {}",
-                human_size(claimed),
-                human_size(measured.size)
-            )));
-        }
-        if measured.crc != entry.crc32() {
-            return Err(entry_refused("is corrupt (CRC mismatch)"));
-        }
-        total += measured.size;
+                human_size(claim.size),
+                human_size(size)
+            )),
+            InflateError::OverBudget => over_limit(limit, &name),
+            InflateError::CrcMismatch => entry_refused("is corrupt (CRC mismatch)"),
+            InflateError::Corrupt(e) => entry_refused(&format!("is corrupt ({e})")),
+            InflateError::Read(e) | InflateError::Write(e) => InspectError::Io(e),
+        })?;
+        total += size;
         files += 1;
 
         // A ZIP inside is just a file: that is how a ZIP is shipped as is.
@@ -265,82 +265,6 @@ pub(crate) fn add_parents(key: &str, folders: &mut BTreeSet<String>) {
     }
 }
 
-/// What an entry really decompressed to.
-struct Measured {
-    size: u64,
-    crc: u32,
-}
-
-/// Why measuring stopped early.
-enum Measure {
-    MoreThanClaimed,
-    OverLimit,
-    Corrupt(io::Error),
-    Io(io::Error),
-}
-
-/// The decompressed content of an entry read raw from the archive.
-fn content<'a, R: Read + 'a>(raw: R, method: CompressionMethod) -> Box<dyn Read + 'a> {
-    if method == CompressionMethod::Deflated {
-        Box::new(DeflateDecoder::new(raw))
-    } else {
-        Box::new(raw)
-    }
-}
-
-/// Inflates an entry into nothing, counting bytes, computing the CRC-32 and
-/// feeding the sniffer. Stops as soon as the entry passes what its header
-/// claims or the unzipped budget left, so a bomb costs at most `budget`
-/// bytes of inflating.
-fn measure<R: Read>(
-    raw: &mut ZipFile<'_, R>,
-    method: CompressionMethod,
-    claimed: u64,
-    budget: u64,
-    buf: &mut [u8],
-    sniffer: &mut Sniffer,
-) -> Result<Measured, Measure> {
-    let mut reader = content(raw, method);
-    let mut crc = Crc::new();
-    let mut size: u64 = 0;
-    loop {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // The inflater reports a malformed stream as invalid data or
-            // input, and a truncated one as an early end.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::InvalidData
-                        | io::ErrorKind::InvalidInput
-                        | io::ErrorKind::UnexpectedEof
-                ) =>
-            {
-                return Err(Measure::Corrupt(e));
-            }
-            Err(e) => return Err(Measure::Io(e)),
-        };
-        let chunk = &buf[..n];
-        sniffer.feed_at(size, chunk);
-        size += n as u64;
-        if size > claimed {
-            return Err(Measure::MoreThanClaimed);
-        }
-        // Implied by the check above while claimed <= budget, which the
-        // caller ensures; kept so the bound never rests on the caller alone.
-        if size > budget {
-            return Err(Measure::OverLimit);
-        }
-        crc.update(chunk);
-    }
-    Ok(Measured {
-        size,
-        crc: crc.sum(),
-    })
-}
-
 /// Picks the installer among the candidates: the one nearest the top of the
 /// ZIP, when only one is there. Several at the same depth are ambiguous; the
 /// admin says which by giving an install command.
@@ -374,7 +298,7 @@ fn choose_installer<R: Read + Seek>(
         let spill = Spill::create(scratch)?;
         {
             let mut out = BufWriter::new(&spill.file);
-            io::copy(&mut content(entry, method).take(size), &mut out)?;
+            io::copy(&mut decompressed(entry, method).take(size), &mut out)?;
             out.flush()?;
         }
         let mut file = &spill.file;
@@ -388,7 +312,7 @@ fn choose_installer<R: Read + Seek>(
             framework: None,
         }
     } else {
-        let framework = exe::detect_framework(content(entry, method))?;
+        let framework = exe::detect_framework(decompressed(entry, method))?;
         Installer {
             path: Some(chosen.path),
             format: Format::Exe,

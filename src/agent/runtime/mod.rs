@@ -6,6 +6,10 @@
 //! one destination never overlap) and the reporter (sends outcomes kept on
 //! disk until the server acknowledges them, so a crash or a server restart
 //! loses none).
+//!
+//! Enrolment and the identity it leaves are in `enrol.rs`.
+
+mod enrol;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -13,16 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 
+use self::enrol::{Identity, client_for, default_name, enrol, load_identity, save_identity};
 use super::exec::{self, RunSpec};
 use super::fetch::{FetchError, Fetcher};
 use super::place::{self, Limits};
-use crate::pki;
 use crate::proto::{
-    Action, AgentInfo, Assignment, EnrollRequest, EnrollResponse, MoveOrder, POLL_WAIT_SECS,
-    PollRequest, PollResponse, Report, ReportStatus,
+    Action, AgentInfo, Assignment, MoveOrder, POLL_WAIT_SECS, PollRequest, PollResponse, Report,
+    ReportStatus,
 };
 use crate::task::outcome::{self as exitcodes, Verdict as Outcome};
 
@@ -38,15 +41,6 @@ pub struct AgentConfig {
     pub name: Option<String>,
     /// Longest an install or uninstall command may run.
     pub command_timeout: Duration,
-}
-
-/// What enrolment leaves in the data dir (besides `key.pem`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Identity {
-    server: String,
-    name: String,
-    ca_pem: String,
-    cert_pem: String,
 }
 
 /// Bytes of command output kept for the report.
@@ -68,23 +62,6 @@ pub fn hostname() -> String {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
-}
-
-/// A default destination name from the host name: what `check_name` takes.
-fn default_name() -> String {
-    let n: String = hostname()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    n.trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string()
 }
 
 struct Agent {
@@ -179,18 +156,6 @@ pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = (
     }
 }
 
-fn client_for(data: &Path, id: &Identity) -> Result<reqwest::Client> {
-    let key_pem = std::fs::read_to_string(data.join("key.pem")).context("agent key")?;
-    let tls = pki::agent_client_config(&id.ca_pem, &id.cert_pem, &key_pem)?;
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .connect_timeout(Duration::from_secs(10))
-        // Shorter than the server's 30 s header timeout, so the client
-        // drops an idle connection before the server closes it under it.
-        .pool_idle_timeout(Duration::from_secs(20))
-        .build()?)
-}
-
 /// Serves one server until it orders a move (returned) or turns the agent
 /// away (an error).
 async fn serve_one(cfg: &AgentConfig, id: &Identity) -> Result<MoveOrder> {
@@ -214,99 +179,6 @@ async fn serve_one(cfg: &AgentConfig, id: &Identity) -> Result<MoveOrder> {
     worker.abort();
     reporter.abort();
     result
-}
-
-fn save_identity(data: &Path, id: &Identity, key_pem: &str) -> Result<()> {
-    pki::write_private(&data.join("key.pem"), key_pem.as_bytes())?;
-    pki::write_private(&data.join("identity.json"), &serde_json::to_vec_pretty(id)?)
-}
-
-fn load_identity(dir: &Path) -> Result<Option<Identity>> {
-    let p = dir.join("identity.json");
-    match std::fs::read_to_string(&p) {
-        Ok(t) => Ok(Some(
-            serde_json::from_str(&t).with_context(|| format!("{}: damaged", p.display()))?,
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("{}: cannot read", p.display())),
-    }
-}
-
-/// Key, CSR, token → certificate. Retries while the server is
-/// unreachable; a refusal is final and said in one line. Returns the
-/// identity and the private key, not yet saved.
-async fn enrol(server: &str, token: &str, name: &str) -> Result<(Identity, String)> {
-    let (_, fp) = pki::parse_token(token)?;
-    let (key_pem, csr_pem) = pki::agent_key_and_csr(name)?;
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(pki::enrol_client_config(fp)?)
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let req = EnrollRequest {
-        token: token.to_string(),
-        name: name.to_string(),
-        csr_pem,
-        info: agent_info(),
-    };
-    let url = format!("https://{server}/v1/enroll");
-    let mut wait = Duration::from_secs(1);
-    let resp: EnrollResponse = loop {
-        match client.post(&url).json(&req).send().await {
-            Ok(r) if r.status().is_success() => break r.json().await?,
-            Ok(r) => {
-                bail!(
-                    "enrolment refused by {server}: {}",
-                    super::fetch::error_text(r).await
-                )
-            }
-            Err(e) if is_tls_rejection(&e) => {
-                bail!(
-                    "{server} is not the server this token was made for (its CA fingerprint differs)"
-                )
-            }
-            Err(e) => {
-                tracing::warn!("cannot reach {server}: {e}; retrying in {wait:?}");
-                eprintln!(
-                    "courier agent: cannot reach {server} ({}); retrying",
-                    root_cause(&e)
-                );
-                tokio::time::sleep(jitter(wait)).await;
-                wait = (wait * 2).min(Duration::from_secs(30));
-            }
-        }
-    };
-    if pki::fingerprint_pem(&resp.ca_pem)? != fp.to_ascii_lowercase() {
-        bail!("the server answered with a CA that does not match the token");
-    }
-    eprintln!(
-        "courier agent: enrolled as '{name}' with {server}{}",
-        if resp.status == "pending" {
-            ", waiting for approval (courier dest approve NAME)"
-        } else {
-            ""
-        }
-    );
-    Ok((
-        Identity {
-            server: server.to_string(),
-            name: name.to_string(),
-            ca_pem: resp.ca_pem,
-            cert_pem: resp.cert_pem,
-        },
-        key_pem,
-    ))
-}
-
-fn is_tls_rejection(e: &reqwest::Error) -> bool {
-    let mut src: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = src {
-        if s.to_string().contains("CA does not match the fingerprint") {
-            return true;
-        }
-        src = s.source();
-    }
-    false
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {
@@ -376,7 +248,7 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
             }
         };
         wait = Duration::from_secs(1);
-        if resp.status == "pending" {
+        if resp.status == crate::task::DestStatus::Pending {
             if !said_pending {
                 tracing::info!("waiting for an administrator to approve this agent");
                 said_pending = true;

@@ -1,0 +1,132 @@
+//! Permissions of placed files and folders. On Unix a new file or folder
+//! takes its folder's group and mode (a file without execute bits unless
+//! executable), a replaced file keeps its own mode, owner and group; on
+//! Windows NTFS inheritance does the work.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+/// The permissions a file gets once written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Perms {
+    /// Created with 0o666 or 0o777 under the umask, nothing changed after.
+    Plain { executable: bool },
+    /// A new distributed file: the folder's mode bits and group.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    New { mode: u32, gid: u32 },
+    /// A replaced file: exactly what the old one had.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Replace { mode: u32, uid: u32, gid: u32 },
+}
+
+#[cfg(unix)]
+pub(super) fn make_inheriting_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, chown};
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let parent = fs::metadata(if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    })?;
+    // Private until it has its final group and mode.
+    fs::DirBuilder::new().mode(0o700).create(path)?;
+    allow_not_permitted(chown(path, None, Some(parent.gid())))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(parent.mode() & 0o7777))
+}
+
+#[cfg(not(unix))]
+pub(super) fn make_inheriting_dir(path: &Path) -> io::Result<()> {
+    // NTFS inheritance gives the new folder its parent's permissions.
+    fs::create_dir(path)
+}
+
+#[cfg(unix)]
+pub(super) fn inherited_perms(
+    dir: &Path,
+    existing: Option<&fs::Metadata>,
+    executable: bool,
+) -> io::Result<Perms> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(old) = existing {
+        return Ok(Perms::Replace {
+            mode: old.mode() & 0o7777,
+            uid: old.uid(),
+            gid: old.gid(),
+        });
+    }
+    let folder = fs::metadata(dir)?;
+    let bits = if executable { 0o777 } else { 0o666 };
+    Ok(Perms::New {
+        mode: folder.mode() & bits,
+        gid: folder.gid(),
+    })
+}
+
+#[cfg(not(unix))]
+pub(super) fn inherited_perms(
+    _dir: &Path,
+    _existing: Option<&fs::Metadata>,
+    executable: bool,
+) -> io::Result<Perms> {
+    // NTFS inheritance gives a new file its folder's permissions; carrying
+    // a replaced file's own ACL over would take ReplaceFileW.
+    Ok(Perms::Plain { executable })
+}
+
+#[cfg(unix)]
+pub(super) fn set_create_mode(options: &mut OpenOptions, perms: &Perms) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mode = match perms {
+        Perms::Plain { executable: true } => 0o777,
+        Perms::Plain { executable: false } => 0o666,
+        // Private until it has its final owner and mode.
+        Perms::New { .. } | Perms::Replace { .. } => 0o600,
+    };
+    options.mode(mode);
+}
+
+#[cfg(not(unix))]
+pub(super) fn set_create_mode(_options: &mut OpenOptions, _perms: &Perms) {}
+
+#[cfg(unix)]
+pub(super) fn apply_perms(file: &File, perms: &Perms) -> io::Result<()> {
+    use std::os::unix::fs::{PermissionsExt, fchown};
+    // The owner is set before the mode: changing the owner clears the
+    // set-user-id and set-group-id bits.
+    let mode = match *perms {
+        Perms::Plain { .. } => return Ok(()),
+        Perms::New { mode, gid } => {
+            // Not root and not a member of the folder's group: the file
+            // keeps our group, which is all an unprivileged agent can do.
+            allow_not_permitted(fchown(file, None, Some(gid)))?;
+            mode
+        }
+        Perms::Replace { mode, uid, gid } => {
+            if let Err(e) = fchown(file, Some(uid), Some(gid)) {
+                if e.kind() != io::ErrorKind::PermissionDenied {
+                    return Err(e);
+                }
+                // Only root gives a file away: keep at least the group.
+                allow_not_permitted(fchown(file, None, Some(gid)))?;
+            }
+            mode
+        }
+    };
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+pub(super) fn apply_perms(_file: &File, _perms: &Perms) -> io::Result<()> {
+    Ok(())
+}
+
+/// EPERM from a change of owner or group is expected when the agent does
+/// not run as root; it is not a reason to fail the placement.
+#[cfg(unix)]
+fn allow_not_permitted(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        other => other,
+    }
+}
