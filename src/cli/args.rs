@@ -37,42 +37,12 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server: agent listener, admin socket, scheduler
-    Serve {
-        /// Address agents connect to [default: 0.0.0.0:7443]
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<std::net::SocketAddr>,
-        /// Content transfers served at once; the others wait their turn
-        #[arg(long, value_name = "N")]
-        max_transfers: Option<usize>,
-        /// Bandwidth for all content together, e.g. 100MiB/s
-        #[arg(long, value_name = "RATE", value_parser = parse_rate_arg)]
-        bandwidth: Option<u64>,
-    },
+    Serve(ServeArgs),
     /// Run the agent on a destination computer (--data is the agent's own)
-    Agent {
-        /// The server, as HOST:PORT
-        #[arg(long, value_name = "HOST:PORT")]
-        server: Option<String>,
-        /// Enrolment token from 'courier token create' (first start only)
-        #[arg(long, env = "COURIER_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// Destination name (default: the host name)
-        #[arg(long)]
-        name: Option<String>,
-        /// Longest an install or uninstall command may run, in seconds
-        #[arg(long, default_value_t = 3600, value_name = "SECS")]
-        command_timeout: u64,
-    },
+    Agent(AgentArgs),
     /// Try courier: a throwaway server, local agents, sample packages and
     /// tasks (one failing for a visible reason), in the console
-    Demo {
-        /// How many local agents to start
-        #[arg(long, default_value_t = 3)]
-        agents: usize,
-        /// No console: wait for the tasks and print how they ended
-        #[arg(long)]
-        headless: bool,
-    },
+    Demo(DemoArgs),
     /// Register, list, edit and delete packages
     #[command(subcommand)]
     Package(PackageCmd),
@@ -92,6 +62,45 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address agents connect to [default: 0.0.0.0:7443]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Content transfers served at once; the others wait their turn
+    #[arg(long, value_name = "N")]
+    pub max_transfers: Option<usize>,
+    /// Bandwidth for all content together, e.g. 100MiB/s
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_arg)]
+    pub bandwidth: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// The server, as HOST:PORT
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<String>,
+    /// Enrolment token from 'courier token create' (first start only)
+    #[arg(long, env = "COURIER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Destination name (default: the host name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Longest an install or uninstall command may run, in seconds
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub command_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How many local agents to start
+    #[arg(long, default_value_t = 3)]
+    pub agents: usize,
+    /// No console: wait for the tasks and print how they ended
+    #[arg(long)]
+    pub headless: bool,
 }
 
 #[derive(Subcommand, Debug)]

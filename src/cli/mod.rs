@@ -4,7 +4,6 @@
 //! requests and results into text or JSON; rules live in `service`.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -12,11 +11,11 @@ use clap::Parser;
 use serde::Serialize;
 
 mod args;
+mod roles;
 
 pub use args::Cli;
 use args::{Command, DestCmd, LogArgs, PackageCmd, TaskCmd, TokenCmd};
 
-use crate::agent::runtime::AgentConfig;
 use crate::api::{Client, Request};
 use crate::clock::Clock;
 use crate::datadir::DataDir;
@@ -82,45 +81,25 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let Some(command) = cli.command else {
-        let data = DataDir::open(DataDir::resolve(cli.data)?)?;
-        let serve = crate::server::Options {
-            announce: false,
-            ..serve_options(&data, None, None, None)?
-        };
-        let file = crate::server::limits::ConfigFile::load(&data.root().join("courier.toml"))?;
-        init_logging(&data.log_dir().join("console.log"))?;
-        crate::console::run(crate::console::ConsoleOptions {
-            data,
-            theme: cli.theme.or(file.console.theme),
-            read_only: cli.read_only,
-            serve,
-        })?;
-        return Ok(ExitCode::SUCCESS);
-    };
-    match command {
-        Command::Serve {
-            listen,
-            max_transfers,
-            bandwidth,
-        } => return serve(cli.data, listen, max_transfers, bandwidth),
-        Command::Agent {
-            server,
-            token,
-            name,
-            command_timeout,
-        } => return agent(cli.data, server, token, name, command_timeout),
-        Command::Demo { agents, headless } => {
-            crate::demo::run(crate::demo::DemoOptions {
-                agents,
-                theme: cli.theme,
-                read_only: cli.read_only,
-                headless,
-            })?;
+    let command = match cli.command {
+        None => {
+            roles::console(cli.data, cli.theme, cli.read_only)?;
             return Ok(ExitCode::SUCCESS);
         }
-        _ => {}
-    }
+        Some(Command::Serve(args)) => {
+            roles::serve(cli.data, args)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Agent(args)) => {
+            roles::agent(cli.data, args)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Demo(args)) => {
+            roles::demo(args, cli.theme, cli.read_only)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(c) => c,
+    };
     let data = DataDir::open(DataDir::resolve(cli.data)?)?;
     let socket = data.socket_path();
     let mut client = Client::connect(&socket, move || {
@@ -164,122 +143,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Serve { .. } | Command::Agent { .. } | Command::Demo { .. } => {}
+        Command::Serve(_) | Command::Agent(_) | Command::Demo(_) => {}
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Logs of long-running roles go to a file in their data dir; the terminal
-/// gets only what an operator must see.
-fn init_logging(file: &std::path::Path) -> Result<()> {
-    if let Some(dir) = file.parent() {
-        crate::datadir::create_private_dir(dir)?;
-    }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .with_context(|| format!("{}: cannot open log", file.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("COURIER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(f))
-        .try_init();
-    Ok(())
-}
-
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-}
-
-fn serve(
-    data: Option<PathBuf>,
-    listen: Option<std::net::SocketAddr>,
-    max_transfers: Option<usize>,
-    bandwidth: Option<u64>,
-) -> Result<ExitCode> {
-    let data = DataDir::open(DataDir::resolve(data)?)?;
-    let opts = serve_options(&data, listen, max_transfers, bandwidth)?;
-    init_logging(&data.log_dir().join("server.log"))?;
-    let svc = Service::open(data.clone(), Clock::from_env()).context("cannot open the data dir")?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(crate::server::run(data, svc, opts, shutdown_signal()))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Server settings: flags first, then `<data>/courier.toml`, then defaults.
-fn serve_options(
-    data: &DataDir,
-    listen: Option<std::net::SocketAddr>,
-    max_transfers: Option<usize>,
-    bandwidth: Option<u64>,
-) -> Result<crate::server::Options> {
-    use crate::server::limits::{ConfigFile, parse_rate};
-    let file = ConfigFile::load(&data.root().join("courier.toml"))?.server;
-    let listen = match (listen, file.listen.as_deref()) {
-        (Some(l), _) => l,
-        (None, Some(l)) => l
-            .parse()
-            .map_err(|_| anyhow::anyhow!("courier.toml: listen '{l}' is not ADDR:PORT"))?,
-        (None, None) => std::net::SocketAddr::from(([0, 0, 0, 0], 7443)),
-    };
-    let bandwidth = match (bandwidth, file.bandwidth) {
-        (Some(b), _) => Some(b),
-        (None, Some(b)) => Some(parse_rate(&b).map_err(|e| anyhow::anyhow!("courier.toml: {e}"))?),
-        (None, None) => None,
-    };
-    Ok(crate::server::Options {
-        listen,
-        max_transfers: max_transfers.or(file.max_transfers),
-        bandwidth,
-        announce: true,
-    })
-}
-
-fn agent(
-    data: Option<PathBuf>,
-    server: Option<String>,
-    token: Option<String>,
-    name: Option<String>,
-    command_timeout: u64,
-) -> Result<ExitCode> {
-    let data = match data {
-        Some(d) => d,
-        None => DataDir::resolve(None)?
-            .parent()
-            .map(|p| p.join("courier-agent"))
-            .ok_or_else(|| anyhow::anyhow!("no data dir: give --data DIR"))?,
-    };
-    init_logging(&data.join("agent.log"))?;
-    let cfg = AgentConfig {
-        data,
-        server,
-        token,
-        name,
-        command_timeout: std::time::Duration::from_secs(command_timeout),
-    };
-    // One thread: an idle agent should cost next to nothing.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(crate::agent::runtime::run(cfg, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
 }
 
