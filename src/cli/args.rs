@@ -64,7 +64,7 @@ pub enum Command {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct ServeArgs {
     /// Address agents connect to [default: 0.0.0.0:7443]
     #[arg(long, value_name = "ADDR")]

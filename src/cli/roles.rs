@@ -18,15 +18,10 @@ use crate::service::Service;
 pub(super) fn console(data: Option<PathBuf>, theme: Option<String>, read_only: bool) -> Result<()> {
     let data = DataDir::open(DataDir::resolve(data)?)?;
     let file = config_file(&data)?;
-    let no_flags = ServeArgs {
-        listen: None,
-        max_transfers: None,
-        bandwidth: None,
-    };
     // A standalone console serves quietly: its screen is the terminal.
     let serve = crate::server::Options {
         announce: false,
-        ..serve_options(no_flags, &file.server)?
+        ..serve_options(ServeArgs::default(), &file.server)?
     };
     init_logging(&data.log_dir().join("console.log"))?;
     crate::console::run(crate::console::ConsoleOptions {
