@@ -1,0 +1,393 @@
+//! The command line as clap sees it: every command, flag and value parser.
+//! Help texts here are the user-facing documentation of each flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::Kind;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "courier",
+    version,
+    about = "Distribute software packages to agents and follow every destination",
+    long_about = "Distribute software packages to agents and follow every destination.\n\n\
+        Without a command, opens the console on the data dir: attached to the \
+        'courier serve' running for it, or running the server itself (standalone)."
+)]
+pub struct Cli {
+    /// Data dir (database, content store); default $XDG_DATA_HOME/courier
+    #[arg(long, global = true, env = "COURIER_DATA", value_name = "DIR")]
+    pub(super) data: Option<PathBuf>,
+
+    /// Console theme: default, light, high-contrast, mono, or a file's name
+    /// in ~/.config/courier/themes [default: mono under NO_COLOR]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(super) theme: Option<String>,
+
+    /// Console: disable every action that changes something
+    #[arg(long, global = true)]
+    pub(super) read_only: bool,
+
+    #[command(subcommand)]
+    pub(super) command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: agent listener, admin socket, scheduler
+    Serve(ServeArgs),
+    /// Run the agent on a destination computer (--data is the agent's own)
+    Agent(AgentArgs),
+    /// Try courier: a throwaway server, local agents, sample packages and
+    /// tasks (one failing for a visible reason), in the console
+    Demo(DemoArgs),
+    /// Register, list, edit and delete packages
+    #[command(subcommand)]
+    Package(PackageCmd),
+    /// Enrolment tokens for agents
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Destinations (computers running the agent)
+    #[command(subcommand, alias = "dests")]
+    Dest(DestCmd),
+    /// Tasks: install, distribute or uninstall a package on destinations
+    #[command(subcommand)]
+    Task(TaskCmd),
+    /// Show the event log
+    Log(LogArgs),
+    /// Is a server running for the data dir, agents and work in progress
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address agents connect to [default: 0.0.0.0:7443]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Content transfers served at once; the others wait their turn
+    #[arg(long, value_name = "N")]
+    pub max_transfers: Option<usize>,
+    /// Bandwidth for all content together, e.g. 100MiB/s
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_arg)]
+    pub bandwidth: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// The server, as HOST:PORT
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<String>,
+    /// Enrolment token from 'courier token create' (first start only)
+    #[arg(long, env = "COURIER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Destination name (default: the host name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Longest an install or uninstall command may run, in seconds
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub command_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How many local agents to start
+    #[arg(long, default_value_t = 3)]
+    pub agents: usize,
+    /// No console: wait for the tasks and print how they ended
+    #[arg(long)]
+    pub headless: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Create a token; agents enrol with it
+    Create {
+        /// How long it can be used: 30m, 24h, 7d, or "never"
+        #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+        ttl: Ttl,
+        /// Agents enrolling with it are approved at once
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (secrets are not shown again)
+    #[command(alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: no new agent can enrol with it
+    Revoke {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DestCmd {
+    /// List destinations
+    #[command(alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one destination
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending agent
+    Approve {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject an agent: it gets no work
+    Reject {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a destination: tasks drop it (a task with no other completes)
+    #[command(alias = "remove")]
+    Rm {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a destination to another management server
+    Move {
+        name: String,
+        /// The other server, HOST:PORT
+        #[arg(long, value_name = "HOST:PORT")]
+        server: String,
+        /// An enrolment token of the other server
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TaskCmd {
+    /// Create a task for a package
+    Create {
+        /// The package to distribute (or uninstall)
+        #[arg(long, value_name = "ID")]
+        package: i64,
+        /// Destinations, comma-separated
+        #[arg(
+            long,
+            value_name = "NAME[,NAME…]",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        to: Vec<String>,
+        /// Every approved destination
+        #[arg(long)]
+        all: bool,
+        /// Run the package's uninstall command instead
+        #[arg(long)]
+        uninstall: bool,
+        /// Start time: RFC 3339, or local "YYYY-MM-DD HH:MM"
+        #[arg(long, value_name = "TIME", value_parser = crate::clock::parse_time)]
+        at: Option<i64>,
+        /// Daily window (server time) outside which nothing new starts
+        #[arg(long, value_name = "HH:MM-HH:MM")]
+        window: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tasks
+    #[command(alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a task with every destination's state
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change only the destinations, or only the package, of a task
+    Edit {
+        id: i64,
+        /// New destinations (package and schedule kept)
+        #[arg(
+            long,
+            value_name = "NAME[,NAME…]",
+            conflicts_with = "package",
+            required_unless_present = "package"
+        )]
+        to: Vec<String>,
+        /// New package (destinations kept)
+        #[arg(long, value_name = "ID")]
+        package: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a task: same package and schedule, same or other destinations
+    Copy {
+        id: i64,
+        #[arg(long, value_name = "NAME[,NAME…]")]
+        to: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-execute a task on its failed destinations
+    Rerun {
+        id: i64,
+        /// Every finished destination, not only the failed ones
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a task (unfinished work is cancelled on the agents first)
+    #[command(alias = "remove")]
+    Rm {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PackageCmd {
+    /// Register a file (MSI, EXE, ZIP or any file) as a package
+    Add {
+        /// The file to register (at most 1 GiB; a ZIP at most 2 GiB unzipped)
+        file: PathBuf,
+        #[command(flatten)]
+        meta: MetaArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List packages
+    #[command(alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one package
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a package's metadata (its content never changes)
+    Edit {
+        id: i64,
+        #[command(flatten)]
+        meta: MetaArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a package no unfinished task uses
+    #[command(alias = "remove")]
+    Rm {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct MetaArgs {
+    /// Display name (default: the MSI's ProductName, else the file name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Version (default: the MSI's ProductVersion)
+    #[arg(long)]
+    pub version: Option<String>,
+    /// install: run an installer; file: place the file(s) in --folder
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<Kind>,
+    /// Silent install command, run in the unpacked package
+    #[arg(long, value_name = "CMD")]
+    pub install_command: Option<String>,
+    /// Uninstall command (set automatically for an MSI)
+    #[arg(long, value_name = "CMD")]
+    pub uninstall_command: Option<String>,
+    /// Destination folder (required for file distribution)
+    #[arg(long, value_name = "DIR")]
+    pub folder: Option<String>,
+    /// Exit codes that count as success, comma-separated (default 0,3010,1641)
+    #[arg(long, value_name = "CODES", value_parser = parse_codes)]
+    pub success_codes: Option<Codes>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Keep printing new events as they happen
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only the last N events
+    #[arg(long, short = 'n', value_name = "N")]
+    pub lines: Option<u32>,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A token lifetime in seconds; None never expires.
+#[derive(Debug, Clone, Copy)]
+pub struct Ttl(pub Option<i64>);
+
+fn parse_ttl(s: &str) -> Result<Ttl, String> {
+    if s == "never" {
+        return Ok(Ttl(None));
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (30m, 24h, 7d, never)"))?;
+    let mult = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("'{s}': unit must be s, m, h or d")),
+    };
+    if n <= 0 {
+        return Err(format!("'{s}': must be positive"));
+    }
+    Ok(Ttl(Some(n * mult)))
+}
+
+fn parse_rate_arg(s: &str) -> Result<u64, String> {
+    crate::server::limits::parse_rate(s).map_err(|e| e.to_string())
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    Kind::parse(s).ok_or_else(|| format!("'{s}' is not a kind (install or file)"))
+}
+
+/// Exit codes as one comma-separated argument.
+#[derive(Debug, Clone)]
+pub struct Codes(pub Vec<i64>);
+
+fn parse_codes(s: &str) -> Result<Codes, String> {
+    s.split(',')
+        .map(|c| {
+            let c = c.trim();
+            c.parse::<i64>()
+                .map_err(|_| format!("'{c}' is not an exit code"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Codes)
+}

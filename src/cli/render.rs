@@ -1,0 +1,425 @@
+//! Output: every reply the CLI prints goes through [`emit`], as pretty JSON
+//! under `--json` or as the text form its [`Render`] impl gives.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::model::{Destination, Event, Kind, Package, Status, Task, Token};
+use crate::model::human_size;
+
+/// A reply as the CLI prints it.
+pub trait Render: Serialize {
+    /// The form for people.
+    fn text(&self, out: &mut dyn Write) -> Result<()>;
+
+    /// The form for scripts under `--json`: one pretty JSON document.
+    fn json(&self, out: &mut dyn Write) -> Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)?;
+        Ok(())
+    }
+}
+
+/// Prints a reply as JSON or as text.
+pub fn emit<T: Render + ?Sized>(out: &mut dyn Write, value: &T, json: bool) -> Result<()> {
+    if json {
+        value.json(out)
+    } else {
+        value.text(out)
+    }
+}
+
+/// A reply after a change, shown as a line saying what was done followed by
+/// the usual text of the value; its JSON is the value's alone.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct Headed<'a, T> {
+    #[serde(skip)]
+    pub head: String,
+    pub value: &'a T,
+}
+
+impl<T: Render> Render for Headed<'_, T> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        writeln!(out, "{}", self.head)?;
+        self.value.text(out)
+    }
+}
+
+/// A reply after a change, shown as one line saying what was done (what is
+/// gone or revoked is not worth showing); its JSON is the value's alone.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct Done<'a, T> {
+    #[serde(skip)]
+    pub line: String,
+    pub value: &'a T,
+}
+
+impl<T: Serialize> Render for Done<'_, T> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        writeln!(out, "{}", self.line)?;
+        Ok(())
+    }
+}
+
+impl Render for Package {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let p = self;
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let mut rows: Vec<(&str, String)> = vec![
+            ("id", p.id.to_string()),
+            ("name", p.name.clone()),
+            ("version", opt(&p.version)),
+            ("kind", p.kind.as_str().into()),
+            ("format", p.format.to_string()),
+            ("file", p.file_name.clone()),
+            ("size", format!("{} ({} bytes)", human_size(p.size), p.size)),
+        ];
+        if let Some(u) = p.unzipped_size {
+            rows.push((
+                "unzipped",
+                format!("{} in {} files", human_size(u), p.entries.unwrap_or(0)),
+            ));
+        }
+        if let Some(i) = &p.installer {
+            rows.push(("installer", i.clone()));
+        }
+        if let Some(c) = &p.product_code {
+            rows.push(("product code", c.clone()));
+        }
+        rows.extend([
+            ("install", opt(&p.install_command)),
+            ("uninstall", opt(&p.uninstall_command)),
+            ("folder", opt(&p.folder)),
+            (
+                "success codes",
+                p.success_codes
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("blake3", p.hash.clone()),
+            ("sha256", p.sha256.clone()),
+            ("registered", p.created_at.clone()),
+            ("updated", p.updated_at.clone()),
+        ]);
+        for (k, v) in rows {
+            writeln!(out, "{k:<14} {v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Render for Vec<Package> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.is_empty() {
+            writeln!(
+                out,
+                "no packages (register one with: courier package add FILE)"
+            )?;
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = self
+            .iter()
+            .map(|p| {
+                let action = match p.kind {
+                    Kind::Install => p.install_command.clone().unwrap_or_default(),
+                    Kind::File => format!("→ {}", p.folder.as_deref().unwrap_or("")),
+                };
+                vec![
+                    p.id.to_string(),
+                    p.name.clone(),
+                    p.version.clone().unwrap_or_else(|| "-".into()),
+                    p.kind.as_str().into(),
+                    p.format.to_string(),
+                    human_size(p.size),
+                    action,
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "ID",
+                "NAME",
+                "VERSION",
+                "KIND",
+                "FORMAT",
+                "SIZE",
+                "COMMAND / FOLDER",
+            ],
+            &rows,
+        )
+    }
+}
+
+/// A token as its creator needs it: only the secret on stdout, so a script
+/// can capture it, and how to use it on stderr. Only a token just created
+/// carries its secret.
+impl Render for Token {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let t = self;
+        writeln!(out, "{}", t.token.as_deref().unwrap_or(""))?;
+        eprintln!(
+            "token {}: {}{}; on each destination run: courier agent --server HOST:PORT --token TOKEN",
+            t.id,
+            match &t.expires_at {
+                Some(e) => format!("valid until {e}"),
+                None => "never expires".into(),
+            },
+            if t.auto_approve {
+                ", agents approved at once"
+            } else {
+                ", agents wait for 'courier dest approve'"
+            }
+        );
+        Ok(())
+    }
+}
+
+impl Render for Vec<Token> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let rows: Vec<Vec<String>> = self
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.to_string(),
+                    if t.revoked { "revoked" } else { "active" }.into(),
+                    t.expires_at.clone().unwrap_or_else(|| "never".into()),
+                    if t.auto_approve { "yes" } else { "no" }.into(),
+                    t.uses.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["ID", "STATE", "EXPIRES", "AUTO-APPROVE", "USES"],
+            &rows,
+        )
+    }
+}
+
+impl Render for Destination {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let d = self;
+        let rows = [
+            ("name", d.name.clone()),
+            ("status", d.status.to_string()),
+            ("os", d.os.clone().unwrap_or_default()),
+            ("hostname", d.hostname.clone().unwrap_or_default()),
+            ("agent", d.agent_version.clone().unwrap_or_default()),
+            (
+                "last seen",
+                d.last_seen.clone().unwrap_or_else(|| "-".into()),
+            ),
+            ("enrolled", d.enrolled_at.clone()),
+            ("unfinished", d.running_work.to_string()),
+        ];
+        for (k, v) in rows {
+            writeln!(out, "{k:<11} {v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Render for Vec<Destination> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.is_empty() {
+            writeln!(
+                out,
+                "no destinations (enrol agents with a token: courier token create)"
+            )?;
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = self
+            .iter()
+            .map(|d| {
+                vec![
+                    d.name.clone(),
+                    d.status.to_string(),
+                    d.os.clone().unwrap_or_default(),
+                    d.last_seen.clone().unwrap_or_else(|| "-".into()),
+                    d.running_work.to_string(),
+                ]
+            })
+            .collect();
+        table(out, &["NAME", "STATUS", "OS", "LAST SEEN", "WORK"], &rows)
+    }
+}
+
+/// A task with every destination's state, and the end of the output of each
+/// failed one: what an admin needs to see why.
+impl Render for Task {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let t = self;
+        writeln!(
+            out,
+            "task {} '{}': {} of package {} '{}', {}",
+            t.id,
+            t.name,
+            t.kind,
+            t.package
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "(deleted)".into()),
+            t.package_name,
+            t.status
+        )?;
+        if let Some(s) = &t.start_at {
+            writeln!(out, "starts {s}")?;
+        }
+        let rows: Vec<Vec<String>> = t
+            .destinations
+            .iter()
+            .map(|d| {
+                vec![
+                    d.name.clone(),
+                    d.status.to_string(),
+                    d.attempt.to_string(),
+                    d.exit_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    [d.meaning.clone(), d.message.clone()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" — "),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["DESTINATION", "STATUS", "ATTEMPT", "EXIT", "MESSAGE"],
+            &rows,
+        )?;
+        for d in t.destinations.iter().filter(|d| d.status == "failed") {
+            if let Some(o) = d.output.as_deref().filter(|o| !o.trim().is_empty()) {
+                writeln!(out, "\n--- output of {} (last lines) ---", d.name)?;
+                let lines: Vec<&str> = o.lines().collect();
+                for l in &lines[lines.len().saturating_sub(20)..] {
+                    writeln!(out, "{l}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Render for Vec<Task> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.is_empty() {
+            writeln!(
+                out,
+                "no tasks (create one with: courier task create --package ID --to NAME)"
+            )?;
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = self
+            .iter()
+            .map(|t| {
+                let c = &t.counts;
+                vec![
+                    t.id.to_string(),
+                    t.name.clone(),
+                    t.kind.to_string(),
+                    t.status.to_string(),
+                    format!(
+                        "{} ok, {} failed, {} running, {} waiting",
+                        c.succeeded,
+                        c.failed,
+                        c.transferring + c.installing,
+                        c.waiting
+                    ),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["ID", "NAME", "TYPE", "STATUS", "DESTINATIONS"],
+            &rows,
+        )
+    }
+}
+
+/// One event per line in both forms: `courier log --follow` prints events
+/// as they come, and a reader parses each line as it arrives.
+impl Render for Event {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let e = self;
+        writeln!(
+            out,
+            "{}  {:<5}  {:<16}  {:<12}  {}",
+            e.at,
+            e.level.as_str(),
+            e.kind,
+            e.subject,
+            e.message
+        )?;
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        writeln!(out)?;
+        Ok(())
+    }
+}
+
+impl Render for Status {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let s = self;
+        match &s.listen {
+            Some(l) => writeln!(out, "server     running, agents connect to {l}")?,
+            None => writeln!(
+                out,
+                "server     not running for this data dir (courier serve)"
+            )?,
+        }
+        writeln!(
+            out,
+            "agents     {} online, {} offline, {} pending, {} in all",
+            s.online, s.offline, s.pending, s.total
+        )?;
+        writeln!(
+            out,
+            "tasks      {} running, {} destinations at work",
+            s.running_tasks, s.unfinished
+        )?;
+        // Bytes served are counted by a running server only.
+        if s.listen.is_some() {
+            writeln!(out, "served     {} since start", human_size(s.bytes_served))?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints rows as left-aligned columns sized to their content.
+fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let last = cells.len().saturating_sub(1);
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s
+    };
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    writeln!(out, "{}", line(&header))?;
+    for r in rows {
+        writeln!(out, "{}", line(r))?;
+    }
+    Ok(())
+}

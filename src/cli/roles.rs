@@ -1,0 +1,139 @@
+//! The long-running roles: server, agent, demo and console. Each gets its
+//! settings (flags over `courier.toml` over defaults), a log file in its
+//! data dir, and a clean stop on SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+
+use super::args::{AgentArgs, DemoArgs, ServeArgs};
+use crate::agent::runtime::AgentConfig;
+use crate::datadir::DataDir;
+use crate::server::limits::{ConfigFile, ServerConfig, parse_rate};
+
+/// Opens the console on the data dir, attached to its server or running one.
+pub(super) fn console(data: Option<PathBuf>, theme: Option<String>, read_only: bool) -> Result<()> {
+    let data = DataDir::open(DataDir::resolve(data)?)?;
+    let file = config_file(&data)?;
+    // A standalone console serves quietly: its screen is the terminal.
+    let serve = crate::server::Options {
+        announce: false,
+        ..serve_options(ServeArgs::default(), &file.server)?
+    };
+    init_logging(&data.log_dir().join("console.log"))?;
+    crate::console::run(crate::console::ConsoleOptions {
+        data,
+        theme: theme.or(file.console.theme),
+        read_only,
+        serve,
+    })
+}
+
+pub(super) fn serve(data: Option<PathBuf>, flags: ServeArgs) -> Result<()> {
+    let data = DataDir::open(DataDir::resolve(data)?)?;
+    let opts = serve_options(flags, &config_file(&data)?.server)?;
+    init_logging(&data.log_dir().join("server.log"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(crate::server::run(data, opts, shutdown_signal()))?;
+    Ok(())
+}
+
+pub(super) fn agent(data: Option<PathBuf>, args: AgentArgs) -> Result<()> {
+    let data = match data {
+        Some(d) => d,
+        None => DataDir::resolve(None)?
+            .parent()
+            .map(|p| p.join("courier-agent"))
+            .ok_or_else(|| anyhow!("no data dir: give --data DIR"))?,
+    };
+    init_logging(&data.join("agent.log"))?;
+    let cfg = AgentConfig {
+        data,
+        server: args.server,
+        token: args.token,
+        name: args.name,
+        command_timeout: std::time::Duration::from_secs(args.command_timeout),
+    };
+    // One thread: an idle agent should cost next to nothing.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(crate::agent::runtime::run(cfg, shutdown_signal()))?;
+    Ok(())
+}
+
+pub(super) fn demo(args: DemoArgs, theme: Option<String>, read_only: bool) -> Result<()> {
+    crate::demo::run(crate::demo::DemoOptions {
+        agents: args.agents,
+        theme,
+        read_only,
+        headless: args.headless,
+    })
+}
+
+fn config_file(data: &DataDir) -> Result<ConfigFile> {
+    ConfigFile::load(&data.root().join("courier.toml"))
+}
+
+/// Server settings: flags first, then `courier.toml`, then defaults.
+fn serve_options(flags: ServeArgs, file: &ServerConfig) -> Result<crate::server::Options> {
+    let listen = match (flags.listen, file.listen.as_deref()) {
+        (Some(l), _) => l,
+        (None, Some(l)) => l
+            .parse()
+            .map_err(|_| anyhow!("courier.toml: listen '{l}' is not ADDR:PORT"))?,
+        (None, None) => SocketAddr::from(([0, 0, 0, 0], 7443)),
+    };
+    let bandwidth = match (flags.bandwidth, file.bandwidth.as_deref()) {
+        (Some(b), _) => Some(b),
+        (None, Some(b)) => Some(parse_rate(b).map_err(|e| anyhow!("courier.toml: {e}"))?),
+        (None, None) => None,
+    };
+    Ok(crate::server::Options {
+        listen,
+        max_transfers: flags.max_transfers.or(file.max_transfers),
+        bandwidth,
+        announce: true,
+    })
+}
+
+/// Logs of long-running roles go to a file in their data dir; the terminal
+/// gets only what an operator must see.
+fn init_logging(file: &Path) -> Result<()> {
+    if let Some(dir) = file.parent() {
+        crate::datadir::create_private_dir(dir)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .with_context(|| format!("{}: cannot open log", file.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COURIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(f))
+        .try_init();
+    Ok(())
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the role runs until killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
