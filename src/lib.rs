@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod console;
+pub mod content;
 pub mod datadir;
 pub mod demo;
 pub mod model;

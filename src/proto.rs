@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::task::{DestStatus, Format, WorkState};
 
-/// Bytes per verified chunk of content.
-pub const CHUNK_SIZE: u64 = 1 << 20;
+pub use crate::content::{CHUNK_SIZE, Manifest};
 
 /// How long a poll waits for work before returning empty.
 pub const POLL_WAIT_SECS: u64 = 25;
@@ -98,15 +97,6 @@ pub struct PackageRef {
     pub command: Option<String>,
     pub folder: Option<String>,
     pub success_codes: Vec<i64>,
-}
-
-/// Chunk hashes of a blob: `GET /v1/content/{hash}/manifest`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Manifest {
-    pub size: u64,
-    pub chunk_size: u64,
-    /// BLAKE3 of each chunk, hex.
-    pub chunks: Vec<String>,
 }
 
 /// `POST /v1/report`: progress or outcome of one attempt.

@@ -9,10 +9,10 @@ use anyhow::Result;
 
 use super::args::{DestCmd, LogArgs, MetaArgs, PackageCmd, TaskCmd, TokenCmd};
 use super::render::{Done, Headed, emit};
+use crate::api::{AddPackage, CreateTask, EditPackage};
 use crate::api::{Client, Request};
 use crate::datadir::DataDir;
 use crate::model::{Destination, Event, Package, Status, Task, Token};
-use crate::api::{AddPackage, CreateTask, EditPackage};
 
 /// Runs one admin command against the server for the data dir, or against
 /// the store itself when no server runs, with stdout as its output.

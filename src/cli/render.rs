@@ -6,8 +6,8 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::model::{Destination, Event, Kind, Package, Status, Task, Token};
 use crate::model::human_size;
+use crate::model::{Destination, Event, Kind, Package, Status, Task, Token};
 
 /// A reply as the CLI prints it.
 pub trait Render: Serialize {

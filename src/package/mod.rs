@@ -67,6 +67,22 @@ impl Framework {
             Framework::Squirrel => "--silent",
         }
     }
+
+    /// The install command to suggest for the EXE at `exe` (relative to
+    /// the unpacked package): the path, quoted when it needs it, and the
+    /// framework's silent switches.
+    pub fn suggested_command(&self, exe: &str) -> String {
+        format!("{} {}", quote_path(exe), self.silent_switches())
+    }
+}
+
+/// Quotes a path for a Windows command line when it needs it.
+pub fn quote_path(p: &str) -> String {
+    if p.contains(' ') {
+        format!("\"{p}\"")
+    } else {
+        p.to_string()
+    }
 }
 
 /// Properties read from an MSI's Property table.
@@ -86,6 +102,24 @@ pub struct Installer {
     pub format: Format,
     pub msi: Option<MsiInfo>,
     pub framework: Option<Framework>,
+}
+
+impl Installer {
+    /// The installer's path as a Windows command in the unpacked package
+    /// names it: inside a ZIP its path with backslashes, else the file
+    /// registered (`file_name`).
+    pub fn command_path(&self, file_name: &str) -> String {
+        match &self.path {
+            Some(p) => p.replace('/', "\\"),
+            None => file_name.to_string(),
+        }
+    }
+
+    /// The install command to suggest for an EXE of a known framework.
+    pub fn suggested_command(&self, file_name: &str) -> Option<String> {
+        self.framework
+            .map(|fw| fw.suggested_command(&self.command_path(file_name)))
+    }
 }
 
 /// Result of inspecting one file.

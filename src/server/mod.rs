@@ -111,7 +111,7 @@ impl Core {
     }
 
     pub fn content_path(&self, hash: &str) -> std::path::PathBuf {
-        crate::store::blobs::blob_path(&self.content_root, hash)
+        crate::content::blob_path(&self.content_root, hash)
     }
 }
 

@@ -352,24 +352,6 @@ pub(crate) fn conflict(message: String) -> anyhow::Error {
     crate::api::ApiError::conflict(message).into()
 }
 
-/// Quotes a path for a Windows command line when it needs it.
-fn quote(p: &str) -> String {
-    if p.contains(' ') {
-        format!("\"{p}\"")
-    } else {
-        p.to_string()
-    }
-}
-
-/// Where the installer sits relative to the extracted content, as a Windows
-/// command names it.
-fn installer_path(inst: &Installer, file_name: &str) -> String {
-    match &inst.path {
-        Some(p) => p.replace('/', "\\"),
-        None => file_name.to_string(),
-    }
-}
-
 fn msi_install_command(path: &str) -> String {
     format!("msiexec /i \"{path}\" /qn /norestart")
 }
@@ -440,7 +422,7 @@ fn plan(req: &AddPackage, insp: &package::Inspection, file_name: &str) -> Result
             let install_command = match (&req.install_command, installer) {
                 (Some(c), _) => c.clone(),
                 (None, Some(i)) if i.format == Format::Msi => {
-                    msi_install_command(&installer_path(i, file_name))
+                    msi_install_command(&i.command_path(file_name))
                 }
                 (None, Some(i)) => bail!(exe_needs_command(i, file_name)),
                 (None, None) if !insp.ambiguous.is_empty() => bail!(
@@ -480,23 +462,22 @@ fn describe_installer(i: &Installer) -> String {
 }
 
 fn exe_needs_command(i: &Installer, file_name: &str) -> String {
-    let exe = installer_path(i, file_name);
+    let exe = i.command_path(file_name);
     match i.framework {
         Some(fw) => format!(
-            "an EXE needs a silent install command: {} installer detected{}, try --install-command '{} {}'",
+            "an EXE needs a silent install command: {} installer detected{}, try --install-command '{}'",
             fw.name(),
             i.path
                 .as_deref()
                 .map(|p| format!(" at '{p}'"))
                 .unwrap_or_default(),
-            quote(&exe),
-            fw.silent_switches()
+            fw.suggested_command(&exe)
         ),
         None => format!(
             "an EXE needs a silent install command (--install-command '{} <silent switches>'): \
              no installer framework recognised; common switches are /S (NSIS), \
              /VERYSILENT /SUPPRESSMSGBOXES /NORESTART (Inno Setup), /quiet /norestart (WiX Burn)",
-            quote(&exe)
+            package::quote_path(&exe)
         ),
     }
 }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::content::{CHUNK_SIZE, Manifest, blob_path};
 use crate::datadir::create_private_dir;
-use crate::proto::{CHUNK_SIZE, Manifest};
 
 const COPY_BUFFER: usize = 1 << 20;
 
@@ -240,13 +240,6 @@ fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-}
-
-/// Where the blob `hash` lives under the content root `root`: one folder
-/// per first two hex digits, so no folder holds more than a few thousand.
-pub fn blob_path(root: &Path, hash: &str) -> PathBuf {
-    let prefix = hash.get(..2).unwrap_or("00");
-    root.join(prefix).join(hash)
 }
 
 #[cfg(test)]

@@ -471,28 +471,12 @@ fn report_for(a: &Assignment, transferred: u64) -> Report {
     }
 }
 
-/// True when the package can only run on Windows.
-fn needs_windows(a: &Assignment) -> bool {
-    let cmd = a
-        .package
-        .command
-        .as_deref()
-        .unwrap_or("")
-        .trim_start()
-        .to_ascii_lowercase();
-    a.action != Action::Distribute
-        && (matches!(a.package.format.as_str(), "msi" | "exe")
-            || cmd.starts_with("msiexec")
-            || cmd
-                .split_whitespace()
-                .next()
-                .is_some_and(|w| w.trim_matches('"').ends_with(".exe")))
-}
-
 /// One attempt: fetch, then place or run; the outcome as a final report.
 async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
     let mut r = report_for(a, 0);
-    if needs_windows(a) && !cfg!(windows) {
+    if crate::task::rules::needs_windows(a.action, a.package.format, a.package.command.as_deref())
+        && !cfg!(windows)
+    {
         r.message = Some(format!(
             "cannot run a Windows installer ({}) on {}: send it to Windows destinations",
             a.package.format,
