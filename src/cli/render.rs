@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::model::human_size;
 use crate::model::{Destination, Event, Kind, Package, Status, Task, Token};
+use crate::task::WorkState;
 
 /// A reply as the CLI prints it.
 pub trait Render: Serialize {
@@ -295,7 +296,11 @@ impl Render for Task {
             &["DESTINATION", "STATUS", "ATTEMPT", "EXIT", "MESSAGE"],
             &rows,
         )?;
-        for d in t.destinations.iter().filter(|d| d.status == "failed") {
+        for d in t
+            .destinations
+            .iter()
+            .filter(|d| d.status == WorkState::Failed)
+        {
             if let Some(o) = d.output.as_deref().filter(|o| !o.trim().is_empty()) {
                 writeln!(out, "\n--- output of {} (last lines) ---", d.name)?;
                 let lines: Vec<&str> = o.lines().collect();
