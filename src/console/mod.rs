@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod config;
 pub mod draw;
 pub mod form;
 pub mod keymap;
