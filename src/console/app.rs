@@ -876,7 +876,7 @@ impl App {
                 None => self.flash(Level::Warn, text::NOTHING_SELECTED),
             },
             Action::Approve => match self.selected_destination().cloned() {
-                Some(d) if d.status == "pending" || d.status == "rejected" => self.outbox.push(Command::Act {
+                Some(d) if text::can_approve(&d.status) => self.outbox.push(Command::Act {
                     request: Request::DestApprove { name: d.name.clone() },
                     done: format!("approved {}", d.name),
                 }),

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap}
 use super::app::{App, Mode, TriageRow, View, level_rank};
 use super::form::TaskPart;
 use super::keymap::{self, Context, KEYMAP};
-use super::text::{self, state_symbol};
+use super::text::{self, Role, state_symbol};
 use crate::model::Level;
 use crate::service::human_size;
 
@@ -53,12 +53,12 @@ pub fn draw(f: &mut Frame, app: &App) {
 
 fn state_style(app: &App, state: &str) -> Style {
     let t = &app.theme;
-    match state {
-        "succeeded" | "completed" | "online" => t.ok,
-        "failed" | "rejected" => t.error,
-        "transferring" | "installing" | "running" => t.info,
-        "pending" | "scheduled" | "waiting" => t.warn,
-        _ => t.muted,
+    match text::state_role(state) {
+        Role::Ok => t.ok,
+        Role::Error => t.error,
+        Role::Info => t.info,
+        Role::Warn => t.warn,
+        Role::Muted => t.muted,
     }
 }
 
@@ -352,7 +352,7 @@ fn draw_tasks(f: &mut Frame, app: &App, area: Rect) {
             let done = c.succeeded + c.failed + c.cancelled;
             vec![
                 Cell::from(t.id.to_string()),
-                Cell::from(if t.kind == "uninstall" {
+                Cell::from(if text::is_uninstall(&t.kind) {
                     format!("{} (uninstall)", t.name)
                 } else {
                     t.name.clone()
@@ -429,7 +429,7 @@ fn draw_task_detail(f: &mut Frame, app: &App, area: Rect) {
         },
         |i| {
             let d = &task.destinations[i];
-            let status = if d.status == "transferring" && size > 0 {
+            let status = if text::is_transferring(&d.status) && size > 0 {
                 Cell::from(format!(
                     "⇣ {}",
                     progress_bar(d.transferred.min(size), size, 8)
@@ -451,8 +451,7 @@ fn draw_task_detail(f: &mut Frame, app: &App, area: Rect) {
                 Cell::from(msg),
             ];
             if d.reboot_required {
-                cells[1] = Cell::from(format!("{} succeeded ↻", state_symbol("succeeded")))
-                    .style(app.theme.warn);
+                cells[1] = Cell::from(text::SUCCEEDED_RESTART).style(app.theme.warn);
             }
             cells
         },

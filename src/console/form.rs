@@ -6,6 +6,7 @@ use ratatui::crossterm::event::{Event as CtEvent, KeyCode, KeyEvent};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
+use super::text;
 use crate::api::Request;
 use crate::model::{Destination, Kind, Package, Task};
 use crate::service::{AddPackage, CreateTask, EditPackage};
@@ -332,9 +333,9 @@ impl TaskForm {
             f.chosen[i] = task
                 .destinations
                 .iter()
-                .any(|td| td.name == d.name && td.status != "cancelled");
+                .any(|td| td.name == d.name && !text::is_cancelled(&td.status));
         }
-        f.uninstall = task.kind == "uninstall";
+        f.uninstall = text::is_uninstall(&task.kind);
         f.part = TaskPart::Destinations;
         f.editing = Some(task);
         f
@@ -393,14 +394,14 @@ impl TaskForm {
                     // Rejected agents get no work: not offered.
                     KeyCode::Char(' ') => {
                         if let Some(&i) = vis.get(self.cursor)
-                            && self.destinations[i].status != "rejected"
+                            && !text::is_rejected(&self.destinations[i].status)
                         {
                             self.chosen[i] = !self.chosen[i];
                         }
                     }
                     KeyCode::Char('+') => {
                         for i in &vis {
-                            self.chosen[*i] = self.destinations[*i].status != "rejected";
+                            self.chosen[*i] = !text::is_rejected(&self.destinations[*i].status);
                         }
                     }
                     KeyCode::Char('-') => {
@@ -454,7 +455,7 @@ impl TaskForm {
             let before: Vec<String> = t
                 .destinations
                 .iter()
-                .filter(|d| d.status != "cancelled")
+                .filter(|d| !text::is_cancelled(&d.status))
                 .map(|d| d.name.clone())
                 .collect();
             let mut a = before.clone();

@@ -27,7 +27,22 @@ pub const EMPTY_LOG: &str = "No events yet.";
 pub const QUIT_WITH_WORK: &str = "destinations are still at work and this console runs the server: \
 quitting pauses their distribution until courier starts again. Quit?";
 
-/// Symbol and label of a state, so meaning never rests on colour.
+// ---- the server's names of states and kinds ---------------------------------
+//
+// The only place the console compares them, so that when they become typed
+// these functions change and their callers do not.
+
+/// What a state means at a glance; each role has a theme style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Ok,
+    Error,
+    Info,
+    Warn,
+    Muted,
+}
+
+/// Symbol of a state, so meaning never rests on colour.
 pub fn state_symbol(state: &str) -> &'static str {
     match state {
         "succeeded" | "completed" | "online" => "✔",
@@ -40,3 +55,42 @@ pub fn state_symbol(state: &str) -> &'static str {
         _ => "·",
     }
 }
+
+/// The role a state is drawn in.
+pub fn state_role(state: &str) -> Role {
+    match state {
+        "succeeded" | "completed" | "online" => Role::Ok,
+        "failed" | "rejected" => Role::Error,
+        "transferring" | "installing" | "running" => Role::Info,
+        "pending" | "scheduled" | "waiting" => Role::Warn,
+        _ => Role::Muted,
+    }
+}
+
+/// A destination's row whose content is on its way.
+pub fn is_transferring(status: &str) -> bool {
+    status == "transferring"
+}
+
+/// A destination's row taken out of its task.
+pub fn is_cancelled(status: &str) -> bool {
+    status == "cancelled"
+}
+
+/// An agent turned away: it gets no work, so forms do not offer it.
+pub fn is_rejected(status: &str) -> bool {
+    status == "rejected"
+}
+
+/// An agent that approval changes: still waiting, or rejected before.
+pub fn can_approve(status: &str) -> bool {
+    status == "pending" || status == "rejected"
+}
+
+/// A task that runs the package's uninstall command.
+pub fn is_uninstall(kind: &str) -> bool {
+    kind == "uninstall"
+}
+
+/// The state cell of a row that succeeded but needs a restart.
+pub const SUCCEEDED_RESTART: &str = "✔ succeeded ↻";
