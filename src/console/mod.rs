@@ -14,8 +14,10 @@ pub mod config;
 pub mod draw;
 pub mod form;
 pub mod keymap;
+pub mod table;
 pub mod text;
 pub mod theme;
+pub mod widgets;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
