@@ -938,6 +938,8 @@ fn triage_groups_by_cause() {
     let mut app = seeded();
     open_triage(&mut app);
     let groups: Vec<(String, usize, usize)> = app
+        .views
+        .triage
         .groups
         .iter()
         .map(|g| (g.cause.clone(), g.rows.len(), g.tasks))
