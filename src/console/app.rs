@@ -107,6 +107,11 @@ impl App {
             Message::Output(Ok(_)) if !matches!(self.mode, Mode::Normal) => {}
             Message::Output(Ok((task, d))) => self.mode = Mode::Output(OutputPane::of(task, &d)),
             Message::Output(Err(e)) => self.flash(Level::Error, e),
+            Message::Inspected(answer) => {
+                if let Mode::PackageForm(form) = &mut self.mode {
+                    form.inspected(answer);
+                }
+            }
             Message::Link(r) => {
                 if let Err(e) = &r {
                     self.flash(Level::Error, format!("server unreachable: {e}"));

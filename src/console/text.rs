@@ -6,6 +6,8 @@ pub const NOTHING_SELECTED: &str = "nothing selected";
 pub const CONFIRM_HINT: &str =
     "y confirm · n/Esc cancel · Tab switch · Enter chooses the highlighted button";
 pub const FORM_HINT: &str = "Tab/↓ next field · ↑ previous · Enter submit · Esc cancel";
+/// Said in the package form while a worker looks at the chosen file.
+pub const INSPECTING: &str = "looking at";
 pub const FILTER_HINT: &str = "type to filter · Enter keep · Esc clear";
 pub const COMMAND_HINT: &str = "Tab complete · Enter run · Esc cancel";
 pub const COMMANDS: &[(&str, &str)] = &[

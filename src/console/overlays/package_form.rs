@@ -1,4 +1,7 @@
-//! Register a package, or edit one.
+//! Register a package, or edit one. Leaving the path field has a worker
+//! thread look at the file (an MSI's properties, an EXE's framework, a
+//! ZIP's entries) and prefill what it tells; the form stays usable while
+//! it looks.
 
 use std::path::Path;
 
@@ -11,7 +14,7 @@ use tui_input::backend::crossterm::EventHandler;
 
 use super::{AddPackage, EditPackage};
 use crate::api::Request;
-use crate::console::backend::Command;
+use crate::console::backend::{Command, Inspected, Look};
 use crate::console::component::{Ctx, Effect, Footer, Overlay};
 use crate::console::text;
 use crate::console::theme::Theme;
@@ -44,6 +47,9 @@ pub struct PackageForm {
     pub focus: usize,
     /// What the file looks like, once looked at (MSI details…).
     pub detected: Option<String>,
+    /// The path a worker is looking at; its answer is taken only while
+    /// this is still the path asked about.
+    pub inspecting: Option<String>,
 }
 
 const P_PATH: usize = 0;
@@ -73,6 +79,7 @@ impl PackageForm {
             ],
             focus: P_PATH,
             detected: None,
+            inspecting: None,
         }
     }
 
@@ -99,27 +106,30 @@ impl PackageForm {
         }
     }
 
-    /// Looks at the chosen file to prefill what it tells (MSI properties,
-    /// an EXE's framework and silent switch).
-    fn leave_path(&mut self) {
+    /// Asks a worker to look at the chosen file.
+    fn leave_path(&mut self) -> Effect {
         let path = self.fields[P_PATH].input.value().trim().to_string();
         if path.is_empty() {
+            return Effect::None;
+        }
+        self.inspecting = Some(path.clone());
+        Effect::Send(vec![Command::Inspect { path }])
+    }
+
+    /// Takes the worker's answer: what the file is, and the fields it
+    /// fills that are still empty.
+    pub fn inspected(&mut self, answer: Inspected) {
+        if self.inspecting.as_deref() != Some(answer.path.as_str()) {
             return;
         }
-        let p = Path::new(&path);
-        let Ok(md) = std::fs::metadata(p) else {
-            self.detected = Some(format!("{path}: no such file"));
-            return;
+        self.inspecting = None;
+        let path = answer.path;
+        self.detected = match answer.look {
+            Look::Missing => Some(format!("{path}: no such file")),
+            Look::TooBig => None,
+            Look::Found(i) => Some(self.prefill(&path, &i)),
+            Look::Refused(e) => Some(format!("refused: {e}")),
         };
-        // Only cheap looks here: a big ZIP is measured at registration.
-        if md.len() > 256 << 20 {
-            self.detected = None;
-            return;
-        }
-        self.detected = Some(match crate::package::inspect(p, &std::env::temp_dir()) {
-            Ok(i) => self.prefill(&path, &i),
-            Err(e) => format!("refused: {e}"),
-        });
     }
 
     fn prefill(&mut self, path: &str, i: &Inspection) -> String {
@@ -227,16 +237,17 @@ impl Overlay for PackageForm {
                     self.fields[P_PATH].input = Input::new(done);
                     return Effect::None;
                 }
-                self.leave_path();
                 self.focus = P_NAME;
-                Effect::None
+                self.leave_path()
             }
             KeyCode::Tab | KeyCode::Down => {
-                if self.focus == P_PATH {
-                    self.leave_path();
-                }
+                let look = if self.focus == P_PATH {
+                    self.leave_path()
+                } else {
+                    Effect::None
+                };
                 self.focus = (self.focus + 1).min(self.fields.len() - 1);
-                Effect::None
+                look
             }
             KeyCode::BackTab | KeyCode::Up => {
                 self.focus = self.focus.saturating_sub(1).max(self.first_field());
@@ -283,7 +294,12 @@ impl Overlay for PackageForm {
                 theme.muted,
             )));
         }
-        if let Some(d) = &self.detected {
+        if let Some(path) = &self.inspecting {
+            lines.push(Line::from(Span::styled(
+                format!("{} {path}…", text::INSPECTING),
+                theme.muted,
+            )));
+        } else if let Some(d) = &self.detected {
             lines.push(Line::from(Span::styled(d.clone(), theme.info)));
         }
         lines.push(Line::from(Span::styled(text::FORM_HINT, theme.muted)));
@@ -331,6 +347,7 @@ pub fn complete_path(typed: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ratatui::crossterm::event::KeyModifiers;
 
     #[test]
     fn path_completion_extends_to_the_common_prefix() {
@@ -348,5 +365,50 @@ mod tests {
             format!("{base}tools/")
         );
         assert!(complete_path(&format!("{base}zz")).is_none());
+    }
+
+    fn key(form: &mut PackageForm, code: KeyCode) -> Effect {
+        form.key(&KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn leaving_the_path_asks_for_a_look_and_a_stale_answer_is_dropped() {
+        let mut form = PackageForm::add();
+        for c in "/nowhere/a.msi".chars() {
+            key(&mut form, KeyCode::Char(c));
+        }
+        let look = key(&mut form, KeyCode::Down);
+        assert!(
+            matches!(&look, Effect::Send(c) if matches!(&c[..], [Command::Inspect { path }] if path == "/nowhere/a.msi")),
+            "{look:?}"
+        );
+        assert_eq!(form.focus, P_NAME);
+        // The path changed before the answer came: the answer is for
+        // another file and must not fill this form.
+        key(&mut form, KeyCode::Up);
+        key(&mut form, KeyCode::Char('x'));
+        key(&mut form, KeyCode::Down);
+        form.inspected(Inspected {
+            path: "/nowhere/a.msi".into(),
+            look: Look::Missing,
+        });
+        assert_eq!(form.inspecting.as_deref(), Some("/nowhere/a.msix"));
+        assert_eq!(form.detected, None);
+        form.inspected(Inspected {
+            path: "/nowhere/a.msix".into(),
+            look: Look::Missing,
+        });
+        assert_eq!(form.inspecting, None);
+        assert_eq!(
+            form.detected.as_deref(),
+            Some("/nowhere/a.msix: no such file")
+        );
+    }
+
+    #[test]
+    fn an_empty_path_asks_for_nothing() {
+        let mut form = PackageForm::add();
+        assert!(matches!(key(&mut form, KeyCode::Down), Effect::None));
+        assert_eq!(form.inspecting, None);
     }
 }
