@@ -191,6 +191,8 @@ impl App {
                 if !self.active().table().filter.is_empty() {
                     self.apply(Effect::ClearFilter);
                 } else if let Some(parent) = self.active().parent() {
+                    // The parent's list is as it was left and refreshes
+                    // with the next tick: nothing to ask for now.
                     self.view = parent;
                 }
             }
@@ -204,6 +206,8 @@ impl App {
             a => match self.shown_by(a) {
                 Some(v) => self.switch(v),
                 None => {
+                    // Built from the fields, not `self.ctx()`, so the view
+                    // can be borrowed mutably beside it.
                     let cx = Ctx {
                         data: &self.data,
                         theme: &self.theme,
