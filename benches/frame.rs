@@ -186,7 +186,7 @@ fn events() -> Vec<Event> {
 fn failures(big: &Task) -> Vec<Failure> {
     big.destinations
         .iter()
-        .filter(|d| d.status == "failed")
+        .filter(|d| d.status == courier::task::WorkState::Failed)
         .map(|d| Failure {
             task_id: big.id,
             task_name: big.name.clone(),

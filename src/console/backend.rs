@@ -2,11 +2,13 @@
 //! connection, refreshes what the screen shows and carries out actions.
 //! The UI thread never waits on it; results come back as messages.
 
+use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
 use crate::api::{ApiError, Client, ErrorKind, FromResponse, Request};
 use crate::model::{Destination, Event, Failure, Package, Status, Task, TaskDestination};
+use crate::package::Inspection;
 
 /// What the UI asks of the backend.
 #[derive(Debug)]
@@ -18,6 +20,8 @@ pub enum Command {
     Act { request: Request, done: String },
     /// One destination's output, for the output pane.
     Output { task: i64, name: String },
+    /// A look at a file the package form is to register.
+    Inspect { path: String },
 }
 
 /// What comes back.
@@ -28,6 +32,63 @@ pub enum Message {
     Output(Result<(i64, TaskDestination), String>),
     /// The server went away (or came back); the text says which.
     Link(Result<(), String>),
+    Inspected(Inspected),
+}
+
+/// What a look at a file found, for the package form.
+#[derive(Debug)]
+pub struct Inspected {
+    /// The path as the form gave it.
+    pub path: String,
+    pub look: Look,
+}
+
+#[derive(Debug)]
+pub enum Look {
+    Missing,
+    /// Too big for a quick look; registration measures it.
+    TooBig,
+    Found(Box<Inspection>),
+    Refused(String),
+}
+
+/// Files bigger than this are not looked into before registration.
+const LOOK_LIMIT: u64 = 256 << 20;
+
+/// Looks at a file: its properties for an MSI, its framework for an EXE,
+/// its entries for a ZIP. Reading a ZIP can take seconds, so the console
+/// calls this on a worker thread, never on the UI thread.
+pub fn inspect(path: &str) -> Inspected {
+    let p = Path::new(path);
+    let look = match std::fs::metadata(p) {
+        Err(_) => Look::Missing,
+        Ok(md) if md.len() > LOOK_LIMIT => Look::TooBig,
+        Ok(_) => match crate::package::inspect(p, &std::env::temp_dir()) {
+            Ok(i) => Look::Found(Box::new(i)),
+            Err(e) => Look::Refused(e.to_string()),
+        },
+    };
+    Inspected {
+        path: path.to_string(),
+        look,
+    }
+}
+
+/// Runs `inspect` on a thread of its own; the answer comes as a message.
+fn inspect_on_worker(path: String, tx: &Sender<Message>) {
+    let worker_tx = tx.clone();
+    let asked = path.clone();
+    let spawned = std::thread::Builder::new()
+        .name("console-inspect".into())
+        .spawn(move || {
+            let _ = worker_tx.send(Message::Inspected(inspect(&asked)));
+        });
+    if let Err(e) = spawned {
+        let _ = tx.send(Message::Inspected(Inspected {
+            path,
+            look: Look::Refused(format!("cannot look at the file: {e}")),
+        }));
+    }
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +117,12 @@ pub fn run(
     let mut last_event = 0i64;
     let mut first = true;
     while let Ok(cmd) = rx.recv() {
+        // A look at a file needs no server, and must not hold up the
+        // refreshes behind it.
+        if let Command::Inspect { path } = cmd {
+            inspect_on_worker(path, &tx);
+            continue;
+        }
         if client.is_none() {
             match connect() {
                 Ok(c) => {
@@ -141,6 +208,8 @@ pub fn run(
                 let _ = tx.send(Message::Output(r.map(|d| (task, d)).map_err(|e| e.message)));
                 Ok(())
             }
+            // Answered above, without the server.
+            Command::Inspect { .. } => Ok(()),
         };
         match result {
             Err(e) if e.kind == ErrorKind::LinkLost => {
@@ -152,5 +221,41 @@ pub fn run(
             }
             Ok(()) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A look at a file is answered even with no server to talk to.
+    #[test]
+    fn inspection_needs_no_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, "hello\n").unwrap();
+        let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+        let (msg_tx, msg_rx) = std::sync::mpsc::channel();
+        let backend = std::thread::spawn(move || {
+            run(|| anyhow::bail!("no server"), cmd_rx, msg_tx);
+        });
+        for path in [file.display().to_string(), "/nowhere/x.msi".to_string()] {
+            cmd_tx.send(Command::Inspect { path }).unwrap();
+        }
+        let mut looks = Vec::new();
+        for _ in 0..2 {
+            match msg_rx.recv_timeout(Duration::from_secs(60)).unwrap() {
+                Message::Inspected(i) => looks.push(i),
+                other => panic!("not an inspection: {other:?}"),
+            }
+        }
+        let look = |p: &str| &looks.iter().find(|i| i.path == p).unwrap().look;
+        assert!(matches!(look("/nowhere/x.msi"), Look::Missing), "{looks:?}");
+        assert!(
+            matches!(look(&file.display().to_string()), Look::Found(i) if i.installer.is_none()),
+            "{looks:?}"
+        );
+        drop(cmd_tx);
+        backend.join().unwrap();
     }
 }

@@ -515,6 +515,14 @@ pub fn hints(context: Context, read_only: bool) -> Vec<(String, &'static str)> {
     out
 }
 
+/// The first key of a global action (the one its tab shows).
+pub fn key_of(action: Action) -> Option<Key> {
+    KEYMAP
+        .iter()
+        .find(|b| b.context == Context::Global && b.action == action)
+        .and_then(|b| b.keys.first().copied())
+}
+
 pub fn keys_label(keys: &[Key]) -> String {
     keys.iter().map(|k| k.label()).collect::<Vec<_>>().join("/")
 }

@@ -10,11 +10,17 @@
 
 pub mod app;
 pub mod backend;
+pub mod component;
+pub mod config;
+pub mod data;
 pub mod draw;
-pub mod form;
 pub mod keymap;
+pub mod overlays;
+pub mod table;
 pub mod text;
 pub mod theme;
+pub mod views;
+pub mod widgets;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

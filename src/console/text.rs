@@ -1,11 +1,15 @@
 //! User-visible words of the console that are not key help (which lives in
 //! the keymap), in one place.
 
+use crate::task::{DestStatus, TaskStatus, WorkState};
+
 pub const READ_ONLY: &str = "read-only: changes are disabled (started with --read-only)";
 pub const NOTHING_SELECTED: &str = "nothing selected";
 pub const CONFIRM_HINT: &str =
     "y confirm · n/Esc cancel · Tab switch · Enter chooses the highlighted button";
 pub const FORM_HINT: &str = "Tab/↓ next field · ↑ previous · Enter submit · Esc cancel";
+/// Said in the package form while a worker looks at the chosen file.
+pub const INSPECTING: &str = "looking at";
 pub const FILTER_HINT: &str = "type to filter · Enter keep · Esc clear";
 pub const COMMAND_HINT: &str = "Tab complete · Enter run · Esc cancel";
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -27,16 +31,92 @@ pub const EMPTY_LOG: &str = "No events yet.";
 pub const QUIT_WITH_WORK: &str = "destinations are still at work and this console runs the server: \
 quitting pauses their distribution until courier starts again. Quit?";
 
-/// Symbol and label of a state, so meaning never rests on colour.
-pub fn state_symbol(state: &str) -> &'static str {
-    match state {
-        "succeeded" | "completed" | "online" => "✔",
-        "failed" | "rejected" => "✖",
-        "transferring" => "⇣",
-        "installing" | "running" => "⟳",
-        "waiting" | "scheduled" | "pending" => "◷",
-        "cancelled" => "⊘",
-        "offline" => "○",
-        _ => "·",
+// ---- how states look ----------------------------------------------------------
+
+/// What a state means at a glance; each role has a theme style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Ok,
+    Error,
+    Info,
+    Warn,
+    Muted,
+}
+
+/// A state shown in the console: its symbol, so meaning never rests on
+/// colour, and the role it is drawn in.
+pub trait Glance: std::fmt::Display + Copy {
+    fn symbol(self) -> &'static str;
+    fn role(self) -> Role;
+}
+
+impl Glance for WorkState {
+    fn symbol(self) -> &'static str {
+        match self {
+            WorkState::Succeeded => "✔",
+            WorkState::Failed => "✖",
+            WorkState::Transferring => "⇣",
+            WorkState::Installing => "⟳",
+            WorkState::Waiting => "◷",
+            WorkState::Cancelled => "⊘",
+        }
+    }
+
+    fn role(self) -> Role {
+        match self {
+            WorkState::Succeeded => Role::Ok,
+            WorkState::Failed => Role::Error,
+            WorkState::Transferring | WorkState::Installing => Role::Info,
+            WorkState::Waiting => Role::Warn,
+            WorkState::Cancelled => Role::Muted,
+        }
     }
 }
+
+impl Glance for TaskStatus {
+    fn symbol(self) -> &'static str {
+        match self {
+            TaskStatus::Completed => "✔",
+            TaskStatus::Failed => "✖",
+            TaskStatus::Running => "⟳",
+            TaskStatus::Scheduled => "◷",
+        }
+    }
+
+    fn role(self) -> Role {
+        match self {
+            TaskStatus::Completed => Role::Ok,
+            TaskStatus::Failed => Role::Error,
+            TaskStatus::Running => Role::Info,
+            TaskStatus::Scheduled => Role::Warn,
+        }
+    }
+}
+
+impl Glance for DestStatus {
+    fn symbol(self) -> &'static str {
+        match self {
+            DestStatus::Online => "✔",
+            DestStatus::Rejected => "✖",
+            DestStatus::Pending => "◷",
+            DestStatus::Offline => "○",
+        }
+    }
+
+    fn role(self) -> Role {
+        match self {
+            DestStatus::Online => Role::Ok,
+            DestStatus::Rejected => Role::Error,
+            DestStatus::Pending => Role::Warn,
+            DestStatus::Offline => Role::Muted,
+        }
+    }
+}
+
+/// Symbol of a state.
+pub fn state_symbol(state: impl Glance) -> &'static str {
+    state.symbol()
+}
+
+/// The state cell of a row that succeeded but needs a restart.
+pub const SUCCEEDED_RESTART: &str = "✔ succeeded ↻";

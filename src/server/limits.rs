@@ -10,6 +10,8 @@ use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+pub use crate::console::config::ConsoleConfig;
+
 /// `[server]` of `<data>/courier.toml`; flags of `courier serve` win.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,14 +20,6 @@ pub struct ServerConfig {
     pub max_transfers: Option<usize>,
     /// "100MiB/s", "50MB/s", "8M", or bytes per second.
     pub bandwidth: Option<String>,
-}
-
-/// `[console]` of `<data>/courier.toml`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsoleConfig {
-    /// Theme name, as `--theme` takes it.
-    pub theme: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

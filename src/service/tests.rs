@@ -135,7 +135,7 @@ fn reports_are_applied_once_and_only_for_the_current_attempt() {
     let t = f.task(p.id, &["pc-1"]);
     f.report(pc, t.id, 1, ReportStatus::Failed, Some(1603), false);
     let first = f.svc.task(t.id).unwrap();
-    assert_eq!(first.status, "failed");
+    assert_eq!(first.status.as_str(), "failed");
     // Re-sent after a reconnect, or contradicting itself: nothing changes.
     f.clock.advance(60);
     f.report(pc, t.id, 1, ReportStatus::Failed, Some(1603), false);
@@ -147,7 +147,7 @@ fn reports_are_applied_once_and_only_for_the_current_attempt() {
     let d = &f.svc.task(t.id).unwrap().destinations[0];
     assert_eq!((d.status.as_str(), d.attempt), ("waiting", 2));
     f.report(pc, t.id, 2, ReportStatus::Succeeded, Some(0), false);
-    assert_eq!(f.svc.task(t.id).unwrap().status, "completed");
+    assert_eq!(f.svc.task(t.id).unwrap().status.as_str(), "completed");
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn transient_failures_are_retried_with_backoff_then_given_up() {
         true,
     );
     let t = f.svc.task(t.id).unwrap();
-    assert_eq!(t.status, "failed");
+    assert_eq!(t.status.as_str(), "failed");
     assert_eq!(t.destinations[0].exit_code, Some(1618));
 }
 
@@ -216,14 +216,14 @@ fn removed_destination_completes_single_tasks_and_leaves_others() {
     let multi = f.task(p.id, &["pc-1", "pc-2"]);
     f.svc.remove_destination("pc-1", "deleted").unwrap();
     let s = f.svc.task(single.id).unwrap();
-    assert_eq!(s.status, "completed");
+    assert_eq!(s.status.as_str(), "completed");
     assert!(s.destinations.is_empty());
     let m = f.svc.task(multi.id).unwrap();
-    assert_eq!(m.status, "running");
+    assert_eq!(m.status.as_str(), "running");
     assert_eq!(m.destinations.len(), 1);
     // The remaining destination finishing completes the task.
     f.report(pc2, multi.id, 1, ReportStatus::Succeeded, Some(0), false);
-    assert_eq!(f.svc.task(multi.id).unwrap().status, "completed");
+    assert_eq!(f.svc.task(multi.id).unwrap().status.as_str(), "completed");
     // Retention then removes the task left with no destinations.
     assert_eq!(f.svc.apply_retention().unwrap(), vec![single.id]);
 }
@@ -274,7 +274,7 @@ fn unfinished_tasks_are_never_expired() {
     let t = f.task(p.id, &["pc-1"]);
     f.clock.advance(400 * DAY);
     assert!(f.svc.apply_retention().unwrap().is_empty());
-    assert_eq!(f.svc.task(t.id).unwrap().status, "running");
+    assert_eq!(f.svc.task(t.id).unwrap().status.as_str(), "running");
 }
 
 /// Makes every later event insert fail, as a full disk or a fault would.

@@ -44,12 +44,6 @@ macro_rules! named {
             }
         }
 
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
-
         impl FromStr for $name {
             type Err = UnknownName;
 

@@ -561,6 +561,25 @@ fn acts(app: &App) -> Vec<&Request> {
         .collect()
 }
 
+/// Does the looks at files the app asked for, as the backend's worker
+/// would, and delivers the answers.
+fn inspect_pending(app: &mut App) {
+    let paths: Vec<String> = app
+        .outbox
+        .iter()
+        .filter_map(|c| match c {
+            Cmd::Inspect { path } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    app.outbox.retain(|c| !matches!(c, Cmd::Inspect { .. }));
+    for path in paths {
+        app.message(Message::Inspected(courier::console::backend::inspect(
+            &path,
+        )));
+    }
+}
+
 fn flash(app: &App) -> String {
     app.flash
         .as_ref()
@@ -660,6 +679,7 @@ fn snapshot_package_form() {
         key(&mut app, KeyCode::Char(c));
     }
     key(&mut app, KeyCode::Tab);
+    inspect_pending(&mut app);
     screens!("package_form_msi", app);
 
     // An EXE: the framework is detected and its silent switch prefilled.
@@ -669,7 +689,43 @@ fn snapshot_package_form() {
         key(&mut app, KeyCode::Char(c));
     }
     key(&mut app, KeyCode::Tab);
+    inspect_pending(&mut app);
     insta::assert_snapshot!("package_form_exe_80x24", render(&app, 80, 24));
+}
+
+/// Leaving the path field has the backend look at the file instead of
+/// the UI thread reading it (a ZIP can take seconds): the form says it is
+/// looking, takes keys meanwhile, and fills in what the answer tells.
+#[test]
+fn package_form_looks_at_the_file_off_the_ui_thread() {
+    let mut app = seeded();
+    press(&mut app, "1a");
+    for c in "tests/fixtures/hello.msi".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    app.outbox.clear();
+    key(&mut app, KeyCode::Tab);
+    assert!(
+        matches!(&app.outbox[..], [Cmd::Inspect { path }] if path == "tests/fixtures/hello.msi"),
+        "{:?}",
+        app.outbox
+    );
+    let s = render(&app, 80, 24);
+    assert!(s.contains("looking at tests/fixtures/hello.msi…"), "{s}");
+    // The look is still pending: keys go on working, and a name typed
+    // now is not overwritten by the MSI's.
+    press(&mut app, "Mine");
+    inspect_pending(&mut app);
+    match &app.mode {
+        Mode::PackageForm(f) => {
+            assert_eq!(f.fields[1].input.value(), "Mine");
+            assert_eq!(f.fields[2].input.value(), "1.2.3");
+            assert!(f.inspecting.is_none());
+        }
+        other => panic!("the form closed: {other:?}"),
+    }
+    let s = render(&app, 80, 24);
+    assert!(s.contains("MSI Courier Hello 1.2.3"), "{s}");
 }
 
 #[test]
@@ -938,6 +994,8 @@ fn triage_groups_by_cause() {
     let mut app = seeded();
     open_triage(&mut app);
     let groups: Vec<(String, usize, usize)> = app
+        .views
+        .triage
         .groups
         .iter()
         .map(|g| (g.cause.clone(), g.rows.len(), g.tasks))

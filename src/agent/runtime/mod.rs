@@ -552,7 +552,7 @@ async fn distribute(a: &Assignment, content: &Path, mut r: Report) -> Report {
     let (content, name, zip) = (
         content.to_path_buf(),
         a.package.file_name.clone(),
-        a.package.format == "zip",
+        a.package.format == crate::task::Format::Zip,
     );
     let placed = tokio::task::spawn_blocking(move || {
         let folder = Path::new(&folder);
@@ -596,7 +596,7 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
     let (src, dir, zip, name) = (
         content.to_path_buf(),
         work.clone(),
-        a.package.format == "zip",
+        a.package.format == crate::task::Format::Zip,
         a.package.file_name.clone(),
     );
     let unpacked = tokio::task::spawn_blocking(move || -> Result<(), String> {

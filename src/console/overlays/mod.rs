@@ -1,0 +1,55 @@
+//! Overlays: what opens over a view and has the keys while open. Each
+//! owns its state, keys and drawing; `Mode` says which one is open.
+
+pub mod confirm;
+pub mod help;
+pub mod output;
+pub mod package_form;
+pub mod prompt;
+pub mod task_form;
+
+use super::component::Overlay;
+
+// The request types the forms fill in, imported in this one place.
+use crate::service::{AddPackage, CreateTask, EditPackage};
+
+/// Which overlay is open, if any.
+#[derive(Debug)]
+pub enum Mode {
+    Normal,
+    Filter(prompt::Filter),
+    Command(prompt::CommandLine),
+    Help(help::Help),
+    Confirm(confirm::Confirm),
+    PackageForm(Box<package_form::PackageForm>),
+    TaskForm(Box<task_form::TaskForm>),
+    Output(output::OutputPane),
+}
+
+impl Mode {
+    pub fn overlay(&self) -> Option<&dyn Overlay> {
+        match self {
+            Mode::Normal => None,
+            Mode::Filter(o) => Some(o),
+            Mode::Command(o) => Some(o),
+            Mode::Help(o) => Some(o),
+            Mode::Confirm(o) => Some(o),
+            Mode::PackageForm(o) => Some(o.as_ref()),
+            Mode::TaskForm(o) => Some(o.as_ref()),
+            Mode::Output(o) => Some(o),
+        }
+    }
+
+    pub fn overlay_mut(&mut self) -> Option<&mut dyn Overlay> {
+        match self {
+            Mode::Normal => None,
+            Mode::Filter(o) => Some(o),
+            Mode::Command(o) => Some(o),
+            Mode::Help(o) => Some(o),
+            Mode::Confirm(o) => Some(o),
+            Mode::PackageForm(o) => Some(o.as_mut()),
+            Mode::TaskForm(o) => Some(o.as_mut()),
+            Mode::Output(o) => Some(o),
+        }
+    }
+}

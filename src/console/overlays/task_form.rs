@@ -1,0 +1,463 @@
+//! Create a task, or edit one: a package, the destinations, when.
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{Event as CtEvent, KeyCode, KeyEvent};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+use super::{CreateTask, Mode};
+use crate::api::Request;
+use crate::console::backend::Command;
+use crate::console::component::{Ctx, Effect, Footer, Overlay};
+use crate::console::data::Data;
+use crate::console::text::{self, state_symbol};
+use crate::console::theme::Theme;
+use crate::console::widgets::{block, centered, window};
+use crate::model::{Destination, Level, Package, Task};
+use crate::task::{DestStatus, TaskType, WorkState};
+
+/// The form for a new task, `package` chosen in it; none before there is
+/// a package to distribute.
+pub fn new_task(data: &Data, package: Option<i64>) -> Effect {
+    if data.packages.is_empty() {
+        return Effect::warn("register a package first (1, then a)");
+    }
+    Effect::Open(Mode::TaskForm(Box::new(TaskForm::new(
+        data.packages.clone(),
+        data.destinations.clone(),
+        package,
+    ))))
+}
+
+/// The form to edit `task`. It needs the task's rows, which only the open
+/// task has: the open one's are used when it is this task.
+pub fn edit_task(task: Option<&Task>, data: &Data) -> Effect {
+    let Some(t) = task else {
+        return Effect::nothing_selected();
+    };
+    let t = match &data.task {
+        Some(open) if open.id == t.id && !open.destinations.is_empty() => open.clone(),
+        _ => t.clone(),
+    };
+    if t.destinations.is_empty() {
+        return Effect::info("open the task (Enter) to edit it");
+    }
+    Effect::Open(Mode::TaskForm(Box::new(TaskForm::edit(
+        t,
+        data.packages.clone(),
+        data.destinations.clone(),
+    ))))
+}
+
+/// Which part of a task form has the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskPart {
+    Package,
+    Destinations,
+    Options,
+}
+
+/// Create a task, or edit one (destinations or package, not both).
+#[derive(Debug, Clone)]
+pub struct TaskForm {
+    pub editing: Option<Task>,
+    pub packages: Vec<Package>,
+    pub package: usize,
+    pub destinations: Vec<Destination>,
+    pub chosen: Vec<bool>,
+    pub cursor: usize,
+    pub filter: Input,
+    pub uninstall: bool,
+    pub at: Input,
+    pub window: Input,
+    pub name: Input,
+    pub part: TaskPart,
+    /// Which option field has the keys (0 at, 1 window, 2 name, 3 uninstall).
+    pub option: usize,
+}
+
+impl TaskForm {
+    pub fn new(
+        packages: Vec<Package>,
+        destinations: Vec<Destination>,
+        package: Option<i64>,
+    ) -> TaskForm {
+        let chosen = vec![false; destinations.len()];
+        let package = package
+            .and_then(|id| packages.iter().position(|p| p.id == id))
+            .unwrap_or(0);
+        TaskForm {
+            editing: None,
+            packages,
+            package,
+            destinations,
+            chosen,
+            cursor: 0,
+            filter: Input::default(),
+            uninstall: false,
+            at: Input::default(),
+            window: Input::default(),
+            name: Input::default(),
+            part: TaskPart::Package,
+            option: 0,
+        }
+    }
+
+    pub fn edit(task: Task, packages: Vec<Package>, destinations: Vec<Destination>) -> TaskForm {
+        let mut f = TaskForm::new(packages, destinations, task.package);
+        for (i, d) in f.destinations.iter().enumerate() {
+            f.chosen[i] = task
+                .destinations
+                .iter()
+                .any(|td| td.name == d.name && td.status != WorkState::Cancelled);
+        }
+        f.uninstall = task.kind == TaskType::Uninstall;
+        f.part = TaskPart::Destinations;
+        f.editing = Some(task);
+        f
+    }
+
+    /// Destinations shown under the filter, as indices.
+    pub fn visible(&self) -> Vec<usize> {
+        let f = self.filter.value().to_lowercase();
+        (0..self.destinations.len())
+            .filter(|i| {
+                let d = &self.destinations[*i];
+                f.is_empty()
+                    || d.name.to_lowercase().contains(&f)
+                    || d.os.as_deref().unwrap_or("").contains(&f)
+                    || d.status.as_str().contains(&f)
+            })
+            .collect()
+    }
+
+    /// Handles a key; returns the request when the form is submitted.
+    fn handle_key(&mut self, ev: &KeyEvent) -> Result<Option<Request>, String> {
+        match ev.code {
+            KeyCode::Tab => {
+                self.part = match self.part {
+                    TaskPart::Package => TaskPart::Destinations,
+                    TaskPart::Destinations => TaskPart::Options,
+                    TaskPart::Options => TaskPart::Package,
+                };
+                return Ok(None);
+            }
+            KeyCode::BackTab => {
+                self.part = match self.part {
+                    TaskPart::Package => TaskPart::Options,
+                    TaskPart::Destinations => TaskPart::Package,
+                    TaskPart::Options => TaskPart::Destinations,
+                };
+                return Ok(None);
+            }
+            KeyCode::Enter => return self.submit().map(Some),
+            _ => {}
+        }
+        match self.part {
+            TaskPart::Package => match ev.code {
+                KeyCode::Down | KeyCode::Char('j') => {
+                    self.package = (self.package + 1).min(self.packages.len().saturating_sub(1))
+                }
+                KeyCode::Up | KeyCode::Char('k') => self.package = self.package.saturating_sub(1),
+                _ => {}
+            },
+            TaskPart::Destinations => {
+                let vis = self.visible();
+                match ev.code {
+                    KeyCode::Down => {
+                        self.cursor = (self.cursor + 1).min(vis.len().saturating_sub(1))
+                    }
+                    KeyCode::Up => self.cursor = self.cursor.saturating_sub(1),
+                    // Rejected agents get no work: not offered.
+                    KeyCode::Char(' ') => {
+                        if let Some(&i) = vis.get(self.cursor)
+                            && self.destinations[i].status != DestStatus::Rejected
+                        {
+                            self.chosen[i] = !self.chosen[i];
+                        }
+                    }
+                    KeyCode::Char('+') => {
+                        for i in &vis {
+                            self.chosen[*i] = self.destinations[*i].status != DestStatus::Rejected;
+                        }
+                    }
+                    KeyCode::Char('-') => {
+                        for i in &vis {
+                            self.chosen[*i] = false;
+                        }
+                    }
+                    _ => {
+                        self.filter.handle_event(&CtEvent::Key(*ev));
+                        self.cursor = 0;
+                    }
+                }
+            }
+            TaskPart::Options => match ev.code {
+                KeyCode::Down => self.option = (self.option + 1).min(3),
+                KeyCode::Up => self.option = self.option.saturating_sub(1),
+                KeyCode::Char(' ') if self.option == 3 => self.uninstall = !self.uninstall,
+                _ => {
+                    let input = match self.option {
+                        0 => &mut self.at,
+                        1 => &mut self.window,
+                        2 => &mut self.name,
+                        _ => return Ok(None),
+                    };
+                    input.handle_event(&CtEvent::Key(*ev));
+                }
+            },
+        }
+        Ok(None)
+    }
+
+    fn chosen_names(&self) -> Vec<String> {
+        self.destinations
+            .iter()
+            .zip(&self.chosen)
+            .filter(|(_, c)| **c)
+            .map(|(d, _)| d.name.clone())
+            .collect()
+    }
+
+    fn submit(&self) -> Result<Request, String> {
+        let pkg = self
+            .packages
+            .get(self.package)
+            .ok_or("no package: register one first")?;
+        let to = self.chosen_names();
+        if to.is_empty() {
+            return Err("choose at least one destination (Space, or + for all shown)".into());
+        }
+        if let Some(t) = &self.editing {
+            let before: Vec<String> = t
+                .destinations
+                .iter()
+                .filter(|d| d.status != WorkState::Cancelled)
+                .map(|d| d.name.clone())
+                .collect();
+            let mut a = before.clone();
+            let mut b = to.clone();
+            a.sort();
+            b.sort();
+            let dests_changed = a != b;
+            let pkg_changed = t.package != Some(pkg.id);
+            return match (dests_changed, pkg_changed) {
+                (true, true) => {
+                    Err("change the destinations or the package, not both at once".into())
+                }
+                (true, false) => Ok(Request::TaskEditDestinations { id: t.id, to }),
+                (false, true) => Ok(Request::TaskEditPackage {
+                    id: t.id,
+                    package: pkg.id,
+                }),
+                (false, false) => Err("nothing changed".into()),
+            };
+        }
+        let at = match self.at.value().trim() {
+            "" => None,
+            s => Some(crate::clock::parse_time(s)?),
+        };
+        let window = Some(self.window.value().trim().to_string()).filter(|w| !w.is_empty());
+        let name = Some(self.name.value().trim().to_string()).filter(|w| !w.is_empty());
+        Ok(Request::TaskCreate(CreateTask {
+            package: pkg.id,
+            to,
+            all: false,
+            uninstall: self.uninstall,
+            at,
+            window,
+            name,
+        }))
+    }
+}
+
+impl Overlay for TaskForm {
+    fn key(&mut self, ev: &KeyEvent) -> Effect {
+        if ev.code == KeyCode::Esc {
+            return Effect::Close;
+        }
+        match self.handle_key(ev) {
+            Ok(Some(request)) => {
+                let done = match &request {
+                    Request::TaskCreate(_) => "created task {id}".to_string(),
+                    _ => "task changed".to_string(),
+                };
+                Effect::All(vec![
+                    Effect::Send(vec![Command::Act { request, done }]),
+                    Effect::Close,
+                ])
+            }
+            Ok(None) => Effect::None,
+            Err(e) => Effect::Flash(Level::Error, e),
+        }
+    }
+
+    fn draw(&self, f: &mut Frame, cx: &Ctx) {
+        let theme = cx.theme;
+        let full = f.area();
+        let area = centered(
+            full,
+            full.width.saturating_sub(4).min(100),
+            full.height.saturating_sub(2),
+        );
+        let title = match &self.editing {
+            Some(t) => format!("Edit task {} (destinations or package)", t.id),
+            None => "New task".into(),
+        };
+        f.render_widget(Clear, area);
+        let outer = block(theme, title);
+        let inner = outer.inner(area);
+        f.render_widget(outer, area);
+        let [top, bottom, help] = Layout::vertical([
+            Constraint::Min(4),
+            Constraint::Length(5),
+            Constraint::Length(1),
+        ])
+        .areas(inner);
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
+        let part_style = |p: TaskPart| {
+            if self.part == p {
+                theme.accent
+            } else {
+                theme.muted
+            }
+        };
+
+        let h = left.height.saturating_sub(2) as usize;
+        let start = window(self.package, h);
+        let pkgs: Vec<Line> = self
+            .packages
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(h)
+            .map(|(i, p)| {
+                let s = if i == self.package {
+                    theme.selection
+                } else {
+                    theme.text
+                };
+                Line::from(Span::styled(
+                    format!("{} {} ({}, {})", p.id, p.name, p.kind.as_str(), p.format),
+                    s,
+                ))
+            })
+            .collect();
+        f.render_widget(
+            Paragraph::new(pkgs).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(part_style(TaskPart::Package))
+                    .title(" Package ↑↓ "),
+            ),
+            left,
+        );
+
+        let vis = self.visible();
+        let h = right.height.saturating_sub(2) as usize;
+        let start = window(self.cursor, h);
+        let dests: Vec<Line> = vis
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(h)
+            .map(|(pos, &i)| {
+                let d = &self.destinations[i];
+                let mark = if self.chosen[i] { "[x]" } else { "[ ]" };
+                let s = if pos == self.cursor && self.part == TaskPart::Destinations {
+                    theme.selection
+                } else {
+                    theme.text
+                };
+                Line::from(Span::styled(
+                    format!(
+                        "{mark} {} {} {}",
+                        d.name,
+                        state_symbol(d.status),
+                        d.os.clone().unwrap_or_default()
+                    ),
+                    s,
+                ))
+            })
+            .collect();
+        let chosen = self.chosen.iter().filter(|c| **c).count();
+        f.render_widget(
+            Paragraph::new(dests).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(part_style(TaskPart::Destinations))
+                    .title(format!(
+                        " Destinations {chosen} chosen · filter: {}▏ · Space toggle · +/- all shown ",
+                        self.filter.value()
+                    )),
+            ),
+            right,
+        );
+
+        let opt = |i: usize, label: &str, v: String| {
+            let focused = self.part == TaskPart::Options && self.option == i;
+            Line::from(vec![
+                Span::styled(
+                    format!("{label:<12}"),
+                    if focused { theme.accent } else { theme.muted },
+                ),
+                Span::styled(v, theme.text),
+                Span::styled(if focused { "▏" } else { "" }, theme.accent),
+            ])
+        };
+        let options = vec![
+            opt(
+                0,
+                "Start",
+                if self.at.value().is_empty() {
+                    "now (or YYYY-MM-DD HH:MM)".into()
+                } else {
+                    self.at.value().into()
+                },
+            ),
+            opt(
+                1,
+                "Window",
+                if self.window.value().is_empty() {
+                    "any time (or 22:00-06:00)".into()
+                } else {
+                    self.window.value().into()
+                },
+            ),
+            opt(2, "Name", self.name.value().into()),
+            opt(
+                3,
+                "Uninstall",
+                if self.uninstall {
+                    "[x] run the uninstall command".into()
+                } else {
+                    "[ ] (Space)".into()
+                },
+            ),
+        ];
+        f.render_widget(
+            Paragraph::new(options).block(
+                Block::default()
+                    .borders(Borders::TOP)
+                    .border_style(part_style(TaskPart::Options))
+                    .title(" Options ↑↓ "),
+            ),
+            bottom,
+        );
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                "Tab next part · Enter create · Esc cancel",
+                theme.muted,
+            )),
+            help,
+        );
+    }
+
+    fn footer(&self, _theme: &Theme) -> Footer<'_> {
+        Footer::Hint(text::FORM_HINT)
+    }
+}

@@ -1,0 +1,141 @@
+//! The destinations: the agents, their state and what they run.
+
+use ratatui::Frame;
+use ratatui::layout::Constraint::{Length, Min};
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::Cell;
+
+use crate::api::Request;
+use crate::console::component::{Component, Ctx, Effect, Tab};
+use crate::console::data::Data;
+use crate::console::keymap::{Action, Context};
+use crate::console::table::{Column, Spec, Table, col};
+use crate::console::text;
+use crate::console::widgets::{kv, state_cell};
+use crate::model::Destination;
+
+const COLUMNS: &[Column] = &[
+    col("NAME", Min(16)),
+    col("STATUS", Length(12)),
+    col("OS", Length(9)),
+    col("LAST SEEN", Length(21)),
+    col("WORK", Length(5)),
+];
+
+#[derive(Debug, Default)]
+pub struct Destinations {
+    table: Table,
+}
+
+impl Destinations {
+    fn selected<'d>(&self, data: &'d Data) -> Option<&'d Destination> {
+        self.table.current().and_then(|i| data.destinations.get(i))
+    }
+}
+
+impl Component for Destinations {
+    fn context(&self) -> Context {
+        Context::Destinations
+    }
+
+    fn tab(&self) -> Option<Tab> {
+        Some(Tab {
+            action: Action::ViewDestinations,
+            label: "Destinations",
+        })
+    }
+
+    fn table(&self) -> &Table {
+        &self.table
+    }
+
+    fn table_mut(&mut self) -> &mut Table {
+        &mut self.table
+    }
+
+    fn refilter(&mut self, data: &Data) {
+        let rows = &data.destinations;
+        self.table.refilter(rows.len(), |i, n| {
+            let d = &rows[i];
+            n.matches(&d.name)
+                || n.matches(d.status.as_str())
+                || d.os.as_deref().is_some_and(|o| n.matches(o))
+        });
+    }
+
+    fn handle(&mut self, action: Action, cx: &Ctx) -> Effect {
+        let Some(d) = self.selected(cx.data) else {
+            return match action {
+                Action::Approve | Action::Reject | Action::DeleteDestination => {
+                    Effect::nothing_selected()
+                }
+                _ => Effect::None,
+            };
+        };
+        match action {
+            Action::Approve if crate::task::rules::approve(d.status).is_some() => Effect::act(
+                Request::DestApprove {
+                    name: d.name.clone(),
+                },
+                format!("approved {}", d.name),
+            ),
+            Action::Approve => Effect::info(format!("{} is {}, not pending", d.name, d.status)),
+            Action::Reject => Effect::confirm(
+                format!("Reject {}? It will get no work.", d.name),
+                Request::DestReject {
+                    name: d.name.clone(),
+                },
+                format!("rejected {}", d.name),
+            ),
+            Action::DeleteDestination => Effect::confirm(
+                format!(
+                    "Delete destination {}? Its tasks drop it; a task with no other destination completes.",
+                    d.name
+                ),
+                Request::DestRm {
+                    name: d.name.clone(),
+                },
+                format!("deleted {}", d.name),
+            ),
+            _ => Effect::None,
+        }
+    }
+
+    fn draw(&self, f: &mut Frame, area: Rect, cx: &Ctx) {
+        let spec = Spec {
+            title: "Destinations".into(),
+            empty: text::EMPTY_DESTS,
+            columns: COLUMNS,
+        };
+        self.table.draw(f, area, cx.theme, &spec, |i| {
+            let d = &cx.data.destinations[i];
+            vec![
+                Cell::from(d.name.clone()),
+                state_cell(cx.theme, d.status),
+                Cell::from(d.os.clone().unwrap_or_default()),
+                Cell::from(d.last_seen.clone().unwrap_or_else(|| "-".into())),
+                Cell::from(d.running_work.to_string()),
+            ]
+        });
+    }
+
+    fn detail(&self, cx: &Ctx) -> Vec<Line<'static>> {
+        let Some(d) = self.selected(cx.data) else {
+            return Vec::new();
+        };
+        let t = cx.theme;
+        vec![
+            kv(t, "name", d.name.clone()),
+            kv(t, "host", d.hostname.clone().unwrap_or_default()),
+            kv(t, "os", d.os.clone().unwrap_or_default()),
+            kv(t, "agent", d.agent_version.clone().unwrap_or_default()),
+            kv(t, "enrolled", d.enrolled_at.clone()),
+            kv(
+                t,
+                "moving to",
+                d.moving_to.clone().unwrap_or_else(|| "-".into()),
+            ),
+        ]
+    }
+}

@@ -1,0 +1,216 @@
+//! One task's destinations, each with its state, exit code and message.
+
+use std::time::{Duration, Instant};
+
+use ratatui::Frame;
+use ratatui::layout::Constraint::{Fill, Length};
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph};
+
+use super::View;
+use super::tasks::rerun_failed;
+use crate::console::backend::Command;
+use crate::console::component::{Component, Ctx, Effect};
+use crate::console::data::Data;
+use crate::console::keymap::{Action, Context};
+use crate::console::overlays::task_form;
+use crate::console::table::{Column, Spec, Table, col};
+use crate::console::text::{self, state_symbol};
+use crate::console::widgets::{block, human_size, kv, progress_bar, state_cell};
+use crate::model::TaskDestination;
+use crate::task::WorkState;
+
+const COLUMNS: &[Column] = &[
+    col("DESTINATION", Length(18)),
+    col("STATUS", Length(16)),
+    col("TRY", Length(4)),
+    col("EXIT", Length(6)),
+    col("MEANING / MESSAGE", Fill(1)),
+];
+
+/// A task with more rows than this is fetched again only when its counts
+/// change, or every 10 seconds: its rows are megabytes of JSON.
+const BIG: usize = 2000;
+
+#[derive(Debug, Default)]
+pub struct TaskDetail {
+    table: Table,
+    /// When the open task's rows were last asked for.
+    fetched: Option<Instant>,
+}
+
+impl TaskDetail {
+    fn selected<'d>(&self, data: &'d Data) -> Option<&'d TaskDestination> {
+        let t = data.task.as_ref()?;
+        self.table.current().and_then(|i| t.destinations.get(i))
+    }
+}
+
+impl Component for TaskDetail {
+    fn context(&self) -> Context {
+        Context::TaskDetail
+    }
+
+    fn parent(&self) -> Option<View> {
+        Some(View::Tasks)
+    }
+
+    fn table(&self) -> &Table {
+        &self.table
+    }
+
+    fn table_mut(&mut self) -> &mut Table {
+        &mut self.table
+    }
+
+    fn refilter(&mut self, data: &Data) {
+        let rows = data.task.as_ref().map_or(&[][..], |t| &t.destinations[..]);
+        self.table.refilter(rows.len(), |i, n| {
+            let d = &rows[i];
+            n.matches(&d.name)
+                || n.matches(d.status.as_str())
+                || d.message.as_deref().is_some_and(|m| n.matches(m))
+        });
+    }
+
+    /// Another task opens: from its first row, unfiltered.
+    fn on_show(&mut self, data: &Data) {
+        self.table.selected = 0;
+        self.table.filter.clear();
+        self.refilter(data);
+    }
+
+    fn handle(&mut self, action: Action, cx: &Ctx) -> Effect {
+        let task = cx.data.task.as_ref();
+        match action {
+            Action::Output => match (task, self.selected(cx.data)) {
+                (Some(t), Some(d)) => Effect::Send(vec![Command::Output {
+                    task: t.id,
+                    name: d.name.clone(),
+                }]),
+                _ => Effect::None,
+            },
+            Action::RerunFailed => rerun_failed(task),
+            Action::EditTask => task_form::edit_task(task, cx.data),
+            _ => Effect::None,
+        }
+    }
+
+    /// The rows come every time while the task is small; a big one's only
+    /// when its counts changed, or every 10 seconds.
+    fn refresh(&mut self, data: &Data) -> Command {
+        let task = data.task.as_ref().and_then(|t| {
+            let summary = data.tasks.iter().find(|s| s.id == t.id);
+            let changed = summary.is_none_or(|s| s.counts != t.counts || s.status != t.status);
+            let stale = self
+                .fetched
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
+            (t.destinations.len() <= BIG || changed || stale).then_some(t.id)
+        });
+        if task.is_some() {
+            self.fetched = Some(Instant::now());
+        }
+        Command::Refresh {
+            task,
+            triage: false,
+        }
+    }
+
+    fn draw(&self, f: &mut Frame, area: Rect, cx: &Ctx) {
+        let theme = cx.theme;
+        let Some(task) = &cx.data.task else {
+            f.render_widget(
+                Paragraph::new("no task").block(block(theme, "Task".into())),
+                area,
+            );
+            return;
+        };
+        let title = format!(
+            "Task {} · {} · {} {}",
+            task.id,
+            task.name,
+            state_symbol(task.status),
+            task.status
+        );
+        let size = cx
+            .data
+            .packages
+            .iter()
+            .find(|p| Some(p.id) == task.package)
+            .map(|p| p.size)
+            .unwrap_or(0);
+        let c = &task.counts;
+        let rows = c.waiting + c.transferring + c.installing + c.succeeded + c.failed + c.cancelled;
+        let spec = Spec {
+            title,
+            empty: if rows > 0 {
+                "loading…"
+            } else {
+                "no destinations"
+            },
+            columns: COLUMNS,
+        };
+        self.table.draw(f, area, theme, &spec, |i| {
+            let d = &task.destinations[i];
+            let status = if d.reboot_required {
+                Cell::from(text::SUCCEEDED_RESTART).style(theme.warn)
+            } else if d.status == WorkState::Transferring && size > 0 {
+                Cell::from(format!(
+                    "⇣ {}",
+                    progress_bar(d.transferred.min(size), size, 8)
+                ))
+                .style(theme.info)
+            } else {
+                state_cell(theme, d.status)
+            };
+            let msg = [d.meaning.clone(), d.message.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" — ");
+            vec![
+                Cell::from(d.name.clone()),
+                status,
+                Cell::from(d.attempt.to_string()),
+                Cell::from(d.exit_code.map(|c| c.to_string()).unwrap_or_default()),
+                Cell::from(msg),
+            ]
+        });
+    }
+
+    fn detail(&self, cx: &Ctx) -> Vec<Line<'static>> {
+        let Some(d) = self.selected(cx.data) else {
+            return Vec::new();
+        };
+        let t = cx.theme;
+        vec![
+            kv(t, "destination", d.name.clone()),
+            kv(
+                t,
+                "status",
+                format!(
+                    "{} {} (attempt {}, retries {})",
+                    state_symbol(d.status),
+                    d.status,
+                    d.attempt,
+                    d.retries
+                ),
+            ),
+            kv(
+                t,
+                "exit",
+                d.exit_code
+                    .map(|c| format!("{c} {}", d.meaning.clone().unwrap_or_default()))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            kv(
+                t,
+                "message",
+                d.message.clone().unwrap_or_else(|| "-".into()),
+            ),
+            kv(t, "download", human_size(d.transferred)),
+            kv(t, "updated", d.updated_at.clone()),
+        ]
+    }
+}

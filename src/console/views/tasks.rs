@@ -1,0 +1,210 @@
+//! The tasks: what is being distributed where, with their progress.
+
+use ratatui::Frame;
+use ratatui::layout::Constraint::{Length, Min};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Cell;
+
+use crate::api::Request;
+use crate::console::component::{Component, Ctx, Effect, Tab};
+use crate::console::data::Data;
+use crate::console::keymap::{Action, Context};
+use crate::console::overlays::task_form;
+use crate::console::table::{Column, Spec, Table, col};
+use crate::console::text;
+use crate::console::widgets::{kv, progress_bar, state_cell};
+use crate::model::Task;
+use crate::task::TaskType;
+
+const COLUMNS: &[Column] = &[
+    col("ID", Length(4)),
+    col("NAME", Min(18)),
+    col("STATUS", Length(12)),
+    col("PROGRESS", Length(10)),
+    col("✔ok  ✖fail ⟳busy ◷wait", Length(23)),
+];
+
+#[derive(Debug, Default)]
+pub struct Tasks {
+    table: Table,
+}
+
+impl Tasks {
+    fn selected<'d>(&self, data: &'d Data) -> Option<&'d Task> {
+        self.table.current().and_then(|i| data.tasks.get(i))
+    }
+}
+
+/// Re-executes `task` on its failed destinations (the tasks list and the
+/// task's own view both offer it).
+pub fn rerun_failed(task: Option<&Task>) -> Effect {
+    match task {
+        Some(t) if t.counts.failed > 0 => Effect::act(
+            Request::TaskRerun {
+                id: t.id,
+                all: false,
+                only: None,
+            },
+            format!(
+                "re-executing task {} on {} failed destination{}",
+                t.id,
+                t.counts.failed,
+                if t.counts.failed == 1 { "" } else { "s" }
+            ),
+        ),
+        Some(t) => Effect::info(format!("task {} has no failed destinations", t.id)),
+        None => Effect::nothing_selected(),
+    }
+}
+
+impl Component for Tasks {
+    fn context(&self) -> Context {
+        Context::Tasks
+    }
+
+    fn tab(&self) -> Option<Tab> {
+        Some(Tab {
+            action: Action::ViewTasks,
+            label: "Tasks",
+        })
+    }
+
+    fn table(&self) -> &Table {
+        &self.table
+    }
+
+    fn table_mut(&mut self) -> &mut Table {
+        &mut self.table
+    }
+
+    fn refilter(&mut self, data: &Data) {
+        let rows = &data.tasks;
+        self.table.refilter(rows.len(), |i, n| {
+            let t = &rows[i];
+            n.matches(&t.name)
+                || n.matches(t.status.as_str())
+                || n.matches(&t.package_name)
+                || n.matches(&t.id.to_string())
+        });
+    }
+
+    fn handle(&mut self, action: Action, cx: &Ctx) -> Effect {
+        let selected = self.selected(cx.data);
+        match action {
+            Action::Enter => match selected {
+                Some(t) => Effect::OpenTask(t.clone()),
+                None => Effect::None,
+            },
+            Action::NewTask => task_form::new_task(cx.data, None),
+            Action::EditTask => task_form::edit_task(selected, cx.data),
+            Action::CopyTask => match selected {
+                Some(t) => Effect::act(
+                    Request::TaskCopy {
+                        id: t.id,
+                        to: None,
+                        name: None,
+                    },
+                    format!("copied task {} as task {{id}}", t.id),
+                ),
+                None => Effect::nothing_selected(),
+            },
+            Action::RerunFailed => rerun_failed(selected),
+            Action::DeleteTask => match selected {
+                Some(t) => {
+                    let busy = t.counts.waiting + t.counts.transferring + t.counts.installing;
+                    let cancels = if busy > 0 {
+                        format!(" Its work on {busy} destinations is cancelled.")
+                    } else {
+                        String::new()
+                    };
+                    Effect::confirm(
+                        format!("Delete task {} '{}'?{cancels}", t.id, t.name),
+                        Request::TaskRm { id: t.id },
+                        format!("deleted task {}", t.id),
+                    )
+                }
+                None => Effect::nothing_selected(),
+            },
+            _ => Effect::None,
+        }
+    }
+
+    fn draw(&self, f: &mut Frame, area: Rect, cx: &Ctx) {
+        let theme = cx.theme;
+        let spec = Spec {
+            title: "Tasks".into(),
+            empty: text::EMPTY_TASKS,
+            columns: COLUMNS,
+        };
+        self.table.draw(f, area, theme, &spec, |i| {
+            let t = &cx.data.tasks[i];
+            let c = &t.counts;
+            let total =
+                c.waiting + c.transferring + c.installing + c.succeeded + c.failed + c.cancelled;
+            let done = c.succeeded + c.failed + c.cancelled;
+            vec![
+                Cell::from(t.id.to_string()),
+                Cell::from(if t.kind == TaskType::Uninstall {
+                    format!("{} (uninstall)", t.name)
+                } else {
+                    t.name.clone()
+                }),
+                state_cell(theme, t.status),
+                Cell::from(progress_bar(done, total, 10)),
+                Cell::from(Line::from(vec![
+                    Span::styled(format!("✔{:<5}", c.succeeded), theme.ok),
+                    Span::styled(
+                        format!("✖{:<5}", c.failed),
+                        if c.failed > 0 {
+                            theme.error
+                        } else {
+                            theme.muted
+                        },
+                    ),
+                    Span::styled(format!("⟳{:<5}", c.transferring + c.installing), theme.info),
+                    Span::styled(format!("◷{}", c.waiting), theme.muted),
+                ])),
+            ]
+        });
+    }
+
+    fn detail(&self, cx: &Ctx) -> Vec<Line<'static>> {
+        let Some(x) = self.selected(cx.data) else {
+            return Vec::new();
+        };
+        let t = cx.theme;
+        vec![
+            kv(
+                t,
+                "task",
+                format!("{} {} ({}, {})", x.id, x.name, x.kind, x.class),
+            ),
+            kv(
+                t,
+                "package",
+                format!(
+                    "{} {}",
+                    x.package.map(|p| p.to_string()).unwrap_or("-".into()),
+                    x.package_name
+                ),
+            ),
+            kv(t, "created", x.created_at.clone()),
+            kv(
+                t,
+                "starts",
+                x.start_at.clone().unwrap_or_else(|| "at once".into()),
+            ),
+            kv(
+                t,
+                "window",
+                x.window.clone().unwrap_or_else(|| "any time".into()),
+            ),
+            kv(
+                t,
+                "finished",
+                x.completed_at.clone().unwrap_or_else(|| "-".into()),
+            ),
+        ]
+    }
+}
