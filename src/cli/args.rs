@@ -370,7 +370,7 @@ fn parse_ttl(s: &str) -> Result<Ttl, String> {
 }
 
 fn parse_rate_arg(s: &str) -> Result<u64, String> {
-    crate::server::limits::parse_rate(s).map_err(|e| e.to_string())
+    crate::config::parse_rate(s).map_err(|e| e.to_string())
 }
 
 fn parse_kind(s: &str) -> Result<Kind, String> {

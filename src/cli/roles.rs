@@ -9,8 +9,8 @@ use anyhow::{Context, Result, anyhow};
 
 use super::args::{AgentArgs, DemoArgs, ServeArgs};
 use crate::agent::runtime::AgentConfig;
+use crate::config::{ConfigFile, ServerConfig, parse_rate};
 use crate::datadir::DataDir;
-use crate::server::limits::{ConfigFile, ServerConfig, parse_rate};
 
 /// Opens the console on the data dir, attached to its server or running one.
 pub(super) fn console(data: Option<PathBuf>, theme: Option<String>, read_only: bool) -> Result<()> {

@@ -11,7 +11,6 @@
 pub mod app;
 pub mod backend;
 pub mod component;
-pub mod config;
 pub mod data;
 pub mod draw;
 pub mod keymap;

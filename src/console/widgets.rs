@@ -10,7 +10,7 @@ use super::text::{self, Role};
 use super::theme::Theme;
 use crate::model::Level;
 
-pub use crate::service::human_size;
+pub use crate::model::human_size;
 
 pub fn block<'a>(theme: &Theme, title: String) -> Block<'a> {
     Block::default()

@@ -13,8 +13,8 @@ mod task_rules;
 #[cfg(test)]
 mod tests;
 
-pub use crate::api::{AddPackage, CreateTask, EditPackage};
-pub use crate::model::human_size;
+use crate::api::{AddPackage, EditPackage};
+use crate::model::human_size;
 
 use std::fs::File;
 use std::path::Path;

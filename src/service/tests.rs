@@ -3,6 +3,7 @@
 //! deletion while in use.
 
 use super::*;
+use crate::api::CreateTask;
 use crate::clock::Clock;
 use crate::proto::{AgentInfo, Report, ReportStatus};
 use crate::store::destinations;

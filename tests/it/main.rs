@@ -9,3 +9,4 @@ mod lifecycle;
 mod log;
 mod package;
 mod procs;
+mod rooms;

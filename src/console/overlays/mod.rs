@@ -11,7 +11,7 @@ pub mod task_form;
 use super::component::Overlay;
 
 // The request types the forms fill in, imported in this one place.
-use crate::service::{AddPackage, CreateTask, EditPackage};
+use crate::api::{AddPackage, CreateTask, EditPackage};
 
 /// Which overlay is open, if any.
 #[derive(Debug)]
