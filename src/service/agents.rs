@@ -309,7 +309,14 @@ impl Service {
     pub fn mark_offline(&mut self, stale: i64) -> Result<Vec<String>> {
         let now = self.clock.now();
         self.store.write(|tx| {
-            let names = destinations::mark_stale_offline(tx, now - stale)?;
+            let mut names = Vec::new();
+            for (id, name, status) in destinations::silent_since(tx, now - stale)? {
+                let Some(new) = rules::on_silence(status) else {
+                    continue;
+                };
+                destinations::set_status(tx, id, new)?;
+                names.push(name);
+            }
             for n in &names {
                 events::append(
                     tx,
@@ -347,7 +354,9 @@ impl Service {
             format!("{} {}", info.os, info.agent_version),
         );
         self.store.write(|tx| {
-            if destinations::seen(tx, dest, host(info), now)? {
+            destinations::seen(tx, dest, host(info), now)?;
+            if let Some(new) = rules::on_contact(d.status) {
+                destinations::set_status(tx, dest, new)?;
                 events::append(tx, &ev)?;
             }
             Ok(())

@@ -109,32 +109,26 @@ pub fn set_status(c: &Connection, id: DestinationId, status: DestStatus) -> Resu
     Ok(())
 }
 
-/// Records a poll: what the agent says of itself, and that it is alive.
-/// Returns true when this brought it back online.
-pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Result<bool> {
-    let back = c.execute(
-        "UPDATE destinations SET status = ?2 WHERE id = ?1 AND status = ?3",
-        params![id, DestStatus::Online, DestStatus::Offline],
-    )?;
+/// Records a poll: what the agent says of itself, and when.
+pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Result<()> {
     c.execute(
         "UPDATE destinations SET os = ?2, hostname = ?3, agent_version = ?4, last_seen = ?5
          WHERE id = ?1",
         params![id, info.os, info.hostname, info.agent_version, at],
     )?;
-    Ok(back > 0)
+    Ok(())
 }
 
-/// Marks online destinations not seen since `before` offline; returns their
-/// names.
-pub fn mark_stale_offline(c: &Connection, before: UnixTime) -> Result<Vec<String>> {
+/// Destinations not heard from since `before`, as (id, name, status).
+pub fn silent_since(
+    c: &Connection,
+    before: UnixTime,
+) -> Result<Vec<(DestinationId, String, DestStatus)>> {
     let mut st = c.prepare(
-        "UPDATE destinations SET status = ?2
-         WHERE status = ?3 AND (last_seen IS NULL OR last_seen < ?1) RETURNING name",
+        "SELECT id, name, status FROM destinations
+         WHERE last_seen IS NULL OR last_seen < ?1 ORDER BY name",
     )?;
-    let rows = st.query_map(
-        params![before, DestStatus::Offline, DestStatus::Online],
-        |r| r.get(0),
-    )?;
+    let rows = st.query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

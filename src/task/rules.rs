@@ -256,6 +256,16 @@ pub fn approve(current: DestStatus) -> Option<DestStatus> {
     }
 }
 
+/// The status a poll gives an approved destination that was offline.
+pub fn on_contact(current: DestStatus) -> Option<DestStatus> {
+    (current == DestStatus::Offline).then_some(DestStatus::Online)
+}
+
+/// The status a destination silent for too long takes.
+pub fn on_silence(current: DestStatus) -> Option<DestStatus> {
+    (current == DestStatus::Online).then_some(DestStatus::Offline)
+}
+
 /// The status rejection gives, or None when it is already rejected.
 pub fn reject(current: DestStatus) -> Option<DestStatus> {
     (current != DestStatus::Rejected).then_some(DestStatus::Rejected)

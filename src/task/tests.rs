@@ -284,5 +284,13 @@ fn approval_and_rejection_transitions() {
     assert_eq!(reject(Online), Some(Rejected));
     assert_eq!(reject(Rejected), None);
     assert!(Online.is_approved() && Offline.is_approved());
+    assert_eq!(on_contact(Offline), Some(Online));
+    for s in [Online, Pending, Rejected] {
+        assert_eq!(on_contact(s), None);
+    }
+    assert_eq!(on_silence(Online), Some(Offline));
+    for s in [Offline, Pending, Rejected] {
+        assert_eq!(on_silence(s), None);
+    }
     assert!(!Pending.is_approved() && !Rejected.is_approved());
 }
