@@ -35,6 +35,27 @@ const STDERR_TAIL: usize = 2048;
 /// Marks output whose beginning was dropped to keep only the tail.
 const TRUNCATED_MARK: &str = "…";
 
+/// `command` with a verbose Windows Installer log written to `log`, when
+/// it runs msiexec and names no log of its own: the exit code of a failed
+/// MSI says little, its log says which action failed and why.
+pub fn with_msi_log(command: &str, log: &Path) -> String {
+    let first = command
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_ascii_lowercase();
+    let is_msiexec =
+        first == "msiexec" || first.ends_with("\\msiexec.exe") || first == "msiexec.exe";
+    let has_log = command.split_whitespace().any(|w| {
+        w.len() > 1 && (w.starts_with("/l") || w.starts_with("/L") || w.starts_with("-l"))
+    });
+    if !is_msiexec || has_log {
+        return command.to_string();
+    }
+    format!("{command} /l*v \"{}\"", log.display())
+}
+
 /// What to run and how long to let it run.
 #[derive(Debug, Clone, Copy)]
 pub struct RunSpec<'a> {
@@ -351,6 +372,29 @@ impl Tail {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn msiexec_gets_a_verbose_log_unless_it_names_one() {
+        let log = Path::new("C:\\agent\\logs\\msi-3-1.log");
+        assert_eq!(
+            with_msi_log("msiexec /i \"hello.msi\" /qn /norestart", log),
+            "msiexec /i \"hello.msi\" /qn /norestart /l*v \"C:\\agent\\logs\\msi-3-1.log\""
+        );
+        assert_eq!(
+            with_msi_log(
+                "MSIEXEC.EXE /x {6F1C2B9A-3D4E-4F50-8A61-7B2C3D4E5F60} /qn",
+                log
+            ),
+            "MSIEXEC.EXE /x {6F1C2B9A-3D4E-4F50-8A61-7B2C3D4E5F60} /qn /l*v \"C:\\agent\\logs\\msi-3-1.log\""
+        );
+        for kept in [
+            "msiexec /i a.msi /qn /L*V mine.log",
+            "setup.exe /S",
+            "sh install.sh",
+        ] {
+            assert_eq!(with_msi_log(kept, log), kept);
+        }
+    }
 
     fn spec<'a>(command: &'a str, cwd: &'a Path) -> RunSpec<'a> {
         RunSpec {

@@ -90,7 +90,29 @@ fn read_unguarded<R: Read + Seek>(reader: R) -> Result<MsiInfo, String> {
             _ => None,
         };
     }
+    // The ProductCode goes into the uninstall command line: anything but a
+    // GUID is a damaged or hostile database, not a product to remove.
+    if let Some(code) = info.product_code.as_deref().filter(|c| !is_guid(c)) {
+        let shown: String = code.chars().filter(|c| !c.is_control()).take(60).collect();
+        return Err(format!(
+            "its ProductCode '{shown}' is not a GUID like {{12345678-ABCD-1234-ABCD-1234567890AB}}"
+        ));
+    }
     Ok(info)
+}
+
+/// True for a braced GUID, `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}` in hex
+/// digits of either case: the only form a ProductCode takes.
+pub fn is_guid(s: &str) -> bool {
+    let Some(inner) = s.strip_prefix('{').and_then(|t| t.strip_suffix('}')) else {
+        return false;
+    };
+    let groups: Vec<&str> = inner.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -98,6 +120,22 @@ mod tests {
     use super::*;
     use crate::package::tests::{HELLO_CODE, fixture};
     use std::fs::File;
+
+    #[test]
+    fn only_braced_guids_are_product_codes() {
+        assert!(is_guid(HELLO_CODE));
+        assert!(is_guid("{9a1b2c3d-0000-4e5f-8a9b-0c1d2e3f4a5b}"));
+        for bad in [
+            "",
+            "9A1B2C3D-0000-4E5F-8A9B-0C1D2E3F4A5B",
+            "{9A1B2C3D-0000-4E5F-8A9B-0C1D2E3F4A5}",
+            "{9A1B2C3D-0000-4E5F-8A9B0C1D2E3F4A5B}",
+            "{9A1B2C3D-0000-4E5F-8A9B-0C1D2E3F4A5G}",
+            "{X} /qn & del C:\\*",
+        ] {
+            assert!(!is_guid(bad), "{bad}");
+        }
+    }
     use std::io::BufReader;
 
     #[test]
@@ -124,5 +162,46 @@ mod tests {
         head[..8].copy_from_slice(&CFB_MAGIC);
         head[0x1E] = 7; // not a valid sector shift
         assert_eq!(root_clsid_offset(&head), None);
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use msi::{Column, Insert};
+    use std::io::Cursor;
+
+    /// An installer database whose Property table holds `code` as its
+    /// ProductCode, as a hostile file could.
+    fn msi_with_product_code(code: &str) -> Vec<u8> {
+        let mut p = Package::create(PackageType::Installer, Cursor::new(Vec::new())).unwrap();
+        p.create_table(
+            "Property",
+            vec![
+                Column::build("Property").primary_key().id_string(72),
+                Column::build("Value").nullable().formatted_string(0),
+            ],
+        )
+        .unwrap();
+        p.insert_rows(
+            Insert::into("Property")
+                .row(vec![Value::from("ProductName"), Value::from("Evil")])
+                .row(vec![Value::from("ProductCode"), Value::from(code)]),
+        )
+        .unwrap();
+        p.into_inner().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_product_code_that_is_not_a_guid_is_refused() {
+        let bytes = msi_with_product_code("{X} /qn & del /q C:\\*");
+        let e = read_properties(Cursor::new(bytes)).unwrap_err();
+        assert!(
+            e.contains("ProductCode '{X} /qn & del /q C:\\*' is not a GUID"),
+            "{e}"
+        );
+        let ok = msi_with_product_code("{9A1B2C3D-0000-4E5F-8A9B-0C1D2E3F4A5B}");
+        let info = read_properties(Cursor::new(ok)).unwrap();
+        assert_eq!(info.product_name.as_deref(), Some("Evil"));
     }
 }

@@ -70,6 +70,9 @@ pub fn meaning(code: i64) -> Option<&'static str> {
         1620 => "the installation package could not be opened (not a valid package)",
         1622 => "the installation log file could not be opened (check the /l path)",
         1625 => "the installation is forbidden by system policy",
+        1627 => {
+            "function failed during execution, often a custom action (see the Windows Installer log)"
+        }
         1633 => "this platform is not supported by the package (32/64-bit or OS)",
         1638 => "another version of this product is already installed",
         1639 => "invalid command line argument",
@@ -237,8 +240,8 @@ mod tests {
     #[test]
     fn common_codes_have_a_meaning() {
         for code in [
-            0, 1, 2, 5, 126, 127, 1602, 1603, 1605, 1618, 1619, 1620, 1622, 1625, 1633, 1638, 1639,
-            1641, 3010,
+            0, 1, 2, 5, 126, 127, 1602, 1603, 1605, 1618, 1619, 1620, 1622, 1625, 1627, 1633, 1638,
+            1639, 1641, 3010,
         ] {
             let text = meaning(code).unwrap_or_else(|| panic!("{code} has no meaning"));
             assert!(!text.is_empty() && !text.ends_with('.'), "{code}: {text}");

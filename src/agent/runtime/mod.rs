@@ -618,6 +618,11 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
         let _ = std::fs::remove_dir_all(&work);
         return r;
     }
+    // One Windows Installer log per task, the last attempt's, kept beside
+    // the agent's own log so it outlives the work dir.
+    let msi_logs = agent.data.join("msi-logs");
+    let _ = std::fs::create_dir_all(&msi_logs);
+    let command = exec::with_msi_log(&command, &msi_logs.join(format!("task-{}.log", a.task_id)));
     let outcome = exec::run(RunSpec {
         command: &command,
         cwd: &work,
