@@ -37,9 +37,11 @@ const BUF_LEN: usize = 64 << 10;
 /// Both '/' and '\' separate folders, because archives made on Windows use
 /// either and a Windows agent treats both as separators. Empty and "."
 /// components are dropped. Refused: NUL, absolute paths, drive letters and
-/// any ':' (an NTFS alternate stream or a drive-relative path), and any
+/// any ':' (an NTFS alternate stream or a drive-relative path), any
 /// component made only of dots and spaces other than "." (Windows trims
-/// trailing dots and spaces, so ".. " and "..." would act as "..").
+/// trailing dots and spaces, so ".. " and "..." would act as ".."), any
+/// other component ending in a dot or space (it would land under another
+/// name), and device names (`CON`, `nul.txt`, `COM1`…).
 /// The agent must extract with this same function.
 pub fn entry_path(name: &str) -> Result<String, String> {
     if name.contains('\0') {
@@ -56,6 +58,16 @@ pub fn entry_path(name: &str) -> Result<String, String> {
         if part.trim_end_matches(['.', ' ']).is_empty() {
             return Err("has a '..' component in its path".into());
         }
+        if part.ends_with(['.', ' ']) {
+            return Err(format!(
+                "has a name ending in a dot or space ('{part}'), which Windows drops"
+            ));
+        }
+        if is_reserved_windows_name(part) {
+            return Err(format!(
+                "has a name Windows reserves for a device ('{part}')"
+            ));
+        }
         if let Some(colon) = part.find(':') {
             let drive = i == 0 && colon == 1 && part.as_bytes()[0].is_ascii_alphabetic();
             return Err(if drive {
@@ -70,6 +82,28 @@ pub fn entry_path(name: &str) -> Result<String, String> {
         return Err("has an empty name".into());
     }
     Ok(parts.join("/"))
+}
+
+/// True for a name Windows gives to a device (`CON`, `NUL`, `COM1`…),
+/// with or without an extension: opening `nul.txt` there opens the device.
+fn is_reserved_windows_name(part: &str) -> bool {
+    let stem = part
+        .split('.')
+        .next()
+        .unwrap_or(part)
+        .trim_end()
+        .to_ascii_uppercase();
+    match stem.as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
+        s if s.len() == 4 && (s.starts_with("COM") || s.starts_with("LPT")) => {
+            matches!(s.as_bytes()[3], b'1'..=b'9')
+        }
+        s => {
+            // COM¹ COM² COM³ LPT¹… are devices too.
+            (s.starts_with("COM") || s.starts_with("LPT"))
+                && matches!(&s[3..], "\u{b9}" | "\u{b2}" | "\u{b3}")
+        }
+    }
 }
 
 /// The key two paths collide under on a Windows destination, which ignores
@@ -550,6 +584,25 @@ mod tests {
         assert!(entry_path("./").is_err());
         assert!(entry_path("a\0b").is_err());
         assert!(entry_path("...").is_err());
+        for device in [
+            "CON",
+            "nul.txt",
+            "dir/Aux.log",
+            "com1",
+            "LPT9.dat",
+            "COM\u{b9}",
+            "conout$",
+        ] {
+            let e = entry_path(device).unwrap_err();
+            assert!(e.contains("reserves for a device"), "{device}: {e}");
+        }
+        for trailing in ["notes.", "dir /a.txt", "a/b. "] {
+            let e = entry_path(trailing).unwrap_err();
+            assert!(e.contains("ending in a dot or space"), "{trailing}: {e}");
+        }
+        for fine in ["console.txt", "com10", "LPT0", "nullable/x", "a.b.c"] {
+            assert!(entry_path(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]
