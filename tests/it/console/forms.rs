@@ -1,0 +1,226 @@
+//! Forms and overlays: their snapshots, and what submitting a form sends.
+
+use super::*;
+
+use courier::console::app::Mode;
+
+use super::insta;
+
+#[test]
+fn snapshot_package_form() {
+    let mut app = seeded();
+    press(&mut app, "1a");
+    assert!(matches!(app.mode, Mode::PackageForm(_)));
+    screens!("package_form_empty", app);
+
+    // An MSI: name and version come from its properties. Relative paths
+    // are read from the test's working directory, the package root.
+    for c in "tests/fixtures/hello.msi".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Tab);
+    inspect_pending(&mut app);
+    screens!("package_form_msi", app);
+
+    // An EXE: the framework is detected and its silent switch prefilled.
+    let mut app = seeded();
+    press(&mut app, "1a");
+    for c in "tests/fixtures/hello-nsis.exe".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Tab);
+    inspect_pending(&mut app);
+    insta::assert_snapshot!("package_form_exe_80x24", render(&app, 80, 24));
+}
+
+/// Leaving the path field has the backend look at the file instead of
+/// the UI thread reading it (a ZIP can take seconds): the form says it is
+/// looking, takes keys meanwhile, and fills in what the answer tells.
+#[test]
+fn package_form_looks_at_the_file_off_the_ui_thread() {
+    let mut app = seeded();
+    press(&mut app, "1a");
+    for c in "tests/fixtures/hello.msi".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    app.outbox.clear();
+    key(&mut app, KeyCode::Tab);
+    assert!(
+        matches!(&app.outbox[..], [Cmd::Inspect { path }] if path == "tests/fixtures/hello.msi"),
+        "{:?}",
+        app.outbox
+    );
+    let s = render(&app, 80, 24);
+    assert!(s.contains("looking at tests/fixtures/hello.msi…"), "{s}");
+    // The look is still pending: keys go on working, and a name typed
+    // now is not overwritten by the MSI's.
+    press(&mut app, "Mine");
+    inspect_pending(&mut app);
+    match &app.mode {
+        Mode::PackageForm(f) => {
+            assert_eq!(f.fields[1].input.value(), "Mine");
+            assert_eq!(f.fields[2].input.value(), "1.2.3");
+            assert!(f.inspecting.is_none());
+        }
+        other => panic!("the form closed: {other:?}"),
+    }
+    let s = render(&app, 80, 24);
+    assert!(s.contains("MSI Courier Hello 1.2.3"), "{s}");
+}
+
+#[test]
+fn snapshot_package_edit_form() {
+    let mut app = seeded();
+    press(&mut app, "1jjj");
+    press(&mut app, "e");
+    insta::assert_snapshot!("package_form_edit_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn snapshot_task_form() {
+    let mut app = seeded();
+    // From the Packages view the selected package is preselected.
+    press(&mut app, "1jn");
+    assert!(matches!(app.mode, Mode::TaskForm(_)));
+    key(&mut app, KeyCode::Tab);
+    press(&mut app, " ");
+    key(&mut app, KeyCode::Down);
+    press(&mut app, " ");
+    screens!("task_form", app);
+}
+
+#[test]
+fn snapshot_help() {
+    let mut app = seeded();
+    press(&mut app, "?");
+    assert!(matches!(app.mode, Mode::Help(_)));
+    screens!("help", app);
+    let mut app = app_with("default", true);
+    press(&mut app, "?");
+    insta::assert_snapshot!("help_read_only_160x48", render(&app, 160, 48));
+}
+
+#[test]
+fn snapshot_confirm_delete() {
+    let mut app = seeded();
+    press(&mut app, "1jjd");
+    assert!(matches!(app.mode, Mode::Confirm(_)));
+    screens!("confirm_delete_package", app);
+}
+
+#[test]
+fn snapshot_output_pane() {
+    let mut app = seeded();
+    open_detail(&mut app);
+    press(&mut app, "jjjj");
+    press(&mut app, "o");
+    let wanted: Vec<_> = app
+        .outbox
+        .iter()
+        .filter_map(|c| match c {
+            Cmd::Output { task, name } => Some((*task, name.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(wanted, vec![(1, "pc-hr-01".to_string())]);
+    let mut d = detail().destinations[4].clone();
+    d.output = Some(
+        "MSI (s) (A4:3C) [08:40:58:120]: Product: Courier Hello -- Installation failed.\n\
+         MSI (s) (A4:3C) [08:40:58:121]: Windows Installer installed the product. \
+         Product Name: Courier Hello. Product Version: 1.0.0. Installation success or error status: 1603.\n\
+         === Logging stopped: 6/1/2025  8:40:58 ==="
+            .into(),
+    );
+    app.message(Message::Output(Ok((1, d))));
+    assert!(matches!(app.mode, Mode::Output(_)));
+    screens!("output", app);
+}
+
+#[test]
+fn snapshot_read_only() {
+    let mut app = app_with("default", true);
+    press(&mut app, "1");
+    app.outbox.clear();
+    press(&mut app, "a");
+    assert!(matches!(app.mode, Mode::Normal), "the form must not open");
+    assert!(app.outbox.is_empty(), "read-only sent {:?}", app.outbox);
+    insta::assert_snapshot!("read_only_refused_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn snapshot_filter_and_command_footer() {
+    let mut app = seeded();
+    press(&mut app, "2/erp");
+    insta::assert_snapshot!("filter_typing_80x24", render(&app, 80, 24));
+    key(&mut app, KeyCode::Esc);
+    press(&mut app, ":t");
+    insta::assert_snapshot!("command_mode_80x24", render(&app, 80, 24));
+}
+
+// ---- submitting ----------------------------------------------------------------
+
+#[test]
+fn task_form_creates_a_task_for_the_chosen_destinations() {
+    let mut app = seeded();
+    press(&mut app, "2n");
+    // Package 2, two destinations, a name.
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Tab);
+    press(&mut app, " ");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    press(&mut app, " ");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    press(&mut app, "Nightly");
+    app.outbox.clear();
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.mode, Mode::Normal));
+    match acts(&app)[..] {
+        [Request::TaskCreate(c)] => {
+            assert_eq!(c.package, 2);
+            assert_eq!(c.to, vec!["pc-accounting-01", "build-linux-07"]);
+            assert_eq!(c.name.as_deref(), Some("Nightly"));
+            assert!(!c.uninstall);
+        }
+        ref other => panic!("not one TaskCreate: {other:?}"),
+    }
+    // With nothing chosen the form stays and says why.
+    press(&mut app, "n");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.mode, Mode::TaskForm(_)));
+    assert!(flash(&app).contains("choose at least one destination"));
+}
+
+#[test]
+fn package_form_registers_with_the_typed_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "hello\n").unwrap();
+    let mut app = seeded();
+    press(&mut app, "1a");
+    // Type a prefix and let Tab complete it.
+    let typed = format!("{}/no", dir.path().display());
+    for c in typed.chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    press(&mut app, "Notes");
+    for _ in 0..5 {
+        key(&mut app, KeyCode::Tab);
+    }
+    press(&mut app, "/srv/notes");
+    app.outbox.clear();
+    key(&mut app, KeyCode::Enter);
+    match acts(&app)[..] {
+        [Request::PackageAdd(a)] => {
+            assert_eq!(a.path, file);
+            assert_eq!(a.name.as_deref(), Some("Notes"));
+            assert_eq!(a.folder.as_deref(), Some("/srv/notes"));
+            assert_eq!(a.install_command, None);
+        }
+        ref other => panic!("not one PackageAdd: {other:?}"),
+    }
+}
