@@ -21,5 +21,6 @@ pub mod pki;
 pub mod proto;
 pub mod server;
 pub mod service;
+pub mod shutdown;
 pub mod store;
 pub mod task;

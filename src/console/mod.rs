@@ -83,8 +83,9 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
                 msg_tx,
             )
         })?;
-    // A closed terminal (SIGHUP) or a kill (SIGTERM) ends the console
-    // like `q` does, so the standalone server and the demo clean up.
+    // A closed terminal (SIGHUP; on Windows the console window) or a kill
+    // (SIGTERM) ends the console like `q` does, so the standalone server
+    // and the demo clean up.
     let hangup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     watch_signals(hangup.clone());
     let mut terminal = ratatui::init();
@@ -133,7 +134,8 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
     result
 }
 
-/// Sets `flag` when SIGHUP or SIGTERM arrives.
+/// Sets `flag` when the terminal goes away or the system asks the console
+/// to stop (`shutdown::terminal_gone`).
 fn watch_signals(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     let _ = std::thread::Builder::new()
         .name("console-signals".into())
@@ -144,19 +146,7 @@ fn watch_signals(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
             else {
                 return;
             };
-            rt.block_on(async {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut hup), Ok(mut term)) = (
-                    signal(SignalKind::hangup()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = hup.recv() => {}
-                    _ = term.recv() => {}
-                }
-                flag.store(true, std::sync::atomic::Ordering::Relaxed);
-            });
+            rt.block_on(crate::shutdown::terminal_gone());
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
         });
 }
