@@ -45,10 +45,7 @@ pub(super) fn serve(data: Option<PathBuf>, flags: ServeArgs) -> Result<()> {
 pub(super) fn agent(data: Option<PathBuf>, args: AgentArgs) -> Result<()> {
     let data = match data {
         Some(d) => d,
-        None => DataDir::resolve(None)?
-            .parent()
-            .map(|p| p.join("courier-agent"))
-            .ok_or_else(|| anyhow!("no data dir: give --data DIR"))?,
+        None => DataDir::default_agent_root()?,
     };
     init_logging(&data.join("agent.log"))?;
     let cfg = AgentConfig {
