@@ -73,9 +73,25 @@ impl DataDir {
         self.root.join("tls")
     }
 
-    /// The admin API socket of a running `courier serve`.
-    pub fn socket_path(&self) -> PathBuf {
+    /// Where a running `courier serve` answers the admin API: a socket in
+    /// the data dir on Unix (mode 0600).
+    #[cfg(unix)]
+    pub fn admin_endpoint(&self) -> PathBuf {
         self.root.join("admin.sock")
+    }
+
+    /// Where a running `courier serve` answers the admin API: on Windows a
+    /// named pipe. Pipe names are machine-wide, not files in the data dir,
+    /// so the name is derived from the data dir's full path (case folded,
+    /// as NTFS compares names): each data dir has its own server.
+    #[cfg(windows)]
+    pub fn admin_endpoint(&self) -> PathBuf {
+        let full = fs::canonicalize(&self.root)
+            .or_else(|_| std::path::absolute(&self.root))
+            .unwrap_or_else(|_| self.root.clone());
+        let key = full.to_string_lossy().to_lowercase();
+        let hash = blake3::hash(key.as_bytes()).to_hex();
+        PathBuf::from(format!(r"\\.\pipe\courier-{}", &hash[..16]))
     }
 
     pub fn log_dir(&self) -> PathBuf {

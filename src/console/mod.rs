@@ -43,8 +43,8 @@ pub struct ConsoleOptions {
 /// Runs the console until the user quits.
 pub fn run(opts: ConsoleOptions) -> Result<()> {
     let theme = theme::Theme::choose(opts.theme.as_deref())?;
-    let socket = opts.data.socket_path();
-    let attached = std::os::unix::net::UnixStream::connect(&socket).is_ok();
+    let socket = opts.data.admin_endpoint();
+    let attached = crate::api::dial(&socket).is_ok();
     // Keep the in-process server alive as long as the console.
     let _server = if attached {
         None
@@ -75,9 +75,9 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
         .spawn(move || {
             backend::run(
                 move || {
-                    let s = std::os::unix::net::UnixStream::connect(&socket)
+                    let link = crate::api::dial(&socket)
                         .with_context(|| format!("admin socket {}", socket.display()))?;
-                    Ok(Client::remote(Box::new(s)))
+                    Ok(Client::remote(link))
                 },
                 cmd_rx,
                 msg_tx,
