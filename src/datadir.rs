@@ -1,8 +1,9 @@
 //! Where courier keeps its state, and the layout inside it.
 //!
 //! Chosen by `--data`, then `COURIER_DATA`, then `$XDG_DATA_HOME/courier`,
-//! then `~/.local/share/courier`. Created on first use, readable by its owner
-//! only: it holds the database, the registered content and (later) keys.
+//! then `~/.local/share/courier` (on Windows `%ProgramData%\courier`).
+//! Created on first use, readable by its owner only: it holds the database,
+//! the registered content and (later) keys.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ pub struct DataDir {
 
 impl DataDir {
     /// Resolves the data dir from an explicit flag (which clap has already
-    /// filled from `COURIER_DATA`) or the XDG default.
+    /// filled from `COURIER_DATA`) or the platform's default.
     pub fn resolve(flag: Option<PathBuf>) -> Result<PathBuf> {
         if let Some(p) = flag {
             if p.as_os_str().is_empty() {
@@ -24,13 +25,20 @@ impl DataDir {
             }
             return Ok(p);
         }
-        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-            return Ok(PathBuf::from(x).join("courier"));
+        default_root()
+    }
+
+    /// The agent's data dir when `--data` is not given: beside the
+    /// server's default on Unix, inside it on Windows.
+    pub fn default_agent_root() -> Result<PathBuf> {
+        let server = default_root()?;
+        if cfg!(windows) {
+            return Ok(server.join("agent"));
         }
-        match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-            Some(home) => Ok(PathBuf::from(home).join(".local/share/courier")),
-            None => bail!("no data dir: give --data DIR or set COURIER_DATA"),
-        }
+        server
+            .parent()
+            .map(|p| p.join("courier-agent"))
+            .ok_or_else(|| anyhow::anyhow!("no data dir: give --data DIR"))
     }
 
     /// Opens the data dir, creating it (mode 0700) if it does not exist.
@@ -65,9 +73,25 @@ impl DataDir {
         self.root.join("tls")
     }
 
-    /// The admin API socket of a running `courier serve`.
-    pub fn socket_path(&self) -> PathBuf {
+    /// Where a running `courier serve` answers the admin API: a socket in
+    /// the data dir on Unix (mode 0600).
+    #[cfg(unix)]
+    pub fn admin_endpoint(&self) -> PathBuf {
         self.root.join("admin.sock")
+    }
+
+    /// Where a running `courier serve` answers the admin API: on Windows a
+    /// named pipe. Pipe names are machine-wide, not files in the data dir,
+    /// so the name is derived from the data dir's full path (case folded,
+    /// as NTFS compares names): each data dir has its own server.
+    #[cfg(windows)]
+    pub fn admin_endpoint(&self) -> PathBuf {
+        let full = fs::canonicalize(&self.root)
+            .or_else(|_| std::path::absolute(&self.root))
+            .unwrap_or_else(|_| self.root.clone());
+        let key = full.to_string_lossy().to_lowercase();
+        let hash = blake3::hash(key.as_bytes()).to_hex();
+        PathBuf::from(format!(r"\\.\pipe\courier-{}", &hash[..16]))
     }
 
     pub fn log_dir(&self) -> PathBuf {
@@ -77,6 +101,27 @@ impl DataDir {
     /// Work space for inspecting packages; emptied of stale files at open.
     pub fn scratch_dir(&self) -> PathBuf {
         self.root.join("scratch")
+    }
+}
+
+#[cfg(not(windows))]
+fn default_root() -> Result<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(x).join("courier"));
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/courier")),
+        None => bail!("no data dir: give --data DIR or set COURIER_DATA"),
+    }
+}
+
+/// Machine-wide state on Windows lives under `%ProgramData%`; `HOME` is
+/// usually unset there (and under Wine it is the Linux user's).
+#[cfg(windows)]
+fn default_root() -> Result<PathBuf> {
+    match std::env::var_os("ProgramData").filter(|v| !v.is_empty()) {
+        Some(p) => Ok(PathBuf::from(p).join("courier")),
+        None => bail!("no data dir: %ProgramData% is not set; give --data DIR or set COURIER_DATA"),
     }
 }
 

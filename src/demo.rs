@@ -62,7 +62,7 @@ pub fn run(opts: DemoOptions) -> Result<()> {
             announce: false,
         },
     )?;
-    let mut client = Client::connect(&data.socket_path(), || {
+    let mut client = Client::connect(&data.admin_endpoint(), || {
         anyhow::bail!("demo server not reachable")
     })?;
     let token: Token = client.call_as(Request::TokenCreate {
@@ -226,7 +226,7 @@ pub fn run(opts: DemoOptions) -> Result<()> {
         let theme = crate::console::theme::Theme::choose(opts.theme.as_deref())?;
         let mut app = crate::console::app::App::new(theme, opts.read_only, "● demo".into(), false);
         app.act(crate::console::keymap::Action::ViewTasks);
-        crate::console::run_attached(app, data.socket_path())?;
+        crate::console::run_attached(app, data.admin_endpoint())?;
     }
     drop(client);
     drop(server);

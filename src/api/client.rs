@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +38,8 @@ pub fn handle_guarded(handler: &mut dyn Handler, req: Request) -> Result<Respons
     }
 }
 
-/// A byte stream to a server: the admin socket on Unix.
+/// A byte stream to a server: the admin socket on Unix, the admin pipe on
+/// Windows.
 pub trait Link: std::io::Read + Write + Send {}
 impl<T: std::io::Read + Write + Send> Link for T {}
 
@@ -89,14 +91,45 @@ impl Client {
 
 impl Client {
     /// Connects to the server for this data dir if one runs (its admin
-    /// socket answers), else hands requests to what `open_local` opens.
+    /// endpoint answers), else hands requests to what `open_local` opens.
     pub fn connect(
-        socket: &std::path::Path,
+        endpoint: &Path,
         open_local: impl FnOnce() -> anyhow::Result<Box<dyn Handler>>,
     ) -> anyhow::Result<Client> {
-        match std::os::unix::net::UnixStream::connect(socket) {
-            Ok(s) => Ok(Client::remote(Box::new(s))),
+        match dial(endpoint) {
+            Ok(link) => Ok(Client::remote(link)),
             Err(_) => Ok(Client::local(open_local()?)),
+        }
+    }
+}
+
+/// Opens the admin endpoint (`DataDir::admin_endpoint`) of a running
+/// server: its Unix socket.
+#[cfg(unix)]
+pub fn dial(endpoint: &Path) -> std::io::Result<Box<dyn Link>> {
+    Ok(Box::new(std::os::unix::net::UnixStream::connect(endpoint)?))
+}
+
+/// Opens the admin endpoint (`DataDir::admin_endpoint`) of a running
+/// server: its named pipe, which a plain file handle reads and writes.
+#[cfg(windows)]
+pub fn dial(endpoint: &Path) -> std::io::Result<Box<dyn Link>> {
+    use std::time::{Duration, Instant};
+    // Each client takes a pipe instance; between one being taken and the
+    // server creating the next, opening fails with "busy", briefly.
+    const BUSY: i32 = windows_sys::Win32::Foundation::ERROR_PIPE_BUSY as i32;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(endpoint)
+        {
+            Ok(f) => return Ok(Box::new(f)),
+            Err(e) if e.raw_os_error() == Some(BUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -3,14 +3,14 @@
 //!
 //! This is the bottom of the admin stack: the service implements
 //! [`Handler`]; the CLI and the console speak it through [`Client`], to a
-//! running `courier serve` over its Unix socket (one JSON request per line,
-//! one JSON reply per line) or to a handler in this process. They never
-//! see the service or the store.
+//! running `courier serve` over its admin socket (a named pipe on
+//! Windows; one JSON request per line, one JSON reply per line) or to a
+//! handler in this process. They never see the service or the store.
 
 mod client;
 mod error;
 
-pub use client::{Client, Link, Reply, handle_guarded};
+pub use client::{Client, Link, Reply, dial, handle_guarded};
 pub use error::{ApiError, ErrorKind};
 
 use std::path::PathBuf;

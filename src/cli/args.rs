@@ -17,7 +17,14 @@ use crate::model::Kind;
         'courier serve' running for it, or running the server itself (standalone)."
 )]
 pub struct Cli {
-    /// Data dir (database, content store); default $XDG_DATA_HOME/courier
+    #[cfg_attr(
+        not(windows),
+        doc = "Data dir (database, content store); default $XDG_DATA_HOME/courier"
+    )]
+    #[cfg_attr(
+        windows,
+        doc = "Data dir (database, content store); default %ProgramData%\\courier"
+    )]
     #[arg(long, global = true, env = "COURIER_DATA", value_name = "DIR")]
     pub(super) data: Option<PathBuf>,
 

@@ -21,7 +21,7 @@ pub(super) fn with_client(
     command: impl FnOnce(&mut Client, &mut dyn Write) -> Result<()>,
 ) -> Result<()> {
     let data = DataDir::open(DataDir::resolve(data)?)?;
-    let socket = data.socket_path();
+    let socket = data.admin_endpoint();
     let mut client = Client::connect(&socket, move || crate::server::open_local(&data))?;
     let mut out = io::stdout().lock();
     command(&mut client, &mut out)?;

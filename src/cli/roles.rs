@@ -1,6 +1,7 @@
 //! The long-running roles: server, agent, demo and console. Each gets its
 //! settings (flags over `courier.toml` over defaults), a log file in its
-//! data dir, and a clean stop on SIGINT or SIGTERM.
+//! data dir, and a clean stop when the system asks (SIGINT or SIGTERM on
+//! Unix, Ctrl-C, Ctrl-Break or console close on Windows).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,17 +38,14 @@ pub(super) fn serve(data: Option<PathBuf>, flags: ServeArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(crate::server::run(data, opts, shutdown_signal()))?;
+    rt.block_on(crate::server::run(data, opts, crate::shutdown::requested()))?;
     Ok(())
 }
 
 pub(super) fn agent(data: Option<PathBuf>, args: AgentArgs) -> Result<()> {
     let data = match data {
         Some(d) => d,
-        None => DataDir::resolve(None)?
-            .parent()
-            .map(|p| p.join("courier-agent"))
-            .ok_or_else(|| anyhow!("no data dir: give --data DIR"))?,
+        None => DataDir::default_agent_root()?,
     };
     init_logging(&data.join("agent.log"))?;
     let cfg = AgentConfig {
@@ -61,7 +59,10 @@ pub(super) fn agent(data: Option<PathBuf>, args: AgentArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(crate::agent::runtime::run(cfg, shutdown_signal()))?;
+    rt.block_on(crate::agent::runtime::run(
+        cfg,
+        crate::shutdown::requested(),
+    ))?;
     Ok(())
 }
 
@@ -119,21 +120,4 @@ fn init_logging(file: &Path) -> Result<()> {
         .with_writer(std::sync::Mutex::new(f))
         .try_init();
     Ok(())
-}
-
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the role runs until killed.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }

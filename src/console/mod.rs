@@ -43,8 +43,8 @@ pub struct ConsoleOptions {
 /// Runs the console until the user quits.
 pub fn run(opts: ConsoleOptions) -> Result<()> {
     let theme = theme::Theme::choose(opts.theme.as_deref())?;
-    let socket = opts.data.socket_path();
-    let attached = std::os::unix::net::UnixStream::connect(&socket).is_ok();
+    let socket = opts.data.admin_endpoint();
+    let attached = crate::api::dial(&socket).is_ok();
     // Keep the in-process server alive as long as the console.
     let _server = if attached {
         None
@@ -75,16 +75,17 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
         .spawn(move || {
             backend::run(
                 move || {
-                    let s = std::os::unix::net::UnixStream::connect(&socket)
+                    let link = crate::api::dial(&socket)
                         .with_context(|| format!("admin socket {}", socket.display()))?;
-                    Ok(Client::remote(Box::new(s)))
+                    Ok(Client::remote(link))
                 },
                 cmd_rx,
                 msg_tx,
             )
         })?;
-    // A closed terminal (SIGHUP) or a kill (SIGTERM) ends the console
-    // like `q` does, so the standalone server and the demo clean up.
+    // A closed terminal (SIGHUP; on Windows the console window) or a kill
+    // (SIGTERM) ends the console like `q` does, so the standalone server
+    // and the demo clean up.
     let hangup = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     watch_signals(hangup.clone());
     let mut terminal = ratatui::init();
@@ -133,7 +134,8 @@ fn run_app(mut app: app::App, socket: std::path::PathBuf) -> Result<()> {
     result
 }
 
-/// Sets `flag` when SIGHUP or SIGTERM arrives.
+/// Sets `flag` when the terminal goes away or the system asks the console
+/// to stop (`shutdown::terminal_gone`).
 fn watch_signals(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     let _ = std::thread::Builder::new()
         .name("console-signals".into())
@@ -144,19 +146,7 @@ fn watch_signals(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
             else {
                 return;
             };
-            rt.block_on(async {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut hup), Ok(mut term)) = (
-                    signal(SignalKind::hangup()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = hup.recv() => {}
-                    _ = term.recv() => {}
-                }
-                flag.store(true, std::sync::atomic::Ordering::Relaxed);
-            });
+            rt.block_on(crate::shutdown::terminal_gone());
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
         });
 }

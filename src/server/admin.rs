@@ -1,17 +1,20 @@
 //! The admin socket: one JSON request per line in, one JSON reply per line
-//! out (see `api`). Reachable only through the 0600 socket in the data dir.
+//! out (see `api`). On Unix a socket in the data dir, mode 0600; on Windows
+//! a named pipe (`DataDir::admin_endpoint`) that only Administrators and
+//! the server's own user may open, and no other computer.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixListener;
+use anyhow::{Context, Result};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use super::Core;
 use crate::api::{ApiError, Reply, Request, Response};
 
 pub async fn serve(
-    listener: UnixListener,
+    mut listener: Listener,
     core: Arc<Core>,
     listen: String,
     mut stop: watch::Receiver<bool>,
@@ -19,7 +22,7 @@ pub async fn serve(
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("admin accept: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -28,37 +31,110 @@ pub async fn serve(
             },
             _ = stop.changed() => return,
         };
-        let core = core.clone();
-        let listen = listen.clone();
-        tokio::spawn(async move {
-            let (read, mut write) = stream.into_split();
-            let mut lines = BufReader::new(read).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let reply: Reply = match serde_json::from_str::<Request>(&line) {
-                    Ok(req) => {
-                        let mut r = core.handle(req).await;
-                        // Only the server knows its address and traffic.
-                        if let Ok(Response::Status(s)) = &mut r {
-                            s.listen = Some(listen.clone());
-                            s.bytes_served =
-                                core.bytes_served.load(std::sync::atomic::Ordering::Relaxed);
-                        }
-                        r.into()
-                    }
-                    Err(e) => Reply::Error(ApiError::refused(format!("bad request: {e}"))),
-                };
-                let mut out = match serde_json::to_string(&reply) {
-                    Ok(s) => s,
-                    Err(e) => serde_json::to_string(&Reply::Error(ApiError::internal(format!(
-                        "reply: {e}"
-                    ))))
-                    .unwrap_or_default(),
-                };
-                out.push('\n');
-                if write.write_all(out.as_bytes()).await.is_err() {
-                    break;
-                }
-            }
-        });
+        tokio::spawn(answer(stream, core.clone(), listen.clone()));
     }
 }
+
+/// Answers the requests of one client until it hangs up.
+async fn answer(stream: impl AsyncRead + AsyncWrite, core: Arc<Core>, listen: String) {
+    let (read, mut write) = tokio::io::split(stream);
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let reply: Reply = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => {
+                let mut r = core.handle(req).await;
+                // Only the server knows its address and traffic.
+                if let Ok(Response::Status(s)) = &mut r {
+                    s.listen = Some(listen.clone());
+                    s.bytes_served = core.bytes_served.load(std::sync::atomic::Ordering::Relaxed);
+                }
+                r.into()
+            }
+            Err(e) => Reply::Error(ApiError::refused(format!("bad request: {e}"))),
+        };
+        let mut out = match serde_json::to_string(&reply) {
+            Ok(s) => s,
+            Err(e) => {
+                serde_json::to_string(&Reply::Error(ApiError::internal(format!("reply: {e}"))))
+                    .unwrap_or_default()
+            }
+        };
+        out.push('\n');
+        if write.write_all(out.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The admin socket, bound.
+#[cfg(unix)]
+pub struct Listener {
+    inner: tokio::net::UnixListener,
+}
+
+#[cfg(unix)]
+impl Listener {
+    /// Binds the socket at `endpoint`, replacing a stale one (the caller has
+    /// made sure no server answers there), readable by the owner only.
+    pub fn bind(endpoint: &Path) -> Result<Listener> {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::remove_file(endpoint);
+        let inner = tokio::net::UnixListener::bind(endpoint)
+            .with_context(|| format!("{}: cannot bind admin socket", endpoint.display()))?;
+        std::fs::set_permissions(endpoint, std::fs::Permissions::from_mode(0o600))?;
+        Ok(Listener { inner })
+    }
+
+    async fn accept(&mut self) -> std::io::Result<tokio::net::UnixStream> {
+        Ok(self.inner.accept().await?.0)
+    }
+}
+
+/// Removes the socket file once the server stopped.
+#[cfg(unix)]
+pub fn remove(endpoint: &Path) {
+    let _ = std::fs::remove_file(endpoint);
+}
+
+/// The admin pipe: the instance the next client will connect to.
+#[cfg(windows)]
+pub struct Listener {
+    next: tokio::net::windows::named_pipe::NamedPipeServer,
+    name: std::path::PathBuf,
+    access: super::pipe_access::PipeAccess,
+}
+
+#[cfg(windows)]
+impl Listener {
+    /// Creates the pipe at `endpoint`. Refused if another process already
+    /// serves that name (another server of the same data dir, or a process
+    /// squatting on it).
+    pub fn bind(endpoint: &Path) -> Result<Listener> {
+        let access = super::pipe_access::PipeAccess::owner_and_administrators()
+            .context("admin pipe: cannot build its access list")?;
+        let next = access
+            .create(endpoint, true)
+            .with_context(|| format!("{}: cannot create admin pipe", endpoint.display()))?;
+        Ok(Listener {
+            next,
+            name: endpoint.to_path_buf(),
+            access,
+        })
+    }
+
+    async fn accept(
+        &mut self,
+    ) -> std::io::Result<tokio::net::windows::named_pipe::NamedPipeServer> {
+        let connected = self.next.connect().await;
+        // A pipe instance serves one client: the next one is created now,
+        // whether this one connected or broke, so clients never find the
+        // name missing while the server runs.
+        let fresh = self.access.create(&self.name, false)?;
+        let this = std::mem::replace(&mut self.next, fresh);
+        connected.map(|()| this)
+    }
+}
+
+/// Nothing to remove: a pipe goes with its last handle.
+#[cfg(windows)]
+pub fn remove(_endpoint: &Path) {}

@@ -1,6 +1,6 @@
 //! `courier serve`: the server core in its own process. It owns the data
-//! dir: the agent listener (HTTPS, mutual TLS), the admin socket the CLI
-//! and consoles use, and the background sweeps.
+//! dir: the agent listener (HTTPS, mutual TLS), the admin socket (a named
+//! pipe on Windows) the CLI and consoles use, and the background sweeps.
 //!
 //! Invariant: every state change goes through [`Core::call`], which runs
 //! the service on a blocking thread under one lock: one writer.
@@ -8,6 +8,9 @@
 mod admin;
 pub mod limits;
 mod listener;
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod pipe_access;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -167,8 +170,8 @@ pub async fn run(
 ) -> Result<()> {
     let svc = open_service(&data)?;
     let listen = opts.listen;
-    let socket = data.socket_path();
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+    let socket = data.admin_endpoint();
+    if crate::api::dial(&socket).is_ok() {
         bail!(
             "a server already runs for {} (its admin socket answers)",
             data.root().display()
@@ -184,14 +187,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = tcp.local_addr()?;
-    let _ = std::fs::remove_file(&socket);
-    let admin = tokio::net::UnixListener::bind(&socket)
-        .with_context(|| format!("{}: cannot bind admin socket", socket.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
-    }
+    let admin = admin::Listener::bind(&socket)?;
     let info = ServerInfo {
         listen: bound.to_string(),
         pid: std::process::id(),
@@ -232,7 +228,7 @@ pub async fn run(
         let _ = sweeper.await;
     })
     .await;
-    let _ = std::fs::remove_file(&socket);
+    admin::remove(&socket);
     let _ = std::fs::remove_file(ServerInfo::path(&data));
     core.call(|svc| svc.log_server_stop()).await?;
     Ok(())
@@ -275,7 +271,7 @@ impl InProcess {
     pub fn start(data: DataDir, opts: Options) -> Result<InProcess> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let info_path = ServerInfo::path(&data);
-        let socket = data.socket_path();
+        let socket = data.admin_endpoint();
         let _ = std::fs::remove_file(&info_path);
         let thread = std::thread::Builder::new()
             .name("courier-server".into())
@@ -296,7 +292,7 @@ impl InProcess {
                     _ => Err(anyhow!("the server stopped at once")),
                 };
             }
-            if std::os::unix::net::UnixStream::connect(&socket).is_ok()
+            if crate::api::dial(&socket).is_ok()
                 && let Ok(text) = std::fs::read_to_string(&info_path)
                 && let Ok(info) = serde_json::from_str::<ServerInfo>(&text)
             {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds courier.exe for 64-bit Windows on Debian 12 (bookworm), installing
+# what it needs when missing. The last line of stdout is the absolute path of
+# the built exe; everything else goes to stderr.
+#
+# rustup here has only the Linux standard library and cannot fetch another,
+# so Debian's compiler builds std for Windows from source (build-std).
+#
+# Environment:
+#   COURIER_WIN_TARGET_DIR  target dir (default ~/.cache/courier-win-target;
+#                           never the Linux one: build-std rebuilds std there)
+#   COURIER_WIN_PROFILE     cargo profile (default windows-test, see Cargo.toml)
+#   COURIER_WIN_TARGET      target triple (default x86_64-win7-windows-gnu)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target_dir="${COURIER_WIN_TARGET_DIR:-$HOME/.cache/courier-win-target}"
+profile="${COURIER_WIN_PROFILE:-windows-test}"
+triple="${COURIER_WIN_TARGET:-x86_64-win7-windows-gnu}"
+
+# Debian packages: the compiler, cargo and std source that can build std for
+# Windows (bookworm-security), the MinGW linker, and Wine to run the result.
+missing=()
+[ -x /usr/bin/rustc ] || missing+=(rustc-web)
+[ -x /usr/bin/cargo ] || missing+=(cargo-web)
+[ -d /usr/lib/rustlib/src/rust/library ] || missing+=(rust-web-src)
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64-win32)
+command -v wine64 >/dev/null 2>&1 || missing+=(wine64)
+command -v wine >/dev/null 2>&1 || missing+=(wine)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# rustup's cargo and rustc come first in PATH on these machines; they cannot
+# build for Windows, so Debian's are named explicitly.
+export RUSTC=/usr/bin/rustc
+export RUSTC_BOOTSTRAP=1
+triple_var=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+export "CARGO_TARGET_${triple_var}_LINKER=x86_64-w64-mingw32-gcc"
+export CARGO_TARGET_DIR="$target_dir"
+
+/usr/bin/cargo build --locked --bin courier --profile "$profile" \
+  -Zbuild-std=std,panic_unwind --target "$triple" >&2
+
+# Cargo names the output folder after the profile, except "dev" (debug).
+case "$profile" in
+  dev) out=debug ;;
+  *) out=$profile ;;
+esac
+exe="$target_dir/$triple/$out/courier.exe"
+[ -f "$exe" ] || { echo "build-windows: $exe: not built" >&2; exit 1; }
+realpath "$exe"
