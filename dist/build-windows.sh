@@ -25,7 +25,8 @@ missing=()
 [ -x /usr/bin/cargo ] || missing+=(cargo-web)
 [ -d /usr/lib/rustlib/src/rust/library ] || missing+=(rust-web-src)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64-win32)
-command -v wine64 >/dev/null 2>&1 || missing+=(wine64)
+# wine64 puts its loader in /usr/lib/wine, not in PATH.
+[ -x /usr/lib/wine/wine64 ] || missing+=(wine64)
 command -v wine >/dev/null 2>&1 || missing+=(wine)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2

@@ -10,3 +10,4 @@ mod log;
 mod package;
 mod procs;
 mod rooms;
+mod wine;

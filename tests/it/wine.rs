@@ -1,0 +1,336 @@
+//! The Windows agent for real: `courier.exe`, built from this source for
+//! `x86_64-pc-windows-gnu` by `dist/build-windows.sh`, run under Wine
+//! against a Linux `courier serve` on loopback, installing real MSIs with
+//! the prefix's own msiexec.
+//!
+//! Skipped, saying so, only where Wine is not installed; `.ci/run`
+//! installs it, so CI always runs them. The build is incremental: the first
+//! run builds the Windows standard library and the crate (minutes), later
+//! runs reuse them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::procs::{DEADLINE, Server, create_task, dest, tail, task_id, wait_until};
+use crate::support::fixture;
+
+/// `wine`, when installed.
+fn wine() -> Option<PathBuf> {
+    ["/usr/bin/wine", "/usr/bin/wine64", "/usr/lib/wine/wine64"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// The Windows build of courier, built once per test run, or the one
+/// `COURIER_WINDOWS_EXE` names.
+fn courier_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        // A build made elsewhere (another profile, a real Windows build).
+        if let Some(exe) = std::env::var_os("COURIER_WINDOWS_EXE") {
+            return PathBuf::from(exe);
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/build-windows.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dist/build-windows.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "dist/build-windows.sh failed ({}):\n{}\n{}",
+            out.status,
+            tail_text(&stdout, 4000),
+            tail_text(&String::from_utf8_lossy(&out.stderr), 8000)
+        );
+        let exe = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+        assert!(
+            exe.is_file(),
+            "dist/build-windows.sh printed no exe: {stdout}"
+        );
+        exe
+    })
+}
+
+fn tail_text(s: &str, max: usize) -> &str {
+    let start = s.len().saturating_sub(max);
+    let start = (start..s.len())
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(0);
+    &s[start..]
+}
+
+/// Says why a test does not run here, or gives Wine's path.
+macro_rules! need_wine {
+    () => {
+        match wine() {
+            Some(w) => w,
+            None => {
+                eprintln!("skipped: Wine is not installed (apt-get install wine64; .ci/run does)");
+                return;
+            }
+        }
+    };
+}
+
+/// A Wine prefix of its own, made with `wineboot`, its processes stopped
+/// when dropped.
+pub struct Prefix {
+    wine: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Prefix {
+    fn new(wine: PathBuf) -> Prefix {
+        let p = Prefix {
+            wine,
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        let out = p.command("wineboot").arg("-i").output().expect("wineboot");
+        assert!(out.status.success(), "wineboot -i failed: {out:?}");
+        p
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("prefix")
+    }
+
+    /// A program run in this prefix: `wine PROGRAM`.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(&self.wine);
+        c.arg(program)
+            .env("WINEPREFIX", self.path())
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// The Linux path of `C:\…` in this prefix.
+    fn c_drive(&self, windows_path: &str) -> PathBuf {
+        let rel = windows_path
+            .trim_start_matches("C:\\")
+            .trim_start_matches("c:\\")
+            .replace('\\', "/");
+        self.path().join("drive_c").join(rel)
+    }
+
+    /// `reg query KEY`: whether the key exists.
+    fn has_key(&self, key: &str) -> bool {
+        self.command("reg")
+            .args(["query", key])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// `cmd /c …` in the prefix.
+    fn run(&self, args: &[&str]) -> Output {
+        self.command("cmd")
+            .arg("/c")
+            .args(args)
+            .output()
+            .expect("wine cmd")
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let _ = Command::new("wineserver")
+            .arg("-k")
+            .env("WINEPREFIX", self.path())
+            .status();
+    }
+}
+
+/// `courier.exe agent` under Wine, its data in `C:\courier-agent`.
+pub struct WineAgent<'p> {
+    prefix: &'p Prefix,
+    name: String,
+    child: Option<Child>,
+}
+
+const AGENT_DATA: &str = "C:\\courier-agent";
+
+impl<'p> WineAgent<'p> {
+    fn enrolled(
+        prefix: &'p Prefix,
+        server: &Server,
+        token: &str,
+        name: &str,
+        extra: &[&str],
+    ) -> WineAgent<'p> {
+        let stderr = fs::File::create(prefix.dir.path().join("agent.stderr")).expect("stderr");
+        let child = prefix
+            .command(courier_exe())
+            .args([
+                "--data",
+                AGENT_DATA,
+                "agent",
+                "--server",
+                &server.addr,
+                "--token",
+                token,
+            ])
+            .args(["--name", name])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn wine courier.exe agent");
+        let mut a = WineAgent {
+            prefix,
+            name: name.to_string(),
+            child: Some(child),
+        };
+        let identity = prefix.c_drive(AGENT_DATA).join("identity.json");
+        let child = a.child.as_mut().expect("child");
+        let exited = wait_until(
+            DEADLINE,
+            "the Windows agent to enrol",
+            || {
+                if identity.exists() {
+                    return Some(None);
+                }
+                child.try_wait().ok().flatten().map(Some)
+            },
+            || a_diagnostics(prefix),
+        );
+        if let Some(status) = exited {
+            panic!(
+                "courier.exe agent exited ({status}) instead of enrolling\n{}",
+                a_diagnostics(prefix)
+            );
+        }
+        a
+    }
+}
+
+fn a_diagnostics(prefix: &Prefix) -> String {
+    format!(
+        "--- courier.exe stderr ---\n{}\n--- agent.log (end) ---\n{}",
+        tail(&prefix.dir.path().join("agent.stderr"), 4096),
+        tail(&prefix.c_drive(AGENT_DATA).join("agent.log"), 8192)
+    )
+}
+
+impl Drop for WineAgent<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("agent {}:\n{}", self.name, a_diagnostics(self.prefix));
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Registers `file` on the server with more `package add` flags.
+fn add(s: &Server, file: &Path, extra: &[&str]) -> Value {
+    let path = file.display().to_string();
+    let mut args = vec!["package", "add", path.as_str()];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    s.json(&args)
+}
+
+const HELLO_CODE: &str = "{6F1C2B9A-3D4E-4F50-8A61-7B2C3D4E5F60}";
+/// Where a 32-bit per-machine MSI such as hello.msi is registered on
+/// 64-bit Windows (and in a 64-bit Wine prefix): the 32-bit registry view.
+const UNINSTALL_KEY: &str =
+    "HKLM\\Software\\Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall";
+
+#[test]
+fn msi_installs_uninstalls_and_fails_as_on_windows() {
+    let wine = need_wine!();
+    courier_exe();
+    let prefix = Prefix::new(wine);
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let agent = WineAgent::enrolled(&prefix, &s, &token, "win-1", &[]);
+    let d = s.wait_dest("win-1", "online", &[]);
+    assert_eq!(d["os"], "windows", "{d:#}");
+
+    // Install: the MSI's file lands and its ProductCode is registered.
+    let hello = add(&s, &fixture("hello.msi"), &[]);
+    let t = create_task(&s, &hello, "win-1", &[]);
+    let t = s.wait_task_finished(task_id(&t), &[]);
+    let row = dest(&t, "win-1");
+    assert_eq!(
+        row["status"],
+        "succeeded",
+        "{t:#}\n{}",
+        a_diagnostics(&prefix)
+    );
+    assert_eq!(row["exit_code"], 0);
+    let installed = prefix.c_drive("C:\\Program Files (x86)\\Courier Hello\\hello.txt");
+    assert!(installed.is_file(), "{} missing", installed.display());
+    let key = format!("{UNINSTALL_KEY}\\{HELLO_CODE}");
+    assert!(prefix.has_key(&key), "{key} not registered");
+    // The agent kept msiexec's verbose log.
+    let log = prefix
+        .c_drive(AGENT_DATA)
+        .join(format!("msi-logs/task-{}.log", task_id(&t)));
+    assert!(log.is_file(), "no MSI log at {}", log.display());
+
+    // Uninstall by ProductCode: both gone.
+    let u = create_task(&s, &hello, "win-1", &["--uninstall"]);
+    let u = s.wait_task_finished(task_id(&u), &[]);
+    assert_eq!(dest(&u, "win-1")["status"], "succeeded", "{u:#}");
+    assert!(!installed.exists(), "{} still there", installed.display());
+    assert!(!prefix.has_key(&key), "{key} still registered");
+
+    // A refused MSI: 1603 with its meaning, the full code as Windows gives
+    // it to the agent (not Wine's 8-bit view of it).
+    let refuses = add(&s, &fixture("refuses.msi"), &[]);
+    let f = create_task(&s, &refuses, "win-1", &[]);
+    let f = s.wait_task_finished(task_id(&f), &[]);
+    let row = dest(&f, "win-1");
+    assert_eq!(row["status"], "failed", "{f:#}");
+    assert_eq!(row["exit_code"], 1603, "{f:#}");
+    assert!(
+        row["meaning"]
+            .as_str()
+            .unwrap_or("")
+            .contains("fatal error during installation"),
+        "{f:#}"
+    );
+    drop(agent);
+}
+
+#[test]
+fn files_are_distributed_into_a_windows_folder() {
+    let wine = need_wine!();
+    courier_exe();
+    let prefix = Prefix::new(wine);
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let _agent = WineAgent::enrolled(&prefix, &s, &token, "win-2", &[]);
+    let pkg = add(
+        &s,
+        &fixture("hello.txt"),
+        &["--folder", "C:\\courier-dist\\notes"],
+    );
+    let t = create_task(&s, &pkg, "win-2", &[]);
+    let t = s.wait_task_finished(task_id(&t), &[]);
+    assert_eq!(
+        dest(&t, "win-2")["status"],
+        "succeeded",
+        "{t:#}\n{}",
+        a_diagnostics(&prefix)
+    );
+    let placed = prefix.c_drive("C:\\courier-dist\\notes\\hello.txt");
+    assert_eq!(
+        fs::read(&placed).unwrap_or_default(),
+        fs::read(fixture("hello.txt")).unwrap()
+    );
+    let listing = prefix.run(&["dir", "C:\\courier-dist\\notes"]);
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("hello.txt"));
+}
