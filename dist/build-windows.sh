@@ -10,7 +10,10 @@
 #   COURIER_WIN_TARGET_DIR  target dir (default ~/.cache/courier-win-target;
 #                           never the Linux one: build-std rebuilds std there)
 #   COURIER_WIN_PROFILE     cargo profile (default windows-test, see Cargo.toml)
-#   COURIER_WIN_TARGET      target triple (default x86_64-win7-windows-gnu)
+#   COURIER_WIN_TARGET      target triple (default x86_64-win7-windows-gnu:
+#                           x86_64-pc-windows-gnu's std imports ProcessPrng
+#                           from bcryptprimitives.dll, which Wine 8 lacks, so
+#                           its exes cannot start under Wine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,13 +39,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # rustup's cargo and rustc come first in PATH on these machines; they cannot
-# build for Windows, so Debian's are named explicitly.
+# build for Windows, so Debian's are named explicitly. build-std is a -Z flag,
+# which a stable compiler accepts only with RUSTC_BOOTSTRAP.
 export RUSTC=/usr/bin/rustc
 export RUSTC_BOOTSTRAP=1
 triple_var=$(echo "$triple" | tr 'a-z-' 'A-Z_')
 export "CARGO_TARGET_${triple_var}_LINKER=x86_64-w64-mingw32-gcc"
 export CARGO_TARGET_DIR="$target_dir"
 
+# panic_unwind: the server survives a panicking request by catching it.
 /usr/bin/cargo build --locked --bin courier --profile "$profile" \
   -Zbuild-std=std,panic_unwind --target "$triple" >&2
 
