@@ -155,6 +155,21 @@ mod tests {
         }
     }
 
+    #[cfg(windows)]
+    #[test]
+    fn admin_pipe_is_named_after_the_data_dir() {
+        let t = tempfile::tempdir().unwrap();
+        let a = DataDir::open(t.path().join("a")).unwrap();
+        let b = DataDir::open(t.path().join("b")).unwrap();
+        let shouted = t.path().join("a").to_string_lossy().to_uppercase();
+        let a_again = DataDir::open(PathBuf::from(shouted)).unwrap();
+        let name = a.admin_endpoint();
+        let text = name.to_string_lossy();
+        assert!(text.starts_with(r"\\.\pipe\courier-"), "{text}");
+        assert_ne!(name, b.admin_endpoint());
+        assert_eq!(name, a_again.admin_endpoint());
+    }
+
     #[test]
     fn refuses_a_file_as_data_dir() {
         let t = tempfile::tempdir().unwrap();
