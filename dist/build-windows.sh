@@ -48,8 +48,17 @@ export "CARGO_TARGET_${triple_var}_LINKER=x86_64-w64-mingw32-gcc"
 export CARGO_TARGET_DIR="$target_dir"
 
 # panic_unwind: the server survives a panicking request by catching it.
+# Warnings fail the build, as clippy's -D warnings does for Linux (Debian's
+# toolchain has no clippy to run on the Windows code); cargo replays them
+# on an up-to-date build too.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 /usr/bin/cargo build --locked --bin courier --profile "$profile" \
-  -Zbuild-std=std,panic_unwind --target "$triple" >&2
+  -Zbuild-std=std,panic_unwind --target "$triple" 2>&1 | tee "$log" >&2
+if grep -q '^warning: `courier`' "$log"; then
+  echo "build-windows: courier has warnings on Windows (above)" >&2
+  exit 1
+fi
 
 # Cargo names the output folder after the profile, except "dev" (debug).
 case "$profile" in

@@ -125,17 +125,40 @@ fn default_root() -> Result<PathBuf> {
     }
 }
 
-/// Creates `path` and any missing parents, each new one with mode 0700.
+/// Creates `path` and any missing parents, each new one private: mode
+/// 0700 on Unix; on Windows an access list of its own that only SYSTEM,
+/// Administrators and this process's account are on.
 pub fn create_private_dir(path: &Path) -> Result<()> {
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .with_context(|| format!("{}: cannot create directory", path.display()))
     }
-    b.create(path)
-        .with_context(|| format!("{}: cannot create directory", path.display()))
+    #[cfg(windows)]
+    {
+        let missing: Vec<&Path> = path
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .collect();
+        for dir in missing.into_iter().rev() {
+            match fs::create_dir(dir) {
+                Ok(()) => crate::win::security::restrict_to_admins(dir).with_context(|| {
+                    format!("{}: cannot restrict access to the directory", dir.display())
+                })?,
+                // Made meanwhile by another process: its access list stays.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("{}: cannot create directory", dir.display()));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! has the code map and the invariants.
 
 // No unsafe code, except where Windows offers no safe API in the crates used
-// (`server::pipe_access`): there `deny` lets that one module opt out with
-// its reasons written down; every other build keeps `forbid`.
+// (`win`): there `deny` lets that one module opt out with its reasons
+// written down; every other build keeps `forbid`.
 #![cfg_attr(not(windows), forbid(unsafe_code))]
 #![cfg_attr(windows, deny(unsafe_code))]
 
@@ -28,3 +28,5 @@ pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod task;
+#[cfg(windows)]
+pub mod win;

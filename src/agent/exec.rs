@@ -5,7 +5,8 @@
 //! The command runs through the platform shell so that quoting, variables
 //! and `&&` behave as the admin expects. It gets its own process group, so
 //! a timeout stops everything it started in that group (an installer that
-//! spawns helpers, a script that backgrounds a job), not only the shell.
+//! spawns helpers, a script that backgrounds a job), not only the shell;
+//! on Windows the command runs in a Job Object instead.
 //! Output is kept in one fixed-size tail buffer: an installer that logs a
 //! gigabyte costs the agent `tail_bytes` of memory, and the end of the log
 //! is where the reason for a failure is.
@@ -110,9 +111,10 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn()?;
-    // Kills the group if this future is dropped before the command ends
-    // (the agent is shutting down or the task was cancelled).
-    let mut guard = GroupGuard::new(&child);
+    // Everything the command starts, stopped together on timeout, and when
+    // this future is dropped before the command ends (the agent is shutting
+    // down or the task was cancelled).
+    let mut tree = Tree::attach(&child);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
 
@@ -134,14 +136,16 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
         let status = match ended {
             Some(status) => status,
             None => {
-                kill_group(&mut child).await;
+                tree.kill();
+                // The command itself at least, should the rest be gone.
+                let _ = child.start_kill();
                 child.wait().await?
             }
         };
         let elapsed = started.elapsed();
-        // The leader is reaped; what it left in its group is its own
-        // business (an installer may start a service that way).
-        guard.disarm();
+        // The command has ended; what it left running is its own business
+        // (an installer may start a service or an application that way).
+        tree.release();
         if !read_all {
             let _ = timeout(DRAIN_GRACE, &mut reading).await;
         }
@@ -181,21 +185,95 @@ fn shell_command(line: &str) -> Command {
     let mut command = Command::new(shell);
     // `cmd` does its own parsing of the rest of the line; quoting it the
     // way other programs expect would change what the admin wrote. `/S`
-    // makes cmd strip exactly the outer quotes added here.
+    // makes cmd strip exactly the outer quotes added here, so a line that
+    // starts and ends with quotes ("C:\Program Files\x\setup.exe" /S "a b")
+    // keeps all of its own.
     command
         .raw_arg(format!("/D /S /C \"{line}\""))
-        .creation_flags(CREATE_NEW_PROCESS_GROUP);
+        // Suspended until it is in its Job Object (`Tree::attach`).
+        .creation_flags(CREATE_NEW_PROCESS_GROUP | crate::win::job::CREATE_SUSPENDED);
     command
 }
 
-/// Stops the command and everything in its process group.
-#[cfg(unix)]
-async fn kill_group(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        kill_group_of(pid);
+/// Everything a command started: on Unix its process group (the command
+/// leads a group of its own); on Windows a Job Object it was put in before
+/// it ran. Killed when dropped unless released, so a run abandoned
+/// half-way leaves nothing behind.
+struct Tree {
+    #[cfg(unix)]
+    group: Option<u32>,
+    #[cfg(windows)]
+    job: Option<crate::win::job::Job>,
+}
+
+impl Tree {
+    #[cfg(unix)]
+    fn attach(child: &Child) -> Tree {
+        Tree { group: child.id() }
     }
-    // The leader at least, should the group be gone already.
-    let _ = child.start_kill();
+
+    /// Puts the suspended command in a new Job Object and lets it run. If
+    /// that fails the command still runs, and only it can be stopped; the
+    /// agent's log says so.
+    #[cfg(windows)]
+    fn attach(child: &Child) -> Tree {
+        use crate::win::job::{Job, resume_threads_of};
+        let (Some(pid), Some(handle)) = (child.id(), child.raw_handle()) else {
+            return Tree { job: None };
+        };
+        let job = match Job::kill_on_close() {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::warn!("no Job Object for the command ({e}); only it can be stopped");
+                if let Err(e) = resume_threads_of(pid) {
+                    tracing::warn!("the command cannot be resumed ({e})");
+                }
+                return Tree { job: None };
+            }
+        };
+        match job.adopt_suspended(handle, pid) {
+            Ok(()) => Tree { job: Some(job) },
+            Err(e) => {
+                tracing::warn!(
+                    "the command is not in its Job Object ({e}); only it can be stopped"
+                );
+                Tree { job: None }
+            }
+        }
+    }
+
+    /// Stops everything in the tree now.
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.group {
+            kill_group_of(pid);
+        }
+        #[cfg(windows)]
+        if let Some(job) = &self.job {
+            let _ = job.terminate();
+        }
+    }
+
+    /// The command has ended: the rest of the tree is left alone.
+    fn release(&mut self) {
+        #[cfg(unix)]
+        {
+            self.group = None;
+        }
+        #[cfg(windows)]
+        if let Some(job) = self.job.take() {
+            job.release();
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // On Unix the leader is not reaped yet (the tree is released once
+        // it is), so its pid is still the group's id. On Windows dropping
+        // the job closes it, which kills what it holds.
+        self.kill();
+    }
 }
 
 #[cfg(unix)]
@@ -205,61 +283,6 @@ fn kill_group_of(pid: u32) {
     if let Ok(pgid) = i32::try_from(pid) {
         // ESRCH (the group is gone) is what we wanted anyway.
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-    }
-}
-
-/// Stops the command and the processes it started. Windows has no process
-/// groups to signal; `taskkill /T` walks the process tree instead. A job
-/// object would be exact, but needs unsafe Win32 calls.
-#[cfg(windows)]
-async fn kill_group(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        let pid_text = pid.to_string();
-        let _ = Command::new("taskkill")
-            .args(["/F", "/T", "/PID", pid_text.as_str()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await;
-    }
-    let _ = child.start_kill();
-}
-
-/// Kills the command's process group when dropped while armed, so a run
-/// abandoned half-way leaves nothing behind.
-struct GroupGuard {
-    pid: Option<u32>,
-}
-
-impl GroupGuard {
-    fn new(child: &Child) -> Self {
-        GroupGuard { pid: child.id() }
-    }
-
-    fn disarm(&mut self) {
-        self.pid = None;
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.pid {
-            // The leader is not reaped yet (the guard is disarmed once it
-            // is), so its pid is still this group's id.
-            kill_group_of(pid);
-        }
-        #[cfg(windows)]
-        if let Some(pid) = self.pid {
-            let pid_text = pid.to_string();
-            let _ = std::process::Command::new("taskkill")
-                .args(["/F", "/T", "/PID", pid_text.as_str()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 

@@ -3,5 +3,7 @@
 
 pub mod exec;
 pub mod fetch;
+pub mod inventory;
 pub mod place;
 pub mod runtime;
+pub mod service;

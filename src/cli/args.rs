@@ -85,7 +85,17 @@ pub struct ServeArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AgentArgs {
+    #[command(subcommand)]
+    pub cmd: Option<AgentCmd>,
+    #[command(flatten)]
+    pub run: AgentRunArgs,
+}
+
+/// How the agent enrols and runs.
+#[derive(Args, Debug)]
+pub struct AgentRunArgs {
     /// The server, as HOST:PORT
     #[arg(long, value_name = "HOST:PORT")]
     pub server: Option<String>,
@@ -98,6 +108,32 @@ pub struct AgentArgs {
     /// Longest an install or uninstall command may run, in seconds
     #[arg(long, default_value_t = 3600, value_name = "SECS")]
     pub command_timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCmd {
+    /// Windows: enrol now, then run the agent as a service (LocalSystem,
+    /// started at boot, restarted when it fails)
+    InstallService {
+        #[command(flatten)]
+        run: AgentRunArgs,
+        /// Register the service without starting it now
+        #[arg(long)]
+        no_start: bool,
+    },
+    /// Windows: stop the agent's service and remove it (its data stays)
+    UninstallService,
+    /// The software installed on this computer, as Windows lists it
+    Inventory {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the Windows Service Control Manager starts
+    #[command(hide = true)]
+    RunService {
+        #[arg(long, default_value_t = 3600, value_name = "SECS")]
+        command_timeout: u64,
+    },
 }
 
 #[derive(Args, Debug)]

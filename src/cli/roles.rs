@@ -3,12 +3,13 @@
 //! data dir, and a clean stop when the system asks (SIGINT or SIGTERM on
 //! Unix, Ctrl-C, Ctrl-Break or console close on Windows).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 
-use super::args::{AgentArgs, DemoArgs, ServeArgs};
+use super::args::{AgentArgs, AgentCmd, AgentRunArgs, DemoArgs, ServeArgs};
 use crate::agent::runtime::AgentConfig;
 use crate::config::{ConfigFile, ServerConfig, parse_rate};
 use crate::datadir::DataDir;
@@ -47,22 +48,71 @@ pub(super) fn agent(data: Option<PathBuf>, args: AgentArgs) -> Result<()> {
         Some(d) => d,
         None => DataDir::default_agent_root()?,
     };
-    init_logging(&data.join("agent.log"))?;
-    let cfg = AgentConfig {
-        data,
-        server: args.server,
-        token: args.token,
-        name: args.name,
-        command_timeout: std::time::Duration::from_secs(args.command_timeout),
+    let run = match args.cmd {
+        None => args.run,
+        Some(AgentCmd::Inventory { json }) => return inventory(json),
+        Some(AgentCmd::InstallService { run, no_start }) => {
+            let data = std::path::absolute(&data)?;
+            init_logging(&data.join("agent.log"))?;
+            return crate::agent::service::install(&agent_config(data, run), !no_start);
+        }
+        Some(AgentCmd::UninstallService) => return crate::agent::service::uninstall(),
+        Some(AgentCmd::RunService { command_timeout }) => {
+            init_logging(&data.join("agent.log"))?;
+            return crate::agent::service::run(AgentConfig {
+                data,
+                server: None,
+                token: None,
+                name: None,
+                command_timeout: std::time::Duration::from_secs(command_timeout),
+            });
+        }
     };
+    init_logging(&data.join("agent.log"))?;
     // One thread: an idle agent should cost next to nothing.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(crate::agent::runtime::run(
-        cfg,
+        agent_config(data, run),
         crate::shutdown::requested(),
     ))?;
+    Ok(())
+}
+
+fn agent_config(data: PathBuf, run: AgentRunArgs) -> AgentConfig {
+    AgentConfig {
+        data,
+        server: run.server,
+        token: run.token,
+        name: run.name,
+        command_timeout: std::time::Duration::from_secs(run.command_timeout),
+    }
+}
+
+/// `courier agent inventory`: one line per program, or JSON.
+fn inventory(json: bool) -> Result<()> {
+    let programs = crate::agent::inventory::installed()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &programs)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for p in &programs {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            p.name,
+            p.version.as_deref().unwrap_or("-"),
+            p.publisher.as_deref().unwrap_or("-"),
+            p.product_code.as_deref().unwrap_or("-"),
+            match p.view {
+                crate::agent::inventory::View::Bits64 => "64-bit",
+                crate::agent::inventory::View::Bits32 => "32-bit",
+            }
+        )?;
+    }
     Ok(())
 }
 

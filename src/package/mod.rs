@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
+pub use msi::is_guid;
 pub use zip::entry_path;
 
 /// The hard limits of the seed: 1 GiB per registered file, 2 GiB unzipped.

@@ -101,7 +101,7 @@ pub fn remove(endpoint: &Path) {
 pub struct Listener {
     next: tokio::net::windows::named_pipe::NamedPipeServer,
     name: std::path::PathBuf,
-    access: super::pipe_access::PipeAccess,
+    access: crate::win::pipe::PipeAccess,
 }
 
 #[cfg(windows)]
@@ -110,7 +110,7 @@ impl Listener {
     /// serves that name (another server of the same data dir, or a process
     /// squatting on it).
     pub fn bind(endpoint: &Path) -> Result<Listener> {
-        let access = super::pipe_access::PipeAccess::owner_and_administrators()
+        let access = crate::win::pipe::PipeAccess::owner_and_administrators()
             .context("admin pipe: cannot build its access list")?;
         let next = access
             .create(endpoint, true)

@@ -8,9 +8,6 @@
 mod admin;
 pub mod limits;
 mod listener;
-#[cfg(windows)]
-#[allow(unsafe_code)]
-mod pipe_access;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

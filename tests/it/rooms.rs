@@ -144,3 +144,23 @@ fn destination_states_are_spelt_in_the_task_room() {
         spelt.join("\n")
     );
 }
+
+#[test]
+fn unsafe_code_lives_in_the_windows_room_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    for path in files {
+        if path.starts_with(src.join("win")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for needle in ["unsafe {", "unsafe impl", "unsafe fn", "allow(unsafe_code)"] {
+            assert!(
+                !text.contains(needle),
+                "{} has `{needle}`: unsafe code belongs in src/win",
+                path.display()
+            );
+        }
+    }
+}

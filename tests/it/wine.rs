@@ -4,11 +4,12 @@
 //! the prefix's own msiexec.
 //!
 //! Skipped, saying so, only where Wine is not installed; `.ci/run`
-//! installs it, so CI always runs them. The build is incremental: the first
-//! run builds the Windows standard library and the crate (minutes), later
-//! runs reuse them.
+//! installs it and sets `COURIER_REQUIRE_WINE`, so CI always runs them.
+//! The build is incremental: the first run builds the Windows standard
+//! library and the crate (minutes), later runs reuse them.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -72,6 +73,10 @@ macro_rules! need_wine {
         match wine() {
             Some(w) => w,
             None => {
+                assert!(
+                    std::env::var_os("COURIER_REQUIRE_WINE").is_none(),
+                    "Wine is not installed and COURIER_REQUIRE_WINE is set (.ci/run installs it)"
+                );
                 eprintln!("skipped: Wine is not installed (apt-get install wine64; .ci/run does)");
                 return;
             }
@@ -130,6 +135,30 @@ impl Prefix {
             .unwrap_or(false)
     }
 
+    /// `courier.exe ARGS` in the prefix, waited for.
+    fn courier(&self, args: &[&str]) -> Output {
+        self.command(courier_exe())
+            .args(args)
+            .output()
+            .expect("wine courier.exe")
+    }
+
+    /// Keeps the prefix's services running until dropped. Wine ends its
+    /// services (services.exe and what it started) as soon as no other
+    /// Windows program runs in the prefix; Windows keeps them running for
+    /// as long as it is up. A `cmd` waiting on a pipe stands in for the
+    /// rest of the system.
+    fn keep_services_up(&self) -> Keeper {
+        Keeper(
+            self.command("cmd")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("wine cmd"),
+        )
+    }
+
     /// `cmd /c …` in the prefix.
     fn run(&self, args: &[&str]) -> Output {
         self.command("cmd")
@@ -149,14 +178,25 @@ impl Drop for Prefix {
     }
 }
 
-/// `courier.exe agent` under Wine, its data in `C:\courier-agent`.
+pub struct Keeper(Child);
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `courier.exe agent` under Wine, its data in `C:\courier agent` (a space
+/// in every path the agent builds: its cache, the package it hands to
+/// msiexec, the MSI log).
 pub struct WineAgent<'p> {
     prefix: &'p Prefix,
     name: String,
     child: Option<Child>,
 }
 
-const AGENT_DATA: &str = "C:\\courier-agent";
+const AGENT_DATA: &str = "C:\\courier agent";
 
 impl<'p> WineAgent<'p> {
     fn enrolled(
@@ -209,6 +249,17 @@ impl<'p> WineAgent<'p> {
             );
         }
         a
+    }
+}
+
+/// Prints the agent's side when the test fails while it is alive.
+struct Diagnose<'p>(&'p Prefix);
+
+impl Drop for Diagnose<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", a_diagnostics(self.0));
+        }
     }
 }
 
@@ -274,6 +325,21 @@ fn msi_installs_uninstalls_and_fails_as_on_windows() {
     assert!(installed.is_file(), "{} missing", installed.display());
     let key = format!("{UNINSTALL_KEY}\\{HELLO_CODE}");
     assert!(prefix.has_key(&key), "{key} not registered");
+    // The software inventory lists it as Windows does, from the 32-bit
+    // registry view, with the ProductCode that uninstalls it.
+    let out = prefix.courier(&["agent", "inventory", "--json"]);
+    assert!(out.status.success(), "inventory: {out:?}");
+    let programs: Value = serde_json::from_slice(&out.stdout).expect("inventory JSON");
+    let hello_row = programs
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|p| p["product_code"] == HELLO_CODE)
+        .unwrap_or_else(|| panic!("{HELLO_CODE} not in the inventory: {programs:#}"));
+    assert_eq!(hello_row["name"], "Courier Hello", "{hello_row:#}");
+    assert_eq!(hello_row["version"], "1.2.3", "{hello_row:#}");
+    assert_eq!(hello_row["publisher"], "Courier Tests", "{hello_row:#}");
+    assert_eq!(hello_row["view"], "32-bit", "{hello_row:#}");
     // The agent kept msiexec's verbose log.
     let log = prefix
         .c_drive(AGENT_DATA)
@@ -286,6 +352,11 @@ fn msi_installs_uninstalls_and_fails_as_on_windows() {
     assert_eq!(dest(&u, "win-1")["status"], "succeeded", "{u:#}");
     assert!(!installed.exists(), "{} still there", installed.display());
     assert!(!prefix.has_key(&key), "{key} still registered");
+    let out = prefix.courier(&["agent", "inventory", "--json"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(HELLO_CODE),
+        "still in the inventory after uninstalling"
+    );
 
     // A refused MSI: 1603 with its meaning, the full code as Windows gives
     // it to the agent (not Wine's 8-bit view of it).
@@ -333,4 +404,213 @@ fn files_are_distributed_into_a_windows_folder() {
     );
     let listing = prefix.run(&["dir", "C:\\courier-dist\\notes"]);
     assert!(String::from_utf8_lossy(&listing.stdout).contains("hello.txt"));
+
+    // Replaced: the new file gets the old one's owner, group and DACL.
+    // Upstream Wine keeps no ACLs, only Unix modes: it turns a DACL it is
+    // given into a mode (0775 for any DACL of a file it owns) and a file it
+    // creates gets 0644. So what can be seen here is that the old file's
+    // descriptor was applied to the new one, not how faithfully.
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let fresh = mode(&placed);
+    let dir = tempfile::tempdir().unwrap();
+    let newer = dir.path().join("hello.txt");
+    fs::write(&newer, "a newer hello\n").unwrap();
+    let other = dir.path().join("other.txt");
+    fs::write(&other, "another file\n").unwrap();
+    for file in [&newer, &other] {
+        let pkg = add(&s, file, &["--folder", "C:\\courier-dist\\notes"]);
+        let t = create_task(&s, &pkg, "win-2", &[]);
+        let t = s.wait_task_finished(task_id(&t), &[]);
+        assert_eq!(dest(&t, "win-2")["status"], "succeeded", "{t:#}");
+    }
+    assert_eq!(fs::read_to_string(&placed).unwrap(), "a newer hello\n");
+    assert_ne!(
+        mode(&placed),
+        fresh,
+        "the replaced file did not get the old file's security descriptor"
+    );
+    // A new file is left to inherit: nothing set on it.
+    assert_eq!(mode(&placed.with_file_name("other.txt")), fresh);
+    // The agent's data dir was given an access list of its own (SYSTEM,
+    // Administrators, the agent's account), where a folder the agent makes
+    // for a distribution is left to inherit; again Wine can only show that
+    // it differs.
+    assert_ne!(
+        mode(&prefix.c_drive(AGENT_DATA)),
+        mode(&prefix.c_drive("C:\\courier-dist")),
+        "the data dir has no access list of its own"
+    );
+}
+
+/// A ZIP of `files` at `path`.
+fn zip_of(path: &Path, files: &[(&str, &str)]) {
+    crate::support::make_zip(
+        path,
+        &files
+            .iter()
+            .map(|(n, t)| (*n, t.as_bytes()))
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// Bytes in a file, 0 when it is not there.
+fn size_of_file(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+#[test]
+fn a_timeout_stops_the_installer_and_its_child() {
+    let wine = need_wine!();
+    courier_exe();
+    let prefix = Prefix::new(wine);
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let _agent = WineAgent::enrolled(&prefix, &s, &token, "win-3", &["--command-timeout", "8"]);
+    // The installer starts a child that ticks into a file every second or
+    // so, then waits far past the timeout itself.
+    let zip = s.input("slow.zip");
+    zip_of(
+        &zip,
+        &[
+            (
+                "install.cmd",
+                "@echo off\r\necho installing\r\nstart \"\" /b cmd /c child.cmd\r\nping -n 120 127.0.0.1 >nul\r\n",
+            ),
+            (
+                "child.cmd",
+                "@echo off\r\nif not exist C:\\courier-ticks mkdir C:\\courier-ticks\r\n:loop\r\necho tick>>C:\\courier-ticks\\ticks.txt\r\nping -n 2 127.0.0.1 >nul\r\ngoto loop\r\n",
+            ),
+        ],
+    );
+    let pkg = add(&s, &zip, &["--install-command", "install.cmd"]);
+    let t = create_task(&s, &pkg, "win-3", &[]);
+    let t = s.wait_task_finished(task_id(&t), &[]);
+    let row = dest(&t, "win-3");
+    assert_eq!(row["status"], "failed", "{t:#}\n{}", a_diagnostics(&prefix));
+    let message = row["message"].as_str().unwrap_or("");
+    assert!(message.contains("8 s"), "{t:#}");
+    let ticks = prefix.c_drive("C:\\courier-ticks\\ticks.txt");
+    assert!(
+        size_of_file(&ticks) > 0,
+        "the child never ran: {t:#}\n{}",
+        a_diagnostics(&prefix)
+    );
+    // Killed with the installer: the file stops growing.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after_kill = size_of_file(&ticks);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(
+        size_of_file(&ticks),
+        after_kill,
+        "the installer's child outlived the timeout"
+    );
+}
+
+/// `sc query courier-agent`: its state word (RUNNING, STOPPED…), or None
+/// when there is no such service.
+fn service_state(prefix: &Prefix) -> Option<String> {
+    let out = prefix
+        .command("sc")
+        .args(["query", "courier-agent"])
+        .output()
+        .expect("wine sc query");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.trim_start().starts_with("STATE"))?;
+    line.split_whitespace().last().map(str::to_string)
+}
+
+fn wait_service_state(prefix: &Prefix, want: &str) {
+    wait_until(
+        DEADLINE,
+        &format!("the service to be {want}"),
+        || (service_state(prefix).as_deref() == Some(want)).then_some(()),
+        || format!("{:?}\n{}", service_state(prefix), a_diagnostics(prefix)),
+    );
+}
+
+#[test]
+fn the_agent_runs_as_a_windows_service() {
+    let wine = need_wine!();
+    courier_exe();
+    let prefix = Prefix::new(wine);
+    let _diagnose = Diagnose(&prefix);
+    let _up = prefix.keep_services_up();
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let out = prefix.courier(&[
+        "--data",
+        AGENT_DATA,
+        "agent",
+        "install-service",
+        "--server",
+        &s.addr,
+        "--token",
+        &token,
+        "--name",
+        "win-svc",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "install-service: {out:?}\n{}",
+        a_diagnostics(&prefix)
+    );
+    assert!(said.contains("as win-svc"), "{said}");
+    wait_service_state(&prefix, "RUNNING");
+    s.wait_dest("win-svc", "online", &[]);
+
+    let deliver = |name: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(name);
+        fs::write(&file, name).unwrap();
+        let pkg = add(&s, &file, &["--folder", "C:\\courier-dist\\svc"]);
+        let t = create_task(&s, &pkg, "win-svc", &[]);
+        let t = s.wait_task_finished(task_id(&t), &[]);
+        assert_eq!(
+            dest(&t, "win-svc")["status"],
+            "succeeded",
+            "{t:#}\n{}",
+            a_diagnostics(&prefix)
+        );
+        assert!(prefix.c_drive("C:\\courier-dist\\svc").join(name).is_file());
+    };
+    deliver("first.txt");
+
+    // Stopped and started by the Service Control Manager, as `sc` does.
+    let stop = prefix
+        .command("sc")
+        .args(["stop", "courier-agent"])
+        .output();
+    assert!(stop.is_ok_and(|o| o.status.success()), "sc stop failed");
+    wait_service_state(&prefix, "STOPPED");
+    let start = prefix
+        .command("sc")
+        .args(["start", "courier-agent"])
+        .output();
+    assert!(start.is_ok_and(|o| o.status.success()), "sc start failed");
+    wait_service_state(&prefix, "RUNNING");
+    deliver("second.txt");
+
+    // A second install is refused, saying why, and changes nothing.
+    let again = prefix.courier(&[
+        "--data",
+        AGENT_DATA,
+        "agent",
+        "install-service",
+        "--server",
+        &s.addr,
+        "--token",
+        &token,
+    ]);
+    assert!(!again.status.success());
+    let why = String::from_utf8_lossy(&again.stderr);
+    assert!(why.contains("installed already"), "{why}");
+    assert_eq!(service_state(&prefix).as_deref(), Some("RUNNING"));
+
+    let out = prefix.courier(&["agent", "uninstall-service"]);
+    assert!(out.status.success(), "uninstall-service: {out:?}");
+    assert_eq!(service_state(&prefix), None, "still registered");
+    let out = prefix.courier(&["agent", "uninstall-service"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not installed"));
 }

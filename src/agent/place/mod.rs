@@ -21,10 +21,11 @@
 //! file gets its folder's group and the folder's mode without execute bits
 //! (with them, if the entry is executable); a replaced file keeps the old
 //! file's mode, owner and group; a new folder takes the mode and group of
-//! its nearest existing parent. On Windows, NTFS inheritance already gives
-//! a new file its folder's permissions; a replaced file gets them too, since
-//! only `ReplaceFileW` would carry the old file's ACL over, and that needs
-//! unsafe Win32 calls.
+//! its nearest existing parent. On Windows a new file or folder is created
+//! in its destination folder and inherits from it (NTFS inheritance, no
+//! DACL of its own); a replaced file gets the old file's owner, group and
+//! DACL (protected or inheriting, as it was) before the rename puts it in
+//! place, as `ReplaceFileW` would, but without its partial failures.
 //!
 //! `unzip.rs` checks and extracts archives, `staging.rs` writes files
 //! under temporary names and renames them at the end, `perms.rs` decides
@@ -110,7 +111,7 @@ pub fn distribute_file(
     let (dir, file_name) = staging.ensure_parent(&rel)?;
     let dest = dir.join(file_name);
     let perms = staging.perms_for(&dir, &dest, &rel, executable)?;
-    let mut out = staging.create_temp(&dir, file_name, &dest, &perms)?;
+    let (mut out, temp) = staging.create_temp(&dir, file_name, &dest, &perms)?;
     let mut buf = vec![0u8; BUF_LEN];
     let writing = || format!("writing {}", dest.display());
     loop {
@@ -122,7 +123,7 @@ pub fn distribute_file(
         };
         out.write_all(&buf[..n]).map_err(io_context(writing()))?;
     }
-    finish_file(&out, &perms).map_err(io_context(writing()))?;
+    finish_file(&out, &temp, &perms).map_err(io_context(writing()))?;
     drop(out);
     staging.commit()?;
     Ok(dest)

@@ -1,23 +1,32 @@
 //! Permissions of placed files and folders. On Unix a new file or folder
 //! takes its folder's group and mode (a file without execute bits unless
-//! executable), a replaced file keeps its own mode, owner and group; on
-//! Windows NTFS inheritance does the work.
+//! executable), a replaced file keeps its own mode, owner and group. On
+//! Windows a new file or folder is left to NTFS inheritance (it is created
+//! in its folder, so it takes the folder's inheritable ACEs, with no DACL
+//! of its own), and a replaced file keeps the old file's owner, group and
+//! DACL, copied onto the new one before the rename puts it in place.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::Path;
 
 /// The permissions a file gets once written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Perms {
     /// Created with 0o666 or 0o777 under the umask, nothing changed after.
-    Plain { executable: bool },
+    Plain {
+        #[cfg_attr(not(unix), allow(dead_code))]
+        executable: bool,
+    },
     /// A new distributed file: the folder's mode bits and group.
     #[cfg_attr(not(unix), allow(dead_code))]
     New { mode: u32, gid: u32 },
     /// A replaced file: exactly what the old one had.
     #[cfg_attr(not(unix), allow(dead_code))]
     Replace { mode: u32, uid: u32, gid: u32 },
+    /// A replaced file on Windows: the old file's security descriptor.
+    #[cfg(windows)]
+    Keep(crate::win::security::FileSecurity),
 }
 
 #[cfg(unix)]
@@ -44,6 +53,7 @@ pub(super) fn make_inheriting_dir(path: &Path) -> io::Result<()> {
 #[cfg(unix)]
 pub(super) fn inherited_perms(
     dir: &Path,
+    _dest: &Path,
     existing: Option<&fs::Metadata>,
     executable: bool,
 ) -> io::Result<Perms> {
@@ -63,15 +73,18 @@ pub(super) fn inherited_perms(
     })
 }
 
-#[cfg(not(unix))]
+/// `dest` is the file being replaced, when `existing` says there is one.
+#[cfg(windows)]
 pub(super) fn inherited_perms(
     _dir: &Path,
-    _existing: Option<&fs::Metadata>,
+    dest: &Path,
+    existing: Option<&fs::Metadata>,
     executable: bool,
 ) -> io::Result<Perms> {
-    // NTFS inheritance gives a new file its folder's permissions; carrying
-    // a replaced file's own ACL over would take ReplaceFileW.
-    Ok(Perms::Plain { executable })
+    match existing {
+        Some(_) => Ok(Perms::Keep(crate::win::security::FileSecurity::of(dest)?)),
+        None => Ok(Perms::Plain { executable }),
+    }
 }
 
 #[cfg(unix)]
@@ -90,7 +103,7 @@ pub(super) fn set_create_mode(options: &mut OpenOptions, perms: &Perms) {
 pub(super) fn set_create_mode(_options: &mut OpenOptions, _perms: &Perms) {}
 
 #[cfg(unix)]
-pub(super) fn apply_perms(file: &File, perms: &Perms) -> io::Result<()> {
+pub(super) fn apply_perms(file: &File, _path: &Path, perms: &Perms) -> io::Result<()> {
     use std::os::unix::fs::{PermissionsExt, fchown};
     // The owner is set before the mode: changing the owner clears the
     // set-user-id and set-group-id bits.
@@ -116,9 +129,13 @@ pub(super) fn apply_perms(file: &File, perms: &Perms) -> io::Result<()> {
     file.set_permissions(fs::Permissions::from_mode(mode))
 }
 
-#[cfg(not(unix))]
-pub(super) fn apply_perms(_file: &File, _perms: &Perms) -> io::Result<()> {
-    Ok(())
+/// `path` is where `file` was created.
+#[cfg(windows)]
+pub(super) fn apply_perms(_file: &File, path: &Path, perms: &Perms) -> io::Result<()> {
+    match perms {
+        Perms::Keep(security) => security.apply_to(path),
+        _ => Ok(()),
+    }
 }
 
 /// EPERM from a change of owner or group is expected when the agent does

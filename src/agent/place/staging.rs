@@ -156,7 +156,7 @@ impl Staging {
         if self.rules == Rules::Plain {
             return Ok(Perms::Plain { executable });
         }
-        inherited_perms(dir, existing.as_ref(), executable)
+        inherited_perms(dir, dest, existing.as_ref(), executable)
             .map_err(io_context(format!("reading {}", dir.display())))
     }
 
@@ -168,7 +168,7 @@ impl Staging {
         name: &str,
         dest: &Path,
         perms: &Perms,
-    ) -> Result<File, PlaceError> {
+    ) -> Result<(File, PathBuf), PlaceError> {
         let mut keep = name.len().min(TEMP_NAME_KEEP);
         while !name.is_char_boundary(keep) {
             keep -= 1;
@@ -181,8 +181,8 @@ impl Staging {
             set_create_mode(&mut options, perms);
             match options.open(&temp) {
                 Ok(file) => {
-                    self.staged.push((temp, dest.to_path_buf()));
-                    return Ok(file);
+                    self.staged.push((temp.clone(), dest.to_path_buf()));
+                    return Ok((file, temp));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
@@ -238,11 +238,11 @@ impl Drop for Staging {
     }
 }
 
-/// Sets the permissions decided for a fully written file and syncs it, so
-/// that what the rename makes visible is complete, on disk, and already
-/// has its final owner and mode.
-pub(super) fn finish_file(file: &File, perms: &Perms) -> io::Result<()> {
-    apply_perms(file, perms)?;
+/// Sets the permissions decided for a fully written file (at `temp`) and
+/// syncs it, so that what the rename makes visible is complete, on disk,
+/// and already has its final owner and mode.
+pub(super) fn finish_file(file: &File, temp: &Path, perms: &Perms) -> io::Result<()> {
+    apply_perms(file, temp, perms)?;
     file.sync_all()
 }
 

@@ -53,7 +53,7 @@ pub(super) fn extract(
         let (dir, file_name) = staging.ensure_parent(&item.path)?;
         let dest = dir.join(file_name);
         let perms = staging.perms_for(&dir, &dest, &item.path, item.executable)?;
-        let mut out = staging.create_temp(&dir, file_name, &dest, &perms)?;
+        let (mut out, temp) = staging.create_temp(&dir, file_name, &dest, &perms)?;
         let raw = archive
             .by_index_raw(item.index)
             .map_err(|e| zip_error(e, &format!("ZIP entry '{shown}' cannot be read"), reading()))?;
@@ -77,7 +77,8 @@ pub(super) fn extract(
             InflateError::Read(e) => PlaceError::Io(e, reading()),
             InflateError::Write(e) => PlaceError::Io(e, format!("writing {}", dest.display())),
         })?;
-        finish_file(&out, &perms).map_err(io_context(format!("writing {}", dest.display())))?;
+        finish_file(&out, &temp, &perms)
+            .map_err(io_context(format!("writing {}", dest.display())))?;
         stats.files += 1;
         stats.bytes += size;
     }

@@ -85,49 +85,8 @@ struct Agent {
 
 /// Runs the agent until `shutdown` resolves or the server turns it away.
 pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-    crate::datadir::create_private_dir(&cfg.data)?;
-    for d in ["cache", "work", "reports", "done"] {
-        crate::datadir::create_private_dir(&cfg.data.join(d))?;
-    }
-    // Two agents on one data dir would share an identity and run every
-    // installation twice: the second one refuses to start.
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(cfg.data.join("agent.lock"))
-        .context("agent lock")?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another courier agent already runs with the data dir {}",
-            cfg.data.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => return Err(e).context("agent lock"),
-    }
-    let mut id = match load_identity(&cfg.data)? {
-        Some(id) => {
-            if let Some(s) = cfg.server.as_deref().filter(|s| *s != id.server) {
-                bail!(
-                    "this agent is enrolled with {} (not {s}); to move it, use 'courier dest move' on that server, or start with a fresh --data dir",
-                    id.server
-                );
-            }
-            id
-        }
-        None => {
-            let server = cfg.server.clone().ok_or_else(|| {
-                anyhow!("not enrolled yet: give --server HOST:PORT and --token TOKEN")
-            })?;
-            let token = cfg.token.clone().ok_or_else(|| {
-                anyhow!("not enrolled yet: give --token TOKEN (from 'courier token create')")
-            })?;
-            let name = cfg.name.clone().unwrap_or_else(default_name);
-            let (id, key) = enrol(&server, &token, &name).await?;
-            save_identity(&cfg.data, &id, &key)?;
-            id
-        }
-    };
+    let _lock = prepare(&cfg)?;
+    let mut id = ensure_enrolled(&cfg).await?;
     tokio::pin!(shutdown);
     loop {
         let order = tokio::select! {
@@ -153,6 +112,67 @@ pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = (
         );
         tracing::info!(from = %id.server, to = %new_id.server, "moved");
         id = new_id;
+    }
+}
+
+/// Enrols the agent of `cfg` unless it is enrolled already, and returns the
+/// server and the name it is enrolled with, without serving any work (what
+/// `courier agent install-service` does before the service first starts).
+pub async fn enrol_only(cfg: &AgentConfig) -> Result<(String, String)> {
+    let _lock = prepare(cfg)?;
+    let id = ensure_enrolled(cfg).await?;
+    Ok((id.server, id.name))
+}
+
+/// Makes the data dir and takes its lock, held as long as the file is.
+fn prepare(cfg: &AgentConfig) -> Result<std::fs::File> {
+    crate::datadir::create_private_dir(&cfg.data)?;
+    for d in ["cache", "work", "reports", "done"] {
+        crate::datadir::create_private_dir(&cfg.data.join(d))?;
+    }
+    // Two agents on one data dir would share an identity and run every
+    // installation twice: the second one refuses to start.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cfg.data.join("agent.lock"))
+        .context("agent lock")?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another courier agent already runs with the data dir {}",
+            cfg.data.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).context("agent lock"),
+    }
+}
+
+/// The identity in the data dir, or a new one from enrolling with the
+/// server and token of `cfg`.
+async fn ensure_enrolled(cfg: &AgentConfig) -> Result<Identity> {
+    match load_identity(&cfg.data)? {
+        Some(id) => {
+            if let Some(s) = cfg.server.as_deref().filter(|s| *s != id.server) {
+                bail!(
+                    "this agent is enrolled with {} (not {s}); to move it, use 'courier dest move' on that server, or start with a fresh --data dir",
+                    id.server
+                );
+            }
+            Ok(id)
+        }
+        None => {
+            let server = cfg.server.clone().ok_or_else(|| {
+                anyhow!("not enrolled yet: give --server HOST:PORT and --token TOKEN")
+            })?;
+            let token = cfg.token.clone().ok_or_else(|| {
+                anyhow!("not enrolled yet: give --token TOKEN (from 'courier token create')")
+            })?;
+            let name = cfg.name.clone().unwrap_or_else(default_name);
+            let (id, key) = enrol(&server, &token, &name).await?;
+            save_identity(&cfg.data, &id, &key)?;
+            Ok(id)
+        }
     }
 }
 
