@@ -299,7 +299,7 @@ const UNINSTALL_KEY: &str =
     "HKLM\\Software\\Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall";
 
 #[test]
-fn msi_installs_uninstalls_and_fails_as_on_windows() {
+fn installers_install_uninstall_and_fail_as_on_windows() {
     let wine = need_wine!();
     courier_exe();
     let prefix = Prefix::new(wine);
@@ -373,6 +373,28 @@ fn msi_installs_uninstalls_and_fails_as_on_windows() {
             .contains("fatal error during installation"),
         "{f:#}"
     );
+
+    // An EXE with its silent command: the NSIS installer puts its file in
+    // the %TEMP% of the account the agent runs as. (A 64-bit one: this
+    // Wine has no 32-bit support, and a 32-bit installer ends at once
+    // there, with 0 and nothing done.)
+    let exe = add(
+        &s,
+        &fixture("hello-nsis64.exe"),
+        &["--install-command", "hello-nsis64.exe /S"],
+    );
+    let e = create_task(&s, &exe, "win-1", &[]);
+    let e = s.wait_task_finished(task_id(&e), &[]);
+    let row = dest(&e, "win-1");
+    assert_eq!(row["status"], "succeeded", "{e:#}");
+    assert_eq!(row["exit_code"], 0, "{e:#}");
+    let users = prefix.c_drive("C:\\users");
+    let placed = fs::read_dir(&users)
+        .expect("C:\\users")
+        .filter_map(|u| u.ok())
+        .map(|u| u.path().join("Temp/courier-hello-nsis64/hello.txt"))
+        .find(|p| p.is_file());
+    assert!(placed.is_some(), "the NSIS installer placed nothing");
     drop(agent);
 }
 
@@ -467,22 +489,23 @@ fn a_timeout_stops_the_installer_and_its_child() {
     let (_, token) = s.token(true);
     let _agent = WineAgent::enrolled(&prefix, &s, &token, "win-3", &["--command-timeout", "8"]);
     // The installer starts a child that ticks into a file every second or
-    // so, then waits far past the timeout itself.
+    // so, then waits far past the timeout itself. Both are in a folder
+    // whose name has a space, which the command quotes as an admin would.
     let zip = s.input("slow.zip");
     zip_of(
         &zip,
         &[
             (
-                "install.cmd",
-                "@echo off\r\necho installing\r\nstart \"\" /b cmd /c child.cmd\r\nping -n 120 127.0.0.1 >nul\r\n",
+                "slow setup/install.cmd",
+                "@echo off\r\necho installing\r\nstart \"\" /b cmd /c \"%~dp0child.cmd\"\r\nping -n 120 127.0.0.1 >nul\r\n",
             ),
             (
-                "child.cmd",
+                "slow setup/child.cmd",
                 "@echo off\r\nif not exist C:\\courier-ticks mkdir C:\\courier-ticks\r\n:loop\r\necho tick>>C:\\courier-ticks\\ticks.txt\r\nping -n 2 127.0.0.1 >nul\r\ngoto loop\r\n",
             ),
         ],
     );
-    let pkg = add(&s, &zip, &["--install-command", "install.cmd"]);
+    let pkg = add(&s, &zip, &["--install-command", "\"slow setup\\install.cmd\""]);
     let t = create_task(&s, &pkg, "win-3", &[]);
     let t = s.wait_task_finished(task_id(&t), &[]);
     let row = dest(&t, "win-3");
