@@ -374,6 +374,31 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
         "{f:#}"
     );
 
+    // A custom action that fails after the files are copied: rolled back,
+    // nothing left, and the code with its meaning. Windows says 1603 here;
+    // Wine says 1627, function failed.
+    let fails = add(&s, &fixture("fails.msi"), &[]);
+    let f = create_task(&s, &fails, "win-1", &[]);
+    let f = s.wait_task_finished(task_id(&f), &[]);
+    let row = dest(&f, "win-1");
+    assert_eq!(row["status"], "failed", "{f:#}");
+    assert!(
+        row["exit_code"] == 1603 || row["exit_code"] == 1627,
+        "{f:#}"
+    );
+    assert!(
+        row["meaning"]
+            .as_str()
+            .is_some_and(|m| m.contains("fatal error") || m.contains("custom action")),
+        "{f:#}"
+    );
+    let rolled_back = prefix.c_drive("C:\\Program Files (x86)\\Courier Fails\\hello.txt");
+    assert!(
+        !rolled_back.exists(),
+        "not rolled back: {}",
+        rolled_back.display()
+    );
+
     // An EXE with its silent command: the NSIS installer puts its file in
     // the %TEMP% of the account the agent runs as. (A 64-bit one: this
     // Wine has no 32-bit support, and a 32-bit installer ends at once
@@ -505,7 +530,11 @@ fn a_timeout_stops_the_installer_and_its_child() {
             ),
         ],
     );
-    let pkg = add(&s, &zip, &["--install-command", "\"slow setup\\install.cmd\""]);
+    let pkg = add(
+        &s,
+        &zip,
+        &["--install-command", "\"slow setup\\install.cmd\""],
+    );
     let t = create_task(&s, &pkg, "win-3", &[]);
     let t = s.wait_task_finished(task_id(&t), &[]);
     let row = dest(&t, "win-3");
