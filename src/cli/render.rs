@@ -283,11 +283,15 @@ impl Render for Task {
                     d.exit_code
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "-".into()),
-                    [d.meaning.clone(), d.message.clone()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" — "),
+                    match (&d.meaning, &d.message) {
+                        // The message already tells the code's meaning.
+                        (Some(m), Some(msg)) if msg.contains(m.as_str()) => msg.clone(),
+                        (m, msg) => [m.clone(), msg.clone()]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(" — "),
+                    },
                 ]
             })
             .collect();

@@ -373,6 +373,13 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
             .contains("fatal error during installation"),
         "{f:#}"
     );
+    // Told once in the text view, not as meaning and message both.
+    let text = s.ok(&["task", "show", &task_id(&f).to_string()]);
+    assert_eq!(
+        text.matches("fatal error during installation").count(),
+        1,
+        "{text}"
+    );
 
     // A custom action that fails after the files are copied: rolled back,
     // nothing left, and the code with its meaning. Windows says 1603 here;
