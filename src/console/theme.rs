@@ -1,6 +1,7 @@
 //! Themes: semantic roles (ok, warn, error, muted, selection…) mapped to
 //! styles, read from `themes/*.toml` (built in) or
-//! `$XDG_CONFIG_HOME/courier/themes/NAME.toml`.
+//! `$XDG_CONFIG_HOME/courier/themes/NAME.toml` (on Windows
+//! `%APPDATA%\courier\themes\NAME.toml`).
 
 use std::str::FromStr;
 
@@ -118,12 +119,7 @@ impl Theme {
         if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
             return Theme::parse(name, text);
         }
-        let dir = std::env::var_os("XDG_CONFIG_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config"))
-            })
-            .map(|d| d.join("courier/themes"));
+        let dir = theme_dir();
         if let Some(path) = dir.map(|d| d.join(format!("{name}.toml")))
             && let Ok(text) = std::fs::read_to_string(&path)
         {
@@ -143,6 +139,20 @@ impl Theme {
             None => Theme::load("default"),
         }
     }
+}
+
+/// The user's theme folder: `$XDG_CONFIG_HOME/courier/themes`, else
+/// `~/.config/courier/themes`; on Windows `%APPDATA%\courier\themes`.
+fn theme_dir() -> Option<std::path::PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    let base = if cfg!(windows) {
+        var("APPDATA").map(std::path::PathBuf::from)
+    } else {
+        var("XDG_CONFIG_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| var("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
+    };
+    base.map(|d| d.join("courier").join("themes"))
 }
 
 #[cfg(test)]

@@ -201,7 +201,7 @@ const AGENT_DATA: &str = "C:\\courier agent";
 impl<'p> WineAgent<'p> {
     fn enrolled(
         prefix: &'p Prefix,
-        server: &Server,
+        server: &str,
         token: &str,
         name: &str,
         extra: &[&str],
@@ -210,13 +210,7 @@ impl<'p> WineAgent<'p> {
         let child = prefix
             .command(courier_exe())
             .args([
-                "--data",
-                AGENT_DATA,
-                "agent",
-                "--server",
-                &server.addr,
-                "--token",
-                token,
+                "--data", AGENT_DATA, "agent", "--server", server, "--token", token,
             ])
             .args(["--name", name])
             .args(extra)
@@ -305,7 +299,7 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
     let prefix = Prefix::new(wine);
     let s = Server::start();
     let (_, token) = s.token(true);
-    let agent = WineAgent::enrolled(&prefix, &s, &token, "win-1", &[]);
+    let agent = WineAgent::enrolled(&prefix, &s.addr, &token, "win-1", &[]);
     let d = s.wait_dest("win-1", "online", &[]);
     assert_eq!(d["os"], "windows", "{d:#}");
 
@@ -437,7 +431,7 @@ fn files_are_distributed_into_a_windows_folder() {
     let prefix = Prefix::new(wine);
     let s = Server::start();
     let (_, token) = s.token(true);
-    let _agent = WineAgent::enrolled(&prefix, &s, &token, "win-2", &[]);
+    let _agent = WineAgent::enrolled(&prefix, &s.addr, &token, "win-2", &[]);
     let pkg = add(
         &s,
         &fixture("hello.txt"),
@@ -519,7 +513,13 @@ fn a_timeout_stops_the_installer_and_its_child() {
     let prefix = Prefix::new(wine);
     let s = Server::start();
     let (_, token) = s.token(true);
-    let _agent = WineAgent::enrolled(&prefix, &s, &token, "win-3", &["--command-timeout", "8"]);
+    let _agent = WineAgent::enrolled(
+        &prefix,
+        &s.addr,
+        &token,
+        "win-3",
+        &["--command-timeout", "8"],
+    );
     // The installer starts a child that ticks into a file every second or
     // so, then waits far past the timeout itself. Both are in a folder
     // whose name has a space, which the command quotes as an admin would.
@@ -672,4 +672,86 @@ fn the_agent_runs_as_a_windows_service() {
     let out = prefix.courier(&["agent", "uninstall-service"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not installed"));
+}
+
+/// `courier.exe --data DIR ARGS --json` in the prefix, parsed.
+fn windows_json(prefix: &Prefix, data: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--data", data];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = prefix.courier(&all);
+    assert!(
+        out.status.success(),
+        "courier.exe {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("courier.exe {args:?}: not JSON ({e})"))
+}
+
+#[test]
+fn server_commands_and_agent_all_run_on_windows() {
+    let wine = need_wine!();
+    courier_exe();
+    let prefix = Prefix::new(wine);
+    let _diagnose = Diagnose(&prefix);
+    const SERVER_DATA: &str = "C:\\courier server";
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let stderr = fs::File::create(prefix.dir.path().join("server.stderr")).unwrap();
+    let mut server = Keeper(
+        prefix
+            .command(courier_exe())
+            .args(["--data", SERVER_DATA, "serve", "--listen", &addr])
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("wine courier.exe serve"),
+    );
+    let said = prefix.dir.path().join("server.stderr");
+    wait_until(
+        DEADLINE,
+        "the Windows server to announce its admin pipe",
+        || {
+            let text = fs::read_to_string(&said).unwrap_or_default();
+            if let Ok(Some(status)) = server.0.try_wait() {
+                panic!("courier.exe serve exited ({status}): {text}");
+            }
+            text.contains(r"\\.\pipe\courier-").then_some(())
+        },
+        || fs::read_to_string(&said).unwrap_or_default(),
+    );
+
+    // The admin commands, over the pipe, and an agent of the same server.
+    let token = windows_json(&prefix, SERVER_DATA, &["token", "create", "--auto-approve"]);
+    let token = token["token"].as_str().expect("token").to_string();
+    let _agent = WineAgent::enrolled(&prefix, &addr, &token, "win-all", &[]);
+    let msi = format!("Z:{}", fixture("hello.msi").display()).replace('/', "\\");
+    let pkg = windows_json(&prefix, SERVER_DATA, &["package", "add", &msi]);
+    assert_eq!(pkg["format"], "msi", "{pkg:#}");
+    let id = pkg["id"].to_string();
+    windows_json(
+        &prefix,
+        SERVER_DATA,
+        &["task", "create", "--package", &id, "--to", "win-all"],
+    );
+    let done = wait_until(
+        DEADLINE,
+        "the task to finish on the Windows server",
+        || {
+            let t = windows_json(&prefix, SERVER_DATA, &["task", "show", "1"]);
+            (t["status"] != "running" && t["status"] != "waiting").then_some(t)
+        },
+        || fs::read_to_string(&said).unwrap_or_default(),
+    );
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert!(
+        prefix
+            .c_drive("C:\\Program Files (x86)\\Courier Hello\\hello.txt")
+            .is_file()
+    );
+    drop(server);
 }
