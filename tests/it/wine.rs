@@ -513,7 +513,7 @@ fn a_timeout_stops_the_installer_and_its_child() {
     let prefix = Prefix::new(wine);
     let s = Server::start();
     let (_, token) = s.token(true);
-    let _agent = WineAgent::enrolled(
+    let mut agent = WineAgent::enrolled(
         &prefix,
         &s.addr,
         &token,
@@ -562,6 +562,36 @@ fn a_timeout_stops_the_installer_and_its_child() {
         size_of_file(&ticks),
         after_kill,
         "the installer's child outlived the timeout"
+    );
+
+    // The agent itself dies half-way through the same install: the Job
+    // Object goes with its last handle, and everything in it with it.
+    fs::remove_file(&ticks).unwrap();
+    let again = create_task(&s, &pkg, "win-3", &[]);
+    wait_until(
+        DEADLINE,
+        "the installer's child to tick again",
+        || (size_of_file(&ticks) > 0).then_some(()),
+        || {
+            let id = task_id(&again).to_string();
+            format!(
+                "{:#}\n{}",
+                s.json(&["task", "show", &id, "--json"]),
+                a_diagnostics(&prefix)
+            )
+        },
+    );
+    if let Some(mut c) = agent.child.take() {
+        c.kill().expect("kill the agent");
+        c.wait().expect("reap the agent");
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after_death = size_of_file(&ticks);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(
+        size_of_file(&ticks),
+        after_death,
+        "the installer's child outlived the agent"
     );
 }
 
