@@ -3,6 +3,9 @@
 # what it needs when missing. The last line of stdout is the absolute path of
 # the built exe; everything else goes to stderr.
 #
+# With --lib-tests it builds the library's unit tests for Windows instead
+# (run them under Wine: `wine PATH`), and prints that exe's path.
+#
 # rustup here has only the Linux standard library and cannot fetch another,
 # so Debian's compiler builds std for Windows from source (build-std).
 #
@@ -16,6 +19,13 @@
 #                           its exes cannot start under Wine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+what=bin
+case "${1:-}" in
+  --lib-tests) what=lib-tests ;;
+  "") ;;
+  *) echo "build-windows: unknown argument '$1' (only --lib-tests)" >&2; exit 2 ;;
+esac
 
 target_dir="${COURIER_WIN_TARGET_DIR:-$HOME/.cache/courier-win-target}"
 profile="${COURIER_WIN_PROFILE:-windows-test}"
@@ -53,11 +63,23 @@ export CARGO_TARGET_DIR="$target_dir"
 # on an up-to-date build too.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-/usr/bin/cargo build --locked --bin courier --profile "$profile" \
-  -Zbuild-std=std,panic_unwind --target "$triple" 2>&1 | tee "$log" >&2
+if [ "$what" = lib-tests ]; then
+  /usr/bin/cargo test --locked --lib --no-run --profile "$profile" \
+    -Zbuild-std=std,panic_unwind --target "$triple" 2>&1 | tee "$log" >&2
+else
+  /usr/bin/cargo build --locked --bin courier --profile "$profile" \
+    -Zbuild-std=std,panic_unwind --target "$triple" 2>&1 | tee "$log" >&2
+fi
 if grep -q '^warning: `courier`' "$log"; then
   echo "build-windows: courier has warnings on Windows (above)" >&2
   exit 1
+fi
+if [ "$what" = lib-tests ]; then
+  # cargo names the test exe after a hash; it says which.
+  exe=$(sed -n 's/^ *Executable unittests src\/lib.rs (\(.*\))$/\1/p' "$log" | tail -n 1)
+  [ -f "$exe" ] || { echo "build-windows: no unit-test exe in cargo's output" >&2; exit 1; }
+  realpath "$exe"
+  exit 0
 fi
 
 # Cargo names the output folder after the profile, except "dev" (debug).

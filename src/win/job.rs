@@ -162,3 +162,29 @@ pub fn resume_threads_of(pid: u32) -> io::Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suspended_process_joins_runs_and_is_terminated() {
+        use std::os::windows::io::AsRawHandle;
+        use std::os::windows::process::CommandExt;
+        let mut child = std::process::Command::new("cmd")
+            .args(["/c", "ping -n 60 127.0.0.1 >nul"])
+            .creation_flags(CREATE_SUSPENDED)
+            .spawn()
+            .unwrap();
+        let job = Job::kill_on_close().unwrap();
+        job.adopt_suspended(child.as_raw_handle(), child.id())
+            .unwrap();
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it was stopped"
+        );
+        job.terminate().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(KILLED_EXIT_CODE as i32));
+    }
+}

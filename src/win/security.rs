@@ -284,3 +284,29 @@ fn win32(status: WIN32_ERROR) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(status as i32))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_can_be_restricted_and_a_files_security_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("private");
+        std::fs::create_dir(&private).unwrap();
+        restrict_to_admins(&private).unwrap();
+        // Still usable by this account.
+        std::fs::write(private.join("key.pem"), "secret").unwrap();
+        let old = dir.path().join("old.txt");
+        let new = dir.path().join("new.txt");
+        std::fs::write(&old, "old").unwrap();
+        std::fs::write(&new, "new").unwrap();
+        FileSecurity::of(&old).unwrap().apply_to(&new).unwrap();
+        assert!(FileSecurity::of(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn this_process_has_an_account() {
+        assert!(current_user_sid().unwrap().starts_with("S-1-"));
+    }
+}

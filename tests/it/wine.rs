@@ -36,27 +36,33 @@ fn courier_exe() -> &'static Path {
         if let Some(exe) = std::env::var_os("COURIER_WINDOWS_EXE") {
             return PathBuf::from(exe);
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/build-windows.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run dist/build-windows.sh");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "dist/build-windows.sh failed ({}):\n{}\n{}",
-            out.status,
-            tail_text(&stdout, 4000),
-            tail_text(&String::from_utf8_lossy(&out.stderr), 8000)
-        );
-        let exe = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-        assert!(
-            exe.is_file(),
-            "dist/build-windows.sh printed no exe: {stdout}"
-        );
-        exe
+        build_windows(&[])
     })
+}
+
+/// Runs `dist/build-windows.sh ARGS` and returns the path it printed last.
+fn build_windows(args: &[&str]) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/build-windows.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dist/build-windows.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "dist/build-windows.sh {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        tail_text(&stdout, 4000),
+        tail_text(&String::from_utf8_lossy(&out.stderr), 8000)
+    );
+    let exe = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+    assert!(
+        exe.is_file(),
+        "dist/build-windows.sh printed no exe: {stdout}"
+    );
+    exe
 }
 
 fn tail_text(s: &str, max: usize) -> &str {
@@ -784,4 +790,28 @@ fn server_commands_and_agent_all_run_on_windows() {
             .is_file()
     );
     drop(server);
+}
+
+#[test]
+fn the_unit_tests_pass_on_windows() {
+    let wine = need_wine!();
+    let tests = build_windows(&["--lib-tests"]);
+    let prefix = Prefix::new(wine);
+    let out = prefix
+        .command(&tests)
+        .args(["--test-threads", "2"])
+        .output()
+        .expect("wine: the unit tests");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "unit tests failed on Windows:\n{}\n{}",
+        tail_text(&said, 8000),
+        tail_text(&String::from_utf8_lossy(&out.stderr), 4000)
+    );
+    // The Windows-only ones among them ran.
+    assert!(
+        said.contains("admin_pipe_is_named_after_the_data_dir ... ok"),
+        "{said}"
+    );
 }
