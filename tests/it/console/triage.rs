@@ -294,3 +294,124 @@ fn rerun_failed_from_tasks_and_detail_asks_for_more_than_one() {
         vec![(1, vec!["pc-hr-01".to_string(), "pc-sales-03".to_string()])]
     );
 }
+
+// ---- end to end ------------------------------------------------------------------
+
+/// A console attached to `courier serve` with two real agents: triage
+/// shows one cause group, selected; a new failure adds a group above it;
+/// `r` asks, naming the count and the originally selected cause, and after
+/// `y` the server re-executes that group's destinations and no other.
+#[test]
+fn tmux_a_group_arriving_above_does_not_change_what_r_re_executes() {
+    use super::tmux::{Tmux, courier_bin};
+    use crate::procs::{Agent, DEADLINE, Server, create_task, dest, task_id, wait_until};
+
+    let gap = || std::thread::sleep(std::time::Duration::from_millis(150));
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let a = Agent::enrolled(&s, &token, "tri-a");
+    let b = Agent::enrolled(&s, &token, "tri-b");
+    s.wait_dest("tri-a", "online", &[&a, &b]);
+    s.wait_dest("tri-b", "online", &[&a, &b]);
+    let failing = |name: &str, line: &str| {
+        let script = s.input(&format!("{name}.sh"));
+        std::fs::write(
+            &script,
+            format!("echo 'checking…'\necho '{line}' >&2\nexit 4\n"),
+        )
+        .unwrap();
+        let cmd = format!("sh {name}.sh");
+        s.json(&[
+            "package",
+            "add",
+            script.to_str().unwrap(),
+            "--install-command",
+            &cmd,
+            "--json",
+        ])
+    };
+    let beta = failing("beta", "error: beta service unreachable at 10.1.2.3:8080");
+    let t_beta = task_id(&create_task(&s, &beta, "tri-a,tri-b", &[]));
+    s.wait_task_finished(t_beta, &[&a, &b]);
+
+    let tmux = Tmux::start(
+        120,
+        40,
+        s.dir.path(),
+        &[
+            ("HOME", s.dir.path().display().to_string()),
+            (
+                "XDG_CONFIG_HOME",
+                s.dir.path().join("config").display().to_string(),
+            ),
+        ],
+        &[
+            courier_bin().display().to_string(),
+            "--data".into(),
+            s.data().display().to_string(),
+        ],
+    );
+    let why = || s.diagnostics();
+    tmux.wait_for("● attached", DEADLINE, why);
+    gap();
+    tmux.send("!");
+    tmux.wait_for(
+        "✖ exit 4 · error: beta service unreachable at <host>",
+        DEADLINE,
+        why,
+    );
+    tmux.wait_for("by cause 1/1", DEADLINE, why);
+
+    // A new cause, on both agents, sorts above the selected group.
+    let alpha = failing("alpha", "error: alpha config missing");
+    let t_alpha = task_id(&create_task(&s, &alpha, "tri-a,tri-b", &[]));
+    s.wait_task_finished(t_alpha, &[&a, &b]);
+    let screen = tmux.wait_for("by cause 2/2", DEADLINE, why);
+    let alpha_row = screen.find("error: alpha config missing").unwrap();
+    let beta_row = screen.find("error: beta service unreachable").unwrap();
+    assert!(
+        alpha_row < beta_row,
+        "alpha should be listed first:\n{screen}"
+    );
+
+    // r asks first: two destinations, the beta cause; then y.
+    gap();
+    tmux.send("r");
+    let screen = tmux.wait_for("Re-execute 2 destinations", DEADLINE, why);
+    let question: String = screen
+        .lines()
+        .skip_while(|l| !l.contains("Re-execute 2 destinations"))
+        .take(4)
+        .collect();
+    assert!(question.contains("beta"), "{screen}");
+    assert!(!question.contains("alpha"), "{screen}");
+    assert!(screen.contains("[ Cancel ]"), "{screen}");
+    gap();
+    tmux.send("y");
+    tmux.wait_for("re-executing 2 destinations", DEADLINE, why);
+
+    // The server re-executed the beta task on both agents, not the alpha one.
+    let attempts = |id: i64| {
+        let t = s.json(&["task", "show", &id.to_string(), "--json"]);
+        (
+            dest(&t, "tri-a")["attempt"].as_i64(),
+            dest(&t, "tri-b")["attempt"].as_i64(),
+        )
+    };
+    wait_until(
+        DEADLINE,
+        "the beta task's second attempts",
+        || (attempts(t_beta) == (Some(2), Some(2))).then_some(()),
+        || format!("{:?}\n{}", attempts(t_beta), s.diagnostics()),
+    );
+    assert_eq!(attempts(t_alpha), (Some(1), Some(1)));
+
+    gap();
+    tmux.send("q");
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "the console to exit",
+        || tmux.pane_dead().then_some(()),
+        || tmux.screen(),
+    );
+}
