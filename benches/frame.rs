@@ -196,6 +196,9 @@ fn failures(big: &Task) -> Vec<Failure> {
             message: d.message.clone(),
             attempt: d.attempt,
             updated_at: d.updated_at.clone(),
+            os: Some("windows".into()),
+            said: d.message.clone(),
+            action: None,
         })
         .collect()
 }

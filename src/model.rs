@@ -218,6 +218,18 @@ pub struct Failure {
     pub message: Option<String>,
     pub attempt: i64,
     pub updated_at: String,
+    /// The destination's operating system, as its agent reported it:
+    /// exit-code meanings apply only to Windows.
+    #[serde(default)]
+    pub os: Option<String>,
+    /// The last meaningful line of the command's output
+    /// (`task::cause::last_line`).
+    #[serde(default)]
+    pub said: Option<String>,
+    /// The installer's action that failed, where the output names it
+    /// (`task::cause::failing_action`).
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 /// What the console's header shows.

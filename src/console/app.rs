@@ -44,10 +44,14 @@ pub struct App {
     pub outbox: Vec<Command>,
     /// Whether the console runs the server (quitting stops it).
     pub standalone: bool,
+    /// Whether the console runs the demo (quitting ends its server and
+    /// agents): `courier demo` starts it with the link `text::DEMO_LINK`.
+    pub demo: bool,
 }
 
 impl App {
     pub fn new(theme: Theme, read_only: bool, link: String, standalone: bool) -> App {
+        let demo = link == text::DEMO_LINK;
         App {
             theme,
             read_only,
@@ -60,6 +64,7 @@ impl App {
             mouse: false,
             flash: None,
             quit: false,
+            demo,
             outbox: Vec::new(),
             standalone,
         }
@@ -146,19 +151,61 @@ impl App {
             self.act(Action::Quit);
             return;
         }
+        // `:task 2`, `:dest NAME`, `:pkg 3`: the command line names a view;
+        // a jump to a row of it is answered here, where the rows are.
+        if ev.code == KeyCode::Enter
+            && let Mode::Command(line) = &self.mode
+            && let Some(effect) = self.jump_command(line.value())
+        {
+            self.mode = Mode::Normal;
+            self.apply(effect);
+            return;
+        }
         if let Some(overlay) = self.mode.overlay_mut() {
             let effect = overlay.key(&ev);
             self.apply(effect);
             return;
         }
         self.flash = None;
-        if let Some(b) = keymap::dispatch(self.active().context(), &ev) {
-            if b.mutates && self.read_only {
-                self.flash(Level::Warn, text::READ_ONLY);
-            } else {
-                self.act(b.action);
+        match keymap::dispatch(self.active().context(), &ev) {
+            Some(b) if b.mutates && self.read_only => self.flash(Level::Warn, text::READ_ONLY),
+            Some(b) => self.act(b.action),
+            None => {
+                let name = keymap::event_label(&ev);
+                self.flash(
+                    Level::Warn,
+                    text::does_nothing(&name, self.active().context()),
+                );
             }
         }
+    }
+
+    /// The effect of a command line that jumps to a row: `task N` opens
+    /// task N, `dest NAME` and `pkg N` select the row in their view.
+    /// None for any other command.
+    fn jump_command(&self, line: &str) -> Option<Effect> {
+        let line = line.trim().trim_start_matches(':');
+        let (word, arg) = line.split_once(char::is_whitespace)?;
+        let arg = arg.trim();
+        if arg.is_empty() {
+            return None;
+        }
+        Some(match word {
+            "task" | "tasks" | "t" => match arg
+                .trim_start_matches('#')
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| self.data.tasks.iter().find(|t| t.id == id))
+            {
+                Some(t) => Effect::OpenTask(t.clone()),
+                None => Effect::warn(format!("no task {arg}")),
+            },
+            "dest" | "dests" | "destination" | "d" => Effect::Jump(View::Destinations, arg.into()),
+            "pkg" | "pkgs" | "package" | "p" => {
+                Effect::Jump(View::Packages, arg.trim_start_matches('#').into())
+            }
+            _ => return None,
+        })
     }
 
     /// Does what an action asks: the global ones here, the others in the
@@ -166,7 +213,16 @@ impl App {
     pub fn act(&mut self, a: Action) {
         match a {
             Action::Quit => {
-                if self.standalone && self.data.status.unfinished > 0 {
+                let running: u64 = self
+                    .data
+                    .tasks
+                    .iter()
+                    .map(|t| t.counts.transferring + t.counts.installing)
+                    .sum();
+                if self.demo && running > 0 {
+                    let question = format!("{running} {}", text::QUIT_DEMO_WITH_WORK);
+                    self.mode = Mode::Confirm(Confirm::quit(question));
+                } else if self.standalone && self.data.status.unfinished > 0 {
                     let question =
                         format!("{} {}", self.data.status.unfinished, text::QUIT_WITH_WORK);
                     self.mode = Mode::Confirm(Confirm::quit(question));
@@ -174,7 +230,32 @@ impl App {
                     self.quit = true;
                 }
             }
-            Action::Help => self.mode = Mode::Help(Help::default()),
+            Action::Help => self.mode = Mode::Help(Help::new(self.active().context())),
+            Action::Sort | Action::SortReverse => {
+                let view = self.views.get_mut(self.view);
+                let columns = view.sort_columns();
+                if columns == 0 {
+                    self.apply(Effect::Unhandled(a));
+                    return;
+                }
+                if a == Action::Sort {
+                    view.table_mut().next_sort(columns);
+                } else {
+                    view.table_mut().reverse_sort();
+                }
+                view.refilter(&self.data);
+            }
+            Action::Mark => {
+                let view = self.views.get_mut(self.view);
+                if !view.markable() {
+                    self.apply(Effect::Unhandled(a));
+                    return;
+                }
+                match view.table_mut().toggle_mark() {
+                    Some(_) => view.move_by(1),
+                    None => self.flash(Level::Warn, text::NOTHING_SELECTED),
+                }
+            }
             Action::CommandMode => self.mode = Mode::Command(CommandLine::default()),
             Action::Filter => self.mode = Mode::Filter(Filter::new(&self.active().table().filter)),
             Action::Down => self.move_by(1),
@@ -247,6 +328,28 @@ impl App {
             Effect::ClearFilter => {
                 let view = self.views.get_mut(self.view);
                 view.table_mut().filter.clear();
+                view.refilter(&self.data);
+            }
+            Effect::Unhandled(a) => {
+                let key = keymap::label_of(a);
+                self.flash(
+                    Level::Warn,
+                    text::does_nothing(&key, self.active().context()),
+                );
+            }
+            Effect::Jump(v, id) => {
+                self.switch(v);
+                let view = self.views.get_mut(v);
+                view.table_mut().filter.clear();
+                view.refilter(&self.data);
+                if !view.table_mut().select_id(&id) {
+                    self.flash(Level::Warn, format!("no {} {id}", text::row_noun(v)));
+                }
+            }
+            Effect::LogOf(words) => {
+                self.switch(View::Log);
+                let view = self.views.get_mut(View::Log);
+                view.table_mut().set_filter(words);
                 view.refilter(&self.data);
             }
         }

@@ -3,6 +3,8 @@
 //! through. A component changes only itself; anything beyond (a request,
 //! another view, a line in the footer) it returns as an `Effect`.
 
+use std::collections::BTreeMap;
+
 use ratatui::Frame;
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
@@ -52,6 +54,105 @@ pub enum Effect {
     /// A new filter for the shown view's list.
     Filter(String),
     ClearFilter,
+    /// The action means nothing in this view: the footer says so.
+    Unhandled(Action),
+    /// Shows a view with the row of this identity selected (`:task 2`,
+    /// Enter on a log event) and its list unfiltered.
+    Jump(View, String),
+    /// Shows the log filtered to these words (a destination's events).
+    LogOf(String),
+}
+
+/// Work to start again on failed destinations: what the one confirmation
+/// path names before it sends anything.
+#[derive(Debug, Default)]
+pub struct Rerun {
+    /// By task id: its name, and the destinations to re-execute (None:
+    /// every failed one of the task).
+    pub tasks: BTreeMap<i64, (String, Option<Vec<String>>)>,
+    /// How many destinations that is.
+    pub count: usize,
+    /// What they have in common ("failed with: exit 4 · …"), if anything.
+    pub what: String,
+}
+
+impl Rerun {
+    /// Adds destination `name` of task `id`.
+    pub fn add(&mut self, id: i64, task: &str, name: &str) {
+        let entry = self
+            .tasks
+            .entry(id)
+            .or_insert_with(|| (task.to_string(), Some(Vec::new())));
+        if let Some(names) = &mut entry.1
+            && !names.iter().any(|n| n == name)
+        {
+            names.push(name.to_string());
+            self.count += 1;
+        }
+    }
+
+    /// Adds every failed destination of a task, `failed` of them.
+    pub fn add_task(&mut self, id: i64, task: &str, failed: usize) {
+        if let Some((_, Some(names))) = self.tasks.get(&id) {
+            self.count -= names.len();
+        }
+        self.tasks.insert(id, (task.to_string(), None));
+        self.count += failed;
+    }
+
+    fn destinations(&self) -> String {
+        let n = self.count;
+        format!("{n} destination{}", if n == 1 { "" } else { "s" })
+    }
+
+    /// The question: how many, what, and on which tasks and destinations.
+    fn question(&self) -> String {
+        let mut q = format!("Re-execute {}", self.destinations());
+        if !self.what.is_empty() {
+            q.push(' ');
+            q.push_str(&self.what);
+        }
+        q.push('?');
+        for (id, (name, only)) in self.tasks.iter().take(4) {
+            q.push_str(&format!("\n· task {id} '{name}' on "));
+            match only {
+                Some(names) => q.push_str(&list_some(names, 4)),
+                None => q.push_str("its failed destinations"),
+            }
+        }
+        if self.tasks.len() > 4 {
+            q.push_str(&format!("\n· and {} more tasks", self.tasks.len() - 4));
+        }
+        q
+    }
+
+    fn commands(&self) -> Vec<Command> {
+        let done = if self.what.is_empty() {
+            format!("re-executing {}", self.destinations())
+        } else {
+            format!("re-executing {} {}", self.destinations(), self.what)
+        };
+        self.tasks
+            .iter()
+            .map(|(id, (_, only))| Command::Act {
+                request: Request::TaskRerun {
+                    id: *id,
+                    all: false,
+                    only: only.clone(),
+                },
+                done: done.clone(),
+            })
+            .collect()
+    }
+}
+
+/// The first `n` names, and how many more.
+fn list_some(names: &[String], n: usize) -> String {
+    let mut s = names.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > n {
+        s.push_str(&format!(" and {} more", names.len() - n));
+    }
+    s
 }
 
 impl Effect {
@@ -63,6 +164,17 @@ impl Effect {
     /// Asks before a destructive request; Cancel is the default.
     pub fn confirm(question: String, request: Request, done: String) -> Effect {
         Effect::Open(Mode::Confirm(Confirm::ask(question, request, done)))
+    }
+
+    /// Starts work again: on one destination at once; on more, only after
+    /// a question that names how many and what (Cancel the default). Every
+    /// re-run of the console goes through here.
+    pub fn rerun(r: Rerun) -> Effect {
+        match r.count {
+            0 => Effect::info("no failed destinations to re-execute"),
+            1 => Effect::Send(r.commands()),
+            _ => Effect::Open(Mode::Confirm(Confirm::ask_all(r.question(), r.commands()))),
+        }
     }
 
     pub fn info(msg: impl Into<String>) -> Effect {
@@ -123,6 +235,16 @@ pub trait Component {
 
     fn move_by(&mut self, delta: isize) {
         self.table_mut().move_by(delta);
+    }
+
+    /// How many columns `s` cycles through; 0: the list keeps its order.
+    fn sort_columns(&self) -> usize {
+        0
+    }
+
+    /// Whether Space marks rows for `r`/`d`.
+    fn markable(&self) -> bool {
+        false
     }
 
     /// An action of its own keys (or a global one it gives a meaning,

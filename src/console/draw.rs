@@ -142,13 +142,84 @@ fn draw_main(f: &mut Frame, app: &App, area: Rect) {
     let view = app.active();
     view.draw(f, list_area, &cx);
     if let Some(d) = detail_area {
+        let lines = hang(view.detail(&cx), d.width.saturating_sub(2) as usize);
         f.render_widget(
-            Paragraph::new(view.detail(&cx))
+            Paragraph::new(lines)
                 .wrap(Wrap { trim: false })
                 .block(block(&app.theme, "Detail".into())),
             d,
         );
     }
+}
+
+/// Width of a detail line's label (`widgets::kv`).
+const LABEL: usize = 12;
+
+/// Detail lines with long values wrapped under the value, not under the
+/// label: a "label  value" line (two spans, the label `LABEL` wide) longer
+/// than `width` is cut at word boundaries and its continuation lines
+/// indented by the label's width. Other lines are left to the paragraph.
+fn hang(lines: Vec<Line<'static>>, width: usize) -> Vec<Line<'static>> {
+    let w = |s: &str| Span::raw(s).width();
+    let room = width.saturating_sub(LABEL);
+    if room < 8 {
+        return lines;
+    }
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let is_kv = line.spans.len() == 2 && line.spans[0].width() == LABEL;
+        if !is_kv || line.width() <= width {
+            out.push(line);
+            continue;
+        }
+        let label = line.spans[0].clone();
+        let style = line.spans[1].style;
+        let mut rows: Vec<String> = vec![String::new()];
+        for word in line.spans[1].content.split(' ') {
+            let mut word = word.to_string();
+            loop {
+                let cur = rows.last_mut().expect("one row at least");
+                let sep = usize::from(!cur.is_empty());
+                if w(cur) + sep + w(&word) <= room {
+                    if sep == 1 {
+                        cur.push(' ');
+                    }
+                    cur.push_str(&word);
+                    break;
+                }
+                if cur.is_empty() {
+                    // A word longer than the room: cut it.
+                    let mut head = String::new();
+                    let mut tail = String::new();
+                    for c in word.chars() {
+                        if tail.is_empty() && w(&head) + w(&c.to_string()) <= room {
+                            head.push(c);
+                        } else {
+                            tail.push(c);
+                        }
+                    }
+                    word = tail;
+                    *cur = head;
+                    rows.push(String::new());
+                    if word.is_empty() {
+                        break;
+                    }
+                    continue;
+                }
+                rows.push(String::new());
+            }
+        }
+        rows.retain(|r| !r.is_empty());
+        for (i, r) in rows.into_iter().enumerate() {
+            let head = if i == 0 {
+                label.clone()
+            } else {
+                Span::raw(" ".repeat(LABEL))
+            };
+            out.push(Line::from(vec![head, Span::styled(r, style)]));
+        }
+    }
+    out
 }
 
 fn draw_log_strip(f: &mut Frame, app: &App, area: Rect) {
@@ -193,10 +264,19 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         )),
         (Footer::Hint(hint), None) => Line::from(Span::styled(hint, theme.muted)),
         (Footer::Keys, None) => {
+            // Whole hints only: the ones that do not fit are left out
+            // (`?` lists them all), never cut in the middle.
             let mut spans = Vec::new();
+            let mut used = 0;
             for (keys, hint) in keymap::hints(app.active().context(), app.read_only) {
+                let text = format!(" {hint}  ");
+                let w = keys.chars().count() + text.trim_end().chars().count();
+                if used + w > area.width as usize {
+                    break;
+                }
+                used += w + 2;
                 spans.push(Span::styled(keys, theme.key));
-                spans.push(Span::styled(format!(" {hint}  "), theme.muted));
+                spans.push(Span::styled(text, theme.muted));
             }
             Line::from(spans)
         }

@@ -76,6 +76,10 @@ pub enum Action {
     ToggleFollow,
     CycleLevel,
     RerunGroup,
+    Sort,
+    SortReverse,
+    Mark,
+    EventsOf,
 }
 
 /// A key as the keymap names it.
@@ -186,7 +190,7 @@ pub const KEYMAP: &[Binding] = &[
         A::CommandMode,
         &[K::Char(':')],
         "cmd",
-        "Command mode (:pkg, :task, :dest, :log, :triage, :q…)",
+        "Command mode (:task N, :dest NAME, :pkg N, :log, :q…)",
         false,
     ),
     b(
@@ -297,6 +301,30 @@ pub const KEYMAP: &[Binding] = &[
     b(C::Global, A::NextPane, &[K::Tab], "", "Next view", false),
     b(
         C::Global,
+        A::Sort,
+        &[K::Char('s')],
+        "",
+        "Sort by the next column (then the server's order)",
+        false,
+    ),
+    b(
+        C::Global,
+        A::SortReverse,
+        &[K::Char('S')],
+        "",
+        "Reverse the sort",
+        false,
+    ),
+    b(
+        C::Global,
+        A::Mark,
+        &[K::Char(' ')],
+        "",
+        "Mark or unmark the row (r and d act on the marked rows)",
+        false,
+    ),
+    b(
+        C::Global,
         A::ToggleMouse,
         &[K::Char('M')],
         "",
@@ -324,7 +352,7 @@ pub const KEYMAP: &[Binding] = &[
         A::DeletePackage,
         &[K::Char('d')],
         "delete",
-        "Delete the package",
+        "Delete the package, or the marked ones",
         true,
     ),
     b(
@@ -372,7 +400,7 @@ pub const KEYMAP: &[Binding] = &[
         A::RerunFailed,
         &[K::Char('r')],
         "rerun",
-        "Re-execute on failed destinations",
+        "Re-execute on failed destinations (of the marked tasks)",
         true,
     ),
     b(
@@ -380,7 +408,7 @@ pub const KEYMAP: &[Binding] = &[
         A::DeleteTask,
         &[K::Char('d')],
         "delete",
-        "Delete the task (cancels its work)",
+        "Delete the task, or the marked ones (cancels their work)",
         true,
     ),
     b(
@@ -396,8 +424,16 @@ pub const KEYMAP: &[Binding] = &[
         A::RerunFailed,
         &[K::Char('r')],
         "rerun",
-        "Re-execute on failed destinations",
+        "Re-execute the marked destinations, else every failed one",
         true,
+    ),
+    b(
+        C::TaskDetail,
+        A::EventsOf,
+        &[K::Char('l')],
+        "events",
+        "Events of the destination, in the Log",
+        false,
     ),
     b(
         C::TaskDetail,
@@ -406,6 +442,14 @@ pub const KEYMAP: &[Binding] = &[
         "edit",
         "Change destinations or package",
         true,
+    ),
+    b(
+        C::Destinations,
+        A::EventsOf,
+        &[K::Enter, K::Char('l')],
+        "events",
+        "Events of the destination, in the Log",
+        false,
     ),
     b(
         C::Destinations,
@@ -428,8 +472,16 @@ pub const KEYMAP: &[Binding] = &[
         A::DeleteDestination,
         &[K::Char('d')],
         "delete",
-        "Delete the destination",
+        "Delete the destination, or the marked ones",
         true,
+    ),
+    b(
+        C::Log,
+        A::Enter,
+        &[K::Enter],
+        "open",
+        "Open the event's task, destination or package",
+        false,
     ),
     b(
         C::Log,
@@ -460,8 +512,16 @@ pub const KEYMAP: &[Binding] = &[
         A::RerunGroup,
         &[K::Char('r')],
         "rerun",
-        "Re-execute every destination of the group",
+        "Re-execute every destination of the group, or of the marked rows",
         true,
+    ),
+    b(
+        C::Triage,
+        A::EventsOf,
+        &[K::Char('l')],
+        "events",
+        "Events of the destination, in the Log",
+        false,
     ),
     b(
         C::Triage,
@@ -521,6 +581,39 @@ pub fn key_of(action: Action) -> Option<Key> {
         .iter()
         .find(|b| b.context == Context::Global && b.action == action)
         .and_then(|b| b.keys.first().copied())
+}
+
+/// The first key of an action, in any context, as the help shows it.
+pub fn label_of(action: Action) -> String {
+    KEYMAP
+        .iter()
+        .find(|b| b.action == action)
+        .and_then(|b| b.keys.first())
+        .map_or_else(|| format!("{action:?}"), |k| k.label())
+}
+
+/// A key as pressed, as the help would name it (with its modifiers).
+pub fn event_label(ev: &KeyEvent) -> String {
+    let key = match ev.code {
+        KeyCode::Char(' ') => "Space".to_string(),
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::F(n) => format!("F{n}"),
+        KeyCode::Backspace => "Backspace".into(),
+        KeyCode::Delete => "Delete".into(),
+        KeyCode::Insert => "Insert".into(),
+        KeyCode::Left => "←".into(),
+        KeyCode::Right => "→".into(),
+        KeyCode::BackTab => "Shift-Tab".into(),
+        other => format!("{other:?}"),
+    };
+    let mut mods = String::new();
+    if ev.modifiers.contains(KeyModifiers::CONTROL) {
+        mods.push_str("Ctrl-");
+    }
+    if ev.modifiers.contains(KeyModifiers::ALT) {
+        mods.push_str("Alt-");
+    }
+    format!("{mods}{key}")
 }
 
 pub fn keys_label(keys: &[Key]) -> String {

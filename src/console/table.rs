@@ -8,6 +8,8 @@ use ratatui::style::Modifier;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 
+use std::collections::BTreeSet;
+
 use super::theme::Theme;
 use super::widgets::{block, window};
 
@@ -41,13 +43,55 @@ impl Needle {
     }
 }
 
-/// Selection and filter of one list; `visible` holds the indices that pass
-/// the filter, recomputed when data or filter change (never while drawing).
+/// What a row sorts by in one column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SortKey {
+    Num(i64),
+    Text(String),
+}
+
+impl SortKey {
+    pub fn text(s: &str) -> SortKey {
+        SortKey::Text(s.to_lowercase())
+    }
+}
+
+/// A row of a list as the table needs it: which one it is (its
+/// identity: a task's id, a destination's name), whether it passes the
+/// filter, and what it sorts by in each column.
+pub trait Listed {
+    fn id(&self) -> String;
+    fn matches(&self, n: &Needle) -> bool;
+    fn sort_key(&self, column: usize) -> SortKey;
+}
+
+/// Which column a list is sorted by, if any; `None` is the server's order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sort {
+    pub column: Option<usize>,
+    pub descending: bool,
+}
+
+/// Selection, marks, sort and filter of one list; `visible` holds the
+/// indices that pass the filter in the order shown, recomputed when data,
+/// filter or sort change (never while drawing).
+///
+/// The selection is bound to the selected row's identity, not its
+/// position: when a live update puts rows above it, it stays on the same
+/// row (a cause group, a task, a destination), so a key acts on what the
+/// user chose.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     pub selected: usize,
     pub filter: String,
     pub visible: Vec<usize>,
+    /// The identity of each visible row, in step with `visible`.
+    ids: Vec<String>,
+    /// The identity of the selected row, followed across updates.
+    anchor: Option<String>,
+    /// Rows marked with Space, by identity.
+    pub marked: BTreeSet<String>,
+    pub sort: Sort,
 }
 
 impl Table {
@@ -56,32 +100,92 @@ impl Table {
         self.visible.get(self.selected).copied()
     }
 
+    /// The identity of the selected row.
+    pub fn current_id(&self) -> Option<&str> {
+        self.ids.get(self.selected).map(String::as_str)
+    }
+
     pub fn needle(&self) -> Needle {
         Needle(self.filter.to_lowercase())
     }
 
-    /// Keeps the rows among `0..len` that `keep` lets through the filter.
-    pub fn refilter(&mut self, len: usize, keep: impl Fn(usize, &Needle) -> bool) {
-        let needle = self.needle();
-        let visible = (0..len).filter(|i| keep(*i, &needle)).collect();
-        self.set_visible(visible);
+    /// Keeps the rows that pass the filter, in the list's sort order.
+    pub fn refilter<'r, T: Listed + 'r>(&mut self, rows: impl IntoIterator<Item = &'r T>) {
+        self.refilter_where(rows, |_| true);
     }
 
-    /// Rows a view filtered itself (triage filters groups, not rows).
-    pub fn set_visible(&mut self, visible: Vec<usize>) {
+    /// Like `refilter`, with a condition of the view's own (the log's
+    /// level) besides the filter.
+    pub fn refilter_where<'r, T: Listed + 'r>(
+        &mut self,
+        rows: impl IntoIterator<Item = &'r T>,
+        also: impl Fn(&T) -> bool,
+    ) {
+        let needle = self.needle();
+        let mut kept: Vec<(usize, &T)> = rows
+            .into_iter()
+            .enumerate()
+            .filter(|(_, r)| also(r) && r.matches(&needle))
+            .collect();
+        if let Some(col) = self.sort.column {
+            // Stable: rows that sort equal keep the server's order.
+            kept.sort_by_cached_key(|(_, r)| r.sort_key(col));
+            if self.sort.descending {
+                kept.reverse();
+            }
+        }
+        let ids = kept.iter().map(|(_, r)| r.id()).collect();
+        let visible = kept.into_iter().map(|(i, _)| i).collect();
+        self.set_rows(visible, ids);
+    }
+
+    /// Rows a view filtered and ordered itself (triage: groups and their
+    /// members), each with its identity. The selection stays on the row
+    /// it was on, wherever that row now is; when that row is gone, on the
+    /// same place.
+    pub fn set_rows(&mut self, visible: Vec<usize>, ids: Vec<String>) {
+        debug_assert_eq!(visible.len(), ids.len());
+        let found = self
+            .anchor
+            .as_ref()
+            .and_then(|a| ids.iter().position(|id| id == a));
         self.visible = visible;
-        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+        self.ids = ids;
+        self.selected = match found {
+            Some(at) => at,
+            None => self.selected.min(self.visible.len().saturating_sub(1)),
+        };
+        self.anchor = self.ids.get(self.selected).cloned();
     }
 
     /// A new filter starts at the first row that matches it; the caller
     /// refilters.
     pub fn set_filter(&mut self, filter: String) {
         self.filter = filter;
+        self.select_first();
+    }
+
+    /// Selects the first row, whichever it is after the next refilter.
+    pub fn select_first(&mut self) {
         self.selected = 0;
+        self.anchor = None;
+    }
+
+    /// Selects the row with identity `id`, if it is shown.
+    pub fn select_id(&mut self, id: &str) -> bool {
+        match self.ids.iter().position(|x| x == id) {
+            Some(at) => {
+                self.selected = at;
+                self.anchor = Some(id.to_string());
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn select_last(&mut self) {
         self.selected = self.visible.len().saturating_sub(1);
+        self.anchor = self.ids.get(self.selected).cloned();
     }
 
     pub fn is_last(&self) -> bool {
@@ -95,6 +199,41 @@ impl Table {
         }
         let s = self.selected as isize + delta;
         self.selected = s.clamp(0, n as isize - 1) as usize;
+        self.anchor = self.ids.get(self.selected).cloned();
+    }
+
+    /// Marks the selected row, or unmarks it; says which.
+    pub fn toggle_mark(&mut self) -> Option<bool> {
+        let id = self.current_id()?.to_string();
+        if self.marked.remove(&id) {
+            Some(false)
+        } else {
+            self.marked.insert(id);
+            Some(true)
+        }
+    }
+
+    /// Whether the row with identity `id` is marked.
+    pub fn is_marked(&self, id: &str) -> bool {
+        self.marked.contains(id)
+    }
+
+    /// `s`: sorts by the next column (after the last, the server's order
+    /// again); `S`: reverses the order. The caller refilters.
+    pub fn next_sort(&mut self, columns: usize) {
+        self.sort.column = match self.sort.column {
+            None if columns > 0 => Some(0),
+            Some(c) if c + 1 < columns => Some(c + 1),
+            _ => None,
+        };
+        self.sort.descending = false;
+    }
+
+    pub fn reverse_sort(&mut self) {
+        if self.sort.column.is_none() {
+            self.sort.column = Some(0);
+        }
+        self.sort.descending = !self.sort.descending;
     }
 
     /// Draws the rows that fit, the selected one highlighted, or the
@@ -144,8 +283,24 @@ impl Table {
                 }
             })
             .collect();
-        let count = format!(" {}/{}", self.selected + 1, self.visible.len());
-        let header: Vec<&str> = spec.columns.iter().map(|c| c.header).collect();
+        let marked = if self.marked.is_empty() {
+            String::new()
+        } else {
+            format!(" · {} marked", self.marked.len())
+        };
+        let count = format!(" {}/{}{marked}", self.selected + 1, self.visible.len());
+        let header: Vec<String> = spec
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match self.sort {
+                Sort {
+                    column: Some(s),
+                    descending,
+                } if s == i => format!("{} {}", c.header, if descending { "▼" } else { "▲" }),
+                _ => c.header.to_string(),
+            })
+            .collect();
         let widths: Vec<Constraint> = spec.columns.iter().map(|c| c.width).collect();
         let table = ratatui::widgets::Table::new(rows, widths)
             .header(Row::new(header).style(theme.muted.add_modifier(Modifier::BOLD)))
@@ -159,6 +314,18 @@ impl Table {
             let bar = Rect::new(area.x + 1, y, area.width - 2, 1);
             f.buffer_mut().set_style(bar, theme.selection);
         }
+        // A marked row shows a dot in the list's left border: a symbol,
+        // not only a colour.
+        if area.width > 2 {
+            for (pos, id) in self.ids.iter().enumerate().skip(start).take(height) {
+                if self.marked.contains(id) {
+                    let y = area.y + 2 + (pos - start) as u16;
+                    if let Some(cell) = f.buffer_mut().cell_mut((area.x, y)) {
+                        cell.set_symbol("●").set_style(theme.accent);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -166,12 +333,29 @@ impl Table {
 mod tests {
     use super::*;
 
+    struct R(&'static str, i64);
+
+    impl Listed for R {
+        fn id(&self) -> String {
+            self.0.to_string()
+        }
+        fn matches(&self, n: &Needle) -> bool {
+            n.matches(self.0)
+        }
+        fn sort_key(&self, column: usize) -> SortKey {
+            match column {
+                0 => SortKey::text(self.0),
+                _ => SortKey::Num(self.1),
+            }
+        }
+    }
+
     #[test]
     fn moves_stay_within_the_visible_rows() {
         let mut t = Table::default();
         t.move_by(1);
         assert_eq!(t.selected, 0);
-        t.set_visible(vec![3, 5, 8]);
+        t.set_rows(vec![3, 5, 8], vec!["a".into(), "b".into(), "c".into()]);
         t.move_by(isize::MAX / 2);
         assert_eq!((t.selected, t.current()), (2, Some(8)));
         assert!(t.is_last());
@@ -181,17 +365,56 @@ mod tests {
 
     #[test]
     fn refilter_ignores_case_and_keeps_the_selection_on_a_row() {
-        let names = ["Alpha", "beta", "ALPHABET"];
+        let rows = [R("Alpha", 1), R("beta", 2), R("ALPHABET", 3)];
         let mut t = Table::default();
-        t.refilter(names.len(), |i, n| n.matches(names[i]));
+        t.refilter(&rows);
         assert_eq!(t.visible, vec![0, 1, 2]);
         t.move_by(2);
         t.set_filter("alpha".into());
-        t.refilter(names.len(), |i, n| n.matches(names[i]));
+        t.refilter(&rows);
         assert_eq!((t.visible.clone(), t.selected), (vec![0, 2], 0));
         t.move_by(1);
         t.set_filter("zzz".into());
-        t.refilter(names.len(), |i, n| n.matches(names[i]));
+        t.refilter(&rows);
         assert_eq!((t.visible.len(), t.current()), (0, None));
+    }
+
+    #[test]
+    fn the_selection_follows_its_row_when_rows_arrive_above_it() {
+        let mut t = Table::default();
+        t.refilter(&[R("b", 1), R("c", 2), R("d", 3)]);
+        t.move_by(1);
+        assert_eq!(t.current_id(), Some("c"));
+        // Two rows arrive above it: still "c", now third.
+        t.refilter(&[R("a", 0), R("a2", 0), R("b", 1), R("c", 2), R("d", 3)]);
+        assert_eq!((t.selected, t.current_id()), (3, Some("c")));
+        // It goes away: the selection stays where it was.
+        t.refilter(&[R("a", 0), R("a2", 0), R("b", 1), R("d", 3)]);
+        assert_eq!(t.current_id(), Some("d"));
+    }
+
+    #[test]
+    fn sorting_by_any_column_keeps_the_selection_and_marks() {
+        let rows = [R("b", 3), R("a", 1), R("c", 2)];
+        let mut t = Table::default();
+        t.refilter(&rows);
+        assert_eq!(t.toggle_mark(), Some(true));
+        t.move_by(2);
+        t.next_sort(2);
+        t.refilter(&rows);
+        assert_eq!(t.visible, vec![1, 0, 2]);
+        assert_eq!(t.current_id(), Some("c"));
+        t.next_sort(2);
+        t.refilter(&rows);
+        assert_eq!(t.visible, vec![1, 2, 0]);
+        t.reverse_sort();
+        t.refilter(&rows);
+        assert_eq!(t.visible, vec![0, 2, 1]);
+        t.next_sort(2);
+        t.refilter(&rows);
+        assert_eq!((t.sort.column, t.visible.clone()), (None, vec![0, 1, 2]));
+        assert!(t.is_marked("b") && !t.is_marked("a"));
+        assert_eq!(t.toggle_mark(), Some(true));
+        assert_eq!(t.marked.len(), 2);
     }
 }

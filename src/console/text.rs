@@ -1,6 +1,8 @@
 //! User-visible words of the console that are not key help (which lives in
 //! the keymap), in one place.
 
+use super::keymap::Context;
+use super::views::View;
 use crate::task::{DestStatus, TaskStatus, WorkState};
 
 pub const READ_ONLY: &str = "read-only: changes are disabled (started with --read-only)";
@@ -30,6 +32,30 @@ pub const EMPTY_TRIAGE: &str = "No failed destinations. ✔";
 pub const EMPTY_LOG: &str = "No events yet.";
 pub const QUIT_WITH_WORK: &str = "destinations are still at work and this console runs the server: \
 quitting pauses their distribution until courier starts again. Quit?";
+
+/// The link `courier demo` gives its console: that console runs the demo.
+pub const DEMO_LINK: &str = "● demo";
+pub const QUIT_DEMO_WITH_WORK: &str = "destinations are at work, and quitting ends the demo: \
+its server and agents stop and its files are removed. Quit?";
+
+/// Said when a key means nothing in the shown view.
+pub fn does_nothing(key: &str, context: Context) -> String {
+    format!(
+        "{key} does nothing in {} (? lists its keys)",
+        context.title()
+    )
+}
+
+/// What a row of a view is called, for "no task 9".
+pub fn row_noun(view: View) -> &'static str {
+    match view {
+        View::Packages => "package",
+        View::Tasks | View::TaskDetail => "task",
+        View::Destinations => "destination",
+        View::Log => "event",
+        View::Triage => "failure",
+    }
+}
 
 // ---- how states look ----------------------------------------------------------
 

@@ -144,8 +144,20 @@ impl Service {
             .collect()
     }
 
+    /// Every failed destination, with what its output says went wrong
+    /// (its last meaningful line, the installer's failing action): the
+    /// output itself stays on the server.
     pub fn failures(&self) -> Result<Vec<crate::model::Failure>> {
-        tasks::failures(self.store.conn())
+        Ok(tasks::failures(self.store.conn())?
+            .into_iter()
+            .map(|(mut f, output)| {
+                if let Some(o) = output.as_deref() {
+                    f.said = crate::task::cause::last_line(o);
+                    f.action = crate::task::cause::failing_action(o);
+                }
+                f
+            })
+            .collect())
     }
 
     pub fn task_destination(

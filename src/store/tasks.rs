@@ -540,17 +540,18 @@ pub fn unfinished_destinations(c: &Connection, task: TaskId) -> Result<Vec<Desti
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Every failed destination of every task, newest first.
-pub fn failures(c: &Connection) -> Result<Vec<Failure>> {
+/// Every failed destination of every task, newest first, each with its
+/// command's output.
+pub fn failures(c: &Connection) -> Result<Vec<(Failure, Option<String>)>> {
     let mut st = c.prepare(
         "SELECT t.id, t.name, d.name, td.exit_code, td.meaning, td.message, td.attempt,
-                td.updated_at
+                td.updated_at, d.os, td.output
          FROM task_destinations td
          JOIN tasks t ON t.id = td.task_id JOIN destinations d ON d.id = td.destination_id
          WHERE td.status = ?1 ORDER BY td.updated_at DESC, t.id, d.name",
     )?;
     let rows = st.query_map([WorkState::Failed], |r| {
-        Ok(Failure {
+        let failure = Failure {
             task_id: r.get(0)?,
             task_name: r.get(1)?,
             destination: r.get(2)?,
@@ -559,7 +560,11 @@ pub fn failures(c: &Connection) -> Result<Vec<Failure>> {
             message: r.get(5)?,
             attempt: r.get(6)?,
             updated_at: rfc3339(r.get(7)?),
-        })
+            os: r.get(8)?,
+            said: None,
+            action: None,
+        };
+        Ok((failure, r.get(9)?))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -715,7 +720,8 @@ mod tests {
             Some("log tail")
         );
         let f = failures(c).unwrap();
-        assert_eq!((f.len(), f[0].destination.as_str()), (1, "pc-2"));
+        assert_eq!((f.len(), f[0].0.destination.as_str()), (1, "pc-2"));
+        assert_eq!(f[0].1.as_deref(), Some("log tail"));
         assert!(work_for(c, d[1], T0 + 5).unwrap().is_empty());
     }
 

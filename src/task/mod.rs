@@ -5,6 +5,7 @@
 //! is unit-tested on its own. The store converts these types to and from
 //! its columns; the JSON contract uses the same lowercase names.
 
+pub mod cause;
 pub mod outcome;
 pub mod rules;
 pub mod state;

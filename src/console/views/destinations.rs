@@ -7,10 +7,13 @@ use ratatui::text::Line;
 use ratatui::widgets::Cell;
 
 use crate::api::Request;
+use crate::console::backend::Command;
 use crate::console::component::{Component, Ctx, Effect, Tab};
 use crate::console::data::Data;
 use crate::console::keymap::{Action, Context};
-use crate::console::table::{Column, Spec, Table, col};
+use crate::console::overlays::Mode;
+use crate::console::overlays::confirm::Confirm;
+use crate::console::table::{Column, Listed, Needle, SortKey, Spec, Table, col};
 use crate::console::text;
 use crate::console::widgets::{kv, state_cell};
 use crate::model::Destination;
@@ -31,6 +34,28 @@ pub struct Destinations {
 impl Destinations {
     fn selected<'d>(&self, data: &'d Data) -> Option<&'d Destination> {
         self.table.current().and_then(|i| data.destinations.get(i))
+    }
+}
+
+impl Listed for Destination {
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+
+    fn matches(&self, n: &Needle) -> bool {
+        n.matches(&self.name)
+            || n.matches(self.status.as_str())
+            || self.os.as_deref().is_some_and(|o| n.matches(o))
+    }
+
+    fn sort_key(&self, column: usize) -> SortKey {
+        match column {
+            0 => SortKey::text(&self.name),
+            1 => SortKey::text(self.status.as_str()),
+            2 => SortKey::text(self.os.as_deref().unwrap_or("")),
+            3 => SortKey::text(self.last_seen.as_deref().unwrap_or("")),
+            _ => SortKey::Num(self.running_work as i64),
+        }
     }
 }
 
@@ -55,25 +80,53 @@ impl Component for Destinations {
     }
 
     fn refilter(&mut self, data: &Data) {
-        let rows = &data.destinations;
-        self.table.refilter(rows.len(), |i, n| {
-            let d = &rows[i];
-            n.matches(&d.name)
-                || n.matches(d.status.as_str())
-                || d.os.as_deref().is_some_and(|o| n.matches(o))
-        });
+        self.table.refilter(&data.destinations);
+    }
+
+    fn sort_columns(&self) -> usize {
+        COLUMNS.len()
+    }
+
+    fn markable(&self) -> bool {
+        true
     }
 
     fn handle(&mut self, action: Action, cx: &Ctx) -> Effect {
+        if action == Action::DeleteDestination && !self.table.marked.is_empty() {
+            let names: Vec<String> = cx
+                .data
+                .destinations
+                .iter()
+                .filter(|d| self.table.is_marked(&d.name))
+                .map(|d| d.name.clone())
+                .collect();
+            self.table.marked.clear();
+            let commands = names
+                .iter()
+                .map(|n| Command::Act {
+                    request: Request::DestRm { name: n.clone() },
+                    done: format!("deleted {n}"),
+                })
+                .collect();
+            return Effect::Open(Mode::Confirm(Confirm::ask_all(
+                format!(
+                    "Delete {} marked destinations ({})? Their tasks drop them; a task with no other destination completes.",
+                    names.len(),
+                    names.join(", ")
+                ),
+                commands,
+            )));
+        }
         let Some(d) = self.selected(cx.data) else {
             return match action {
-                Action::Approve | Action::Reject | Action::DeleteDestination => {
+                Action::Approve | Action::Reject | Action::DeleteDestination | Action::EventsOf => {
                     Effect::nothing_selected()
                 }
-                _ => Effect::None,
+                a => Effect::Unhandled(a),
             };
         };
         match action {
+            Action::EventsOf => Effect::LogOf(d.name.clone()),
             Action::Approve if crate::task::rules::approve(d.status).is_some() => Effect::act(
                 Request::DestApprove {
                     name: d.name.clone(),
@@ -98,7 +151,7 @@ impl Component for Destinations {
                 },
                 format!("deleted {}", d.name),
             ),
-            _ => Effect::None,
+            a => Effect::Unhandled(a),
         }
     }
 

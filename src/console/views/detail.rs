@@ -10,12 +10,12 @@ use ratatui::widgets::{Cell, Paragraph};
 
 use super::View;
 use super::tasks::rerun_failed;
-use crate::console::backend::Command;
-use crate::console::component::{Component, Ctx, Effect};
+use crate::console::backend::{Command, Snapshot};
+use crate::console::component::{Component, Ctx, Effect, Rerun};
 use crate::console::data::Data;
 use crate::console::keymap::{Action, Context};
 use crate::console::overlays::task_form;
-use crate::console::table::{Column, Spec, Table, col};
+use crate::console::table::{Column, Listed, Needle, SortKey, Spec, Table, col};
 use crate::console::text::{self, state_symbol};
 use crate::console::widgets::{block, human_size, kv, progress_bar, state_cell};
 use crate::model::TaskDestination;
@@ -38,6 +38,31 @@ pub struct TaskDetail {
     table: Table,
     /// When the open task's rows were last asked for.
     fetched: Option<Instant>,
+    /// A task was opened and its rows have not come yet: when they do,
+    /// the selection goes to its first failure.
+    opening: bool,
+}
+
+impl Listed for TaskDestination {
+    fn id(&self) -> String {
+        self.name.clone()
+    }
+
+    fn matches(&self, n: &Needle) -> bool {
+        n.matches(&self.name)
+            || n.matches(self.status.as_str())
+            || self.message.as_deref().is_some_and(|m| n.matches(m))
+    }
+
+    fn sort_key(&self, column: usize) -> SortKey {
+        match column {
+            0 => SortKey::text(&self.name),
+            1 => SortKey::text(self.status.as_str()),
+            2 => SortKey::Num(self.attempt),
+            3 => SortKey::Num(self.exit_code.unwrap_or(i64::MIN)),
+            _ => SortKey::text(self.message.as_deref().unwrap_or("")),
+        }
+    }
 }
 
 impl TaskDetail {
@@ -66,19 +91,43 @@ impl Component for TaskDetail {
 
     fn refilter(&mut self, data: &Data) {
         let rows = data.task.as_ref().map_or(&[][..], |t| &t.destinations[..]);
-        self.table.refilter(rows.len(), |i, n| {
-            let d = &rows[i];
-            n.matches(&d.name)
-                || n.matches(d.status.as_str())
-                || d.message.as_deref().is_some_and(|m| n.matches(m))
-        });
+        self.table.refilter(rows);
     }
 
-    /// Another task opens: from its first row, unfiltered.
-    fn on_show(&mut self, data: &Data) {
-        self.table.selected = 0;
-        self.table.filter.clear();
+    /// The open task's rows came: the first time, the selection goes to
+    /// its first failure (what the admin opened it for), if any.
+    fn on_snapshot(&mut self, _snap: &mut Snapshot, data: &Data) {
         self.refilter(data);
+        let Some(t) = data.task.as_ref() else { return };
+        if self.opening && !t.destinations.is_empty() {
+            self.opening = false;
+            if let Some(d) = t
+                .destinations
+                .iter()
+                .find(|d| d.status == WorkState::Failed)
+            {
+                self.table.select_id(&d.name);
+            }
+        }
+    }
+
+    /// Another task opens: unfiltered, unmarked, on its first failure
+    /// once its rows are here.
+    fn on_show(&mut self, data: &Data) {
+        self.table.select_first();
+        self.table.filter.clear();
+        self.table.marked.clear();
+        self.opening = true;
+        let mut none = Snapshot::default();
+        self.on_snapshot(&mut none, data);
+    }
+
+    fn sort_columns(&self) -> usize {
+        COLUMNS.len()
+    }
+
+    fn markable(&self) -> bool {
+        true
     }
 
     fn handle(&mut self, action: Action, cx: &Ctx) -> Effect {
@@ -89,11 +138,33 @@ impl Component for TaskDetail {
                     task: t.id,
                     name: d.name.clone(),
                 }]),
-                _ => Effect::None,
+                _ => Effect::nothing_selected(),
+            },
+            Action::RerunFailed if !self.table.marked.is_empty() => match task {
+                Some(t) => {
+                    let mut rerun = Rerun {
+                        what: format!("of task {} '{}'", t.id, t.name),
+                        ..Rerun::default()
+                    };
+                    for d in t
+                        .destinations
+                        .iter()
+                        .filter(|d| self.table.is_marked(&d.name))
+                    {
+                        rerun.add(t.id, &t.name, &d.name);
+                    }
+                    self.table.marked.clear();
+                    Effect::rerun(rerun)
+                }
+                None => Effect::nothing_selected(),
             },
             Action::RerunFailed => rerun_failed(task),
             Action::EditTask => task_form::edit_task(task, cx.data),
-            _ => Effect::None,
+            Action::EventsOf => match self.selected(cx.data) {
+                Some(d) => Effect::LogOf(d.name.clone()),
+                None => Effect::nothing_selected(),
+            },
+            a => Effect::Unhandled(a),
         }
     }
 

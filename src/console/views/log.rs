@@ -6,13 +6,14 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Cell;
 
+use super::View;
 use crate::console::component::{Component, Ctx, Effect, Tab};
 use crate::console::data::Data;
 use crate::console::keymap::{Action, Context};
-use crate::console::table::{Column, Spec, Table, col};
+use crate::console::table::{Column, Listed, Needle, SortKey, Spec, Table, col};
 use crate::console::text;
 use crate::console::widgets::{kv, level_rank, level_style, level_symbol};
-use crate::model::Level;
+use crate::model::{Event, Level};
 
 /// Narrow: the time of day only, no kind column, so messages have room
 /// (the selected one is shown whole in the detail pane).
@@ -50,6 +51,35 @@ impl Default for Log {
     }
 }
 
+impl Listed for Event {
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn matches(&self, n: &Needle) -> bool {
+        n.matches(&self.message) || n.matches(&self.kind) || n.matches(&self.subject)
+    }
+
+    /// The log stays in time order: it has no sort.
+    fn sort_key(&self, _column: usize) -> SortKey {
+        SortKey::Num(self.id)
+    }
+}
+
+/// What Enter on an event opens: the task, destination or package it is
+/// about (its subject: "task 2", "destination pc-01", "package 3").
+fn open_subject(subject: &str, data: &Data) -> Effect {
+    match subject.split_once(' ') {
+        Some(("task", id)) => match data.tasks.iter().find(|t| t.id.to_string() == id) {
+            Some(t) => Effect::OpenTask(t.clone()),
+            None => Effect::info(format!("task {id} is gone")),
+        },
+        Some(("destination", name)) => Effect::Jump(View::Destinations, name.to_string()),
+        Some(("package", id)) => Effect::Jump(View::Packages, id.to_string()),
+        _ => Effect::info(format!("nothing to open for {subject}")),
+    }
+}
+
 impl Component for Log {
     fn context(&self) -> Context {
         Context::Log
@@ -71,13 +101,9 @@ impl Component for Log {
     }
 
     fn refilter(&mut self, data: &Data) {
-        let rows = &data.events;
         let least = level_rank(self.level);
-        self.table.refilter(rows.len(), |i, n| {
-            let e = &rows[i];
-            level_rank(e.level) >= least
-                && (n.matches(&e.message) || n.matches(&e.kind) || n.matches(&e.subject))
-        });
+        self.table
+            .refilter_where(&data.events, |e| level_rank(e.level) >= least);
         if self.follow {
             self.table.select_last();
         }
@@ -98,6 +124,12 @@ impl Component for Log {
 
     fn handle(&mut self, action: Action, cx: &Ctx) -> Effect {
         match action {
+            Action::Enter => {
+                let Some(e) = self.table.current().and_then(|i| cx.data.events.get(i)) else {
+                    return Effect::nothing_selected();
+                };
+                return open_subject(&e.subject, cx.data);
+            }
             Action::ToggleFollow => self.follow = !self.follow,
             Action::CycleLevel => {
                 self.level = match self.level {
@@ -106,7 +138,7 @@ impl Component for Log {
                     Level::Error => Level::Info,
                 }
             }
-            _ => return Effect::None,
+            a => return Effect::Unhandled(a),
         }
         self.refilter(cx.data);
         Effect::None

@@ -8,13 +8,15 @@ use ratatui::widgets::Cell;
 
 use super::View;
 use crate::api::Request;
+use crate::console::backend::Command;
 use crate::console::component::{Component, Ctx, Effect, Tab};
 use crate::console::data::Data;
 use crate::console::keymap::{Action, Context};
 use crate::console::overlays::Mode;
+use crate::console::overlays::confirm::Confirm;
 use crate::console::overlays::package_form::PackageForm;
 use crate::console::overlays::task_form;
-use crate::console::table::{Column, Spec, Table, col};
+use crate::console::table::{Column, Listed, Needle, SortKey, Spec, Table, col};
 use crate::console::text;
 use crate::console::widgets::{human_size, kv};
 use crate::model::{Kind, Package};
@@ -39,6 +41,35 @@ impl Packages {
     }
 }
 
+impl Listed for Package {
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn matches(&self, n: &Needle) -> bool {
+        n.matches(&self.name)
+            || n.matches(self.format.as_str())
+            || n.matches(self.kind.as_str())
+            || n.matches(&self.id.to_string())
+    }
+
+    fn sort_key(&self, column: usize) -> SortKey {
+        match column {
+            0 => SortKey::Num(self.id),
+            1 => SortKey::text(&self.name),
+            2 => SortKey::text(self.version.as_deref().unwrap_or("")),
+            3 => SortKey::text(&format!("{} {}", self.kind.as_str(), self.format)),
+            4 => SortKey::Num(self.size as i64),
+            _ => SortKey::text(
+                self.install_command
+                    .as_deref()
+                    .or(self.folder.as_deref())
+                    .unwrap_or(""),
+            ),
+        }
+    }
+}
+
 impl Component for Packages {
     fn context(&self) -> Context {
         Context::Packages
@@ -60,14 +91,15 @@ impl Component for Packages {
     }
 
     fn refilter(&mut self, data: &Data) {
-        let rows = &data.packages;
-        self.table.refilter(rows.len(), |i, n| {
-            let p = &rows[i];
-            n.matches(&p.name)
-                || n.matches(p.format.as_str())
-                || n.matches(p.kind.as_str())
-                || n.matches(&p.id.to_string())
-        });
+        self.table.refilter(&data.packages);
+    }
+
+    fn sort_columns(&self) -> usize {
+        COLUMNS.len()
+    }
+
+    fn markable(&self) -> bool {
+        true
     }
 
     fn handle(&mut self, action: Action, cx: &Ctx) -> Effect {
@@ -79,6 +111,27 @@ impl Component for Packages {
                 Some(p) => Effect::Open(Mode::PackageForm(Box::new(PackageForm::edit(p)))),
                 None => Effect::nothing_selected(),
             },
+            Action::DeletePackage if !self.table.marked.is_empty() => {
+                let marked: Vec<&Package> = cx
+                    .data
+                    .packages
+                    .iter()
+                    .filter(|p| self.table.is_marked(&p.id.to_string()))
+                    .collect();
+                let ids: Vec<String> = marked.iter().map(|p| p.id.to_string()).collect();
+                let commands = marked
+                    .iter()
+                    .map(|p| Command::Act {
+                        request: Request::PackageRm { id: p.id },
+                        done: format!("deleted package {}", p.id),
+                    })
+                    .collect();
+                self.table.marked.clear();
+                Effect::Open(Mode::Confirm(Confirm::ask_all(
+                    format!("Delete {} marked packages ({})?", ids.len(), ids.join(", ")),
+                    commands,
+                )))
+            }
             Action::DeletePackage => match selected {
                 Some(p) => Effect::confirm(
                     format!("Delete package {} '{}' ({})?", p.id, p.name, p.format),
@@ -88,7 +141,7 @@ impl Component for Packages {
                 None => Effect::nothing_selected(),
             },
             Action::NewTask => task_form::new_task(cx.data, selected.map(|p| p.id)),
-            _ => Effect::None,
+            a => Effect::Unhandled(a),
         }
     }
 

@@ -7,11 +7,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Cell;
 
 use crate::api::Request;
-use crate::console::component::{Component, Ctx, Effect, Tab};
+use crate::console::backend::Command;
+use crate::console::component::{Component, Ctx, Effect, Rerun, Tab};
 use crate::console::data::Data;
 use crate::console::keymap::{Action, Context};
+use crate::console::overlays::Mode;
+use crate::console::overlays::confirm::Confirm;
 use crate::console::overlays::task_form;
-use crate::console::table::{Column, Spec, Table, col};
+use crate::console::table::{Column, Listed, Needle, SortKey, Spec, Table, col};
 use crate::console::text;
 use crate::console::widgets::{kv, progress_bar, state_cell};
 use crate::model::Task;
@@ -34,27 +37,91 @@ impl Tasks {
     fn selected<'d>(&self, data: &'d Data) -> Option<&'d Task> {
         self.table.current().and_then(|i| data.tasks.get(i))
     }
+
+    fn marked<'d>(&self, data: &'d Data) -> Vec<&'d Task> {
+        data.tasks
+            .iter()
+            .filter(|t| self.table.is_marked(&t.id.to_string()))
+            .collect()
+    }
 }
 
-/// Re-executes `task` on its failed destinations (the tasks list and the
-/// task's own view both offer it).
-pub fn rerun_failed(task: Option<&Task>) -> Effect {
-    match task {
-        Some(t) if t.counts.failed > 0 => Effect::act(
-            Request::TaskRerun {
-                id: t.id,
-                all: false,
-                only: None,
-            },
-            format!(
-                "re-executing task {} on {} failed destination{}",
-                t.id,
-                t.counts.failed,
-                if t.counts.failed == 1 { "" } else { "s" }
-            ),
-        ),
-        Some(t) => Effect::info(format!("task {} has no failed destinations", t.id)),
+/// Deletes the marked tasks, after one question naming them.
+fn delete_tasks(tasks: &[&Task]) -> Effect {
+    let busy: u64 = tasks
+        .iter()
+        .map(|t| t.counts.waiting + t.counts.transferring + t.counts.installing)
+        .sum();
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
+    let mut question = format!("Delete {} marked tasks ({})?", tasks.len(), ids.join(", "));
+    if busy > 0 {
+        question.push_str(&format!(" Their work on {busy} destinations is cancelled."));
+    }
+    let commands = tasks
+        .iter()
+        .map(|t| Command::Act {
+            request: Request::TaskRm { id: t.id },
+            done: format!("deleted task {}", t.id),
+        })
+        .collect();
+    Effect::Open(Mode::Confirm(Confirm::ask_all(question, commands)))
+}
+
+/// Re-executes `tasks` on their failed destinations (the tasks list and
+/// the task's own view both offer it), through the one confirmation path.
+pub fn rerun_failed<'t>(tasks: impl IntoIterator<Item = &'t Task>) -> Effect {
+    let mut rerun = Rerun::default();
+    let mut named = None;
+    for t in tasks {
+        named = Some(t);
+        if t.counts.failed > 0 {
+            rerun.add_task(t.id, &t.name, t.counts.failed as usize);
+        }
+    }
+    match named {
         None => Effect::nothing_selected(),
+        Some(t) if rerun.count == 0 && rerun.tasks.len() <= 1 => {
+            Effect::info(format!("task {} has no failed destinations", t.id))
+        }
+        Some(t) => {
+            if rerun.tasks.len() == 1 {
+                rerun.what = format!("of task {} '{}'", t.id, t.name);
+            }
+            Effect::rerun(rerun)
+        }
+    }
+}
+
+impl Listed for Task {
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn matches(&self, n: &Needle) -> bool {
+        n.matches(&self.name)
+            || n.matches(self.status.as_str())
+            || n.matches(&self.package_name)
+            || n.matches(&self.id.to_string())
+    }
+
+    fn sort_key(&self, column: usize) -> SortKey {
+        let c = &self.counts;
+        match column {
+            0 => SortKey::Num(self.id),
+            1 => SortKey::text(&self.name),
+            2 => SortKey::text(self.status.as_str()),
+            3 => {
+                let total = c.waiting
+                    + c.transferring
+                    + c.installing
+                    + c.succeeded
+                    + c.failed
+                    + c.cancelled;
+                let done = c.succeeded + c.failed + c.cancelled;
+                SortKey::Num((done * 1000).checked_div(total).unwrap_or(0) as i64)
+            }
+            _ => SortKey::Num(c.failed as i64),
+        }
     }
 }
 
@@ -79,14 +146,15 @@ impl Component for Tasks {
     }
 
     fn refilter(&mut self, data: &Data) {
-        let rows = &data.tasks;
-        self.table.refilter(rows.len(), |i, n| {
-            let t = &rows[i];
-            n.matches(&t.name)
-                || n.matches(t.status.as_str())
-                || n.matches(&t.package_name)
-                || n.matches(&t.id.to_string())
-        });
+        self.table.refilter(&data.tasks);
+    }
+
+    fn sort_columns(&self) -> usize {
+        COLUMNS.len()
+    }
+
+    fn markable(&self) -> bool {
+        true
     }
 
     fn handle(&mut self, action: Action, cx: &Ctx) -> Effect {
@@ -94,7 +162,7 @@ impl Component for Tasks {
         match action {
             Action::Enter => match selected {
                 Some(t) => Effect::OpenTask(t.clone()),
-                None => Effect::None,
+                None => Effect::nothing_selected(),
             },
             Action::NewTask => task_form::new_task(cx.data, None),
             Action::EditTask => task_form::edit_task(selected, cx.data),
@@ -109,7 +177,17 @@ impl Component for Tasks {
                 ),
                 None => Effect::nothing_selected(),
             },
+            Action::RerunFailed if !self.table.marked.is_empty() => {
+                let marked = self.marked(cx.data);
+                self.table.marked.clear();
+                rerun_failed(marked)
+            }
             Action::RerunFailed => rerun_failed(selected),
+            Action::DeleteTask if !self.table.marked.is_empty() => {
+                let marked = self.marked(cx.data);
+                self.table.marked.clear();
+                delete_tasks(&marked)
+            }
             Action::DeleteTask => match selected {
                 Some(t) => {
                     let busy = t.counts.waiting + t.counts.transferring + t.counts.installing;
@@ -126,7 +204,7 @@ impl Component for Tasks {
                 }
                 None => Effect::nothing_selected(),
             },
-            _ => Effect::None,
+            a => Effect::Unhandled(a),
         }
     }
 

@@ -9,26 +9,29 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Cell;
 
-use crate::api::Request;
 use crate::console::backend::{Command, Snapshot};
-use crate::console::component::{Component, Ctx, Effect, Tab};
+use crate::console::component::{Component, Ctx, Effect, Rerun, Tab};
 use crate::console::data::Data;
 use crate::console::keymap::{Action, Context};
 use crate::console::table::{Column, Spec, Table, col};
 use crate::console::text;
 use crate::console::widgets::kv;
 use crate::model::Failure;
+use crate::task::cause::{self, Facts};
 
 const COLUMNS: &[Column] = &[
-    col("CAUSE / DESTINATION", Fill(3)),
+    col("CAUSE / DESTINATION", Fill(1)),
     col("COUNT", Length(6)),
-    col("TASKS / TASK", Fill(2)),
+    col("TASKS / TASK", Length(28)),
 ];
 
 /// Failed destinations sharing one cause.
 #[derive(Debug, Clone)]
 pub struct Group {
+    /// The cause's signature (`task::cause`): what the group is.
     pub cause: String,
+    /// The exit code's meaning, where it applies (Windows destinations).
+    pub hint: Option<&'static str>,
     /// Indices into the failures.
     pub rows: Vec<usize>,
     pub tasks: usize,
@@ -60,85 +63,119 @@ pub struct Triage {
     pub rows: Vec<Row>,
 }
 
+/// Whether a failure's destination runs Windows, as its agent said.
+fn windows(f: &Failure) -> bool {
+    f.os.as_deref()
+        .is_some_and(|o| o.to_ascii_lowercase().starts_with("windows"))
+}
+
+/// The cause a failure is grouped under (`task::cause`).
+pub fn cause_of(f: &Failure) -> cause::Cause {
+    cause::cause(&Facts {
+        exit_code: f.exit_code,
+        windows: windows(f),
+        action: f.action.as_deref(),
+        said: f.said.as_deref(),
+        message: f.message.as_deref(),
+    })
+}
+
 impl Triage {
     fn selected(&self) -> Option<Row> {
         self.table.current().and_then(|i| self.rows.get(i).copied())
     }
 
-    /// Groups failures by cause, the biggest group first.
+    /// The identity of a row: a group by its cause, a member by its task
+    /// and destination, so the selection stays on it across updates.
+    fn id_of(&self, row: Row) -> String {
+        match row {
+            Row::Group(g) => format!("cause {}", self.groups[g].cause),
+            Row::Member(_, r) => {
+                let f = &self.failures[r];
+                format!("task {} on {}", f.task_id, f.destination)
+            }
+        }
+    }
+
+    /// Groups failures by cause, the biggest group first (or in the
+    /// list's sort order).
     fn regroup(&mut self) {
-        let mut by: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut by: BTreeMap<String, (Option<&'static str>, Vec<usize>)> = BTreeMap::new();
         for (i, f) in self.failures.iter().enumerate() {
-            by.entry(cause_of(f)).or_default().push(i);
+            let c = cause_of(f);
+            let entry = by.entry(c.signature).or_default();
+            entry.0 = entry.0.or(c.hint);
+            entry.1.push(i);
         }
         let mut groups: Vec<Group> = by
             .into_iter()
-            .map(|(cause, rows)| {
+            .map(|(cause, (hint, rows))| {
                 let tasks: HashSet<i64> = rows.iter().map(|r| self.failures[*r].task_id).collect();
                 Group {
                     cause,
+                    hint,
                     tasks: tasks.len(),
                     rows,
                 }
             })
             .collect();
-        groups.sort_by(|a, b| b.rows.len().cmp(&a.rows.len()).then(a.cause.cmp(&b.cause)));
+        let sort = self.table.sort;
+        groups.sort_by(|a, b| match sort.column {
+            None => b.rows.len().cmp(&a.rows.len()).then(a.cause.cmp(&b.cause)),
+            Some(0) => a.cause.to_lowercase().cmp(&b.cause.to_lowercase()),
+            Some(1) => a.rows.len().cmp(&b.rows.len()).then(a.cause.cmp(&b.cause)),
+            Some(_) => a.tasks.cmp(&b.tasks).then(a.cause.cmp(&b.cause)),
+        });
+        if sort.column.is_some() && sort.descending {
+            groups.reverse();
+        }
         self.groups = groups;
     }
 
-    /// Re-executes every destination of a group, one request per task.
-    fn rerun(&self, g: usize) -> Effect {
-        let group = &self.groups[g];
-        let mut by_task: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for r in &group.rows {
-            let f = &self.failures[*r];
-            by_task
-                .entry(f.task_id)
-                .or_default()
-                .push(f.destination.clone());
-        }
-        let n = group.rows.len();
-        let done = format!(
-            "re-executing {n} destination{} failed with: {}",
-            if n == 1 { "" } else { "s" },
-            group.cause
-        );
-        Effect::Send(
-            by_task
+    /// The destinations `r` re-executes: the marked rows' (a marked
+    /// group's every member), else the selected row's group.
+    fn rerun(&mut self) -> Effect {
+        let mut picked: Vec<usize> = Vec::new();
+        let mut causes: Vec<&str> = Vec::new();
+        let rows: Vec<Row> = if self.table.marked.is_empty() {
+            self.selected()
+                .map(|r| Row::Group(r.group()))
                 .into_iter()
-                .map(|(task, names)| Command::Act {
-                    request: Request::TaskRerun {
-                        id: task,
-                        all: false,
-                        only: Some(names),
-                    },
-                    done: done.clone(),
-                })
-                .collect(),
-        )
-    }
-}
-
-/// The cause a failure is grouped under: the exit code and its meaning,
-/// else the message with numbers blanked (so "timed out after 3600 s" and
-/// "… 600 s" meet).
-pub fn cause_of(f: &Failure) -> String {
-    match f.exit_code {
-        Some(c) => match &f.meaning {
-            Some(m) => format!("exit {c}: {m}"),
-            None => format!("exit {c}"),
-        },
-        None => {
-            let m = f.message.as_deref().unwrap_or("no message");
-            let head = m.split(": ").next().unwrap_or(m);
-            head.chars()
-                .map(|c| if c.is_ascii_digit() { '#' } else { c })
-                .collect::<String>()
-                .split('#')
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join("N")
+                .collect()
+        } else {
+            let mut all: Vec<Row> = Vec::new();
+            for (g, grp) in self.groups.iter().enumerate() {
+                all.push(Row::Group(g));
+                all.extend(grp.rows.iter().map(|r| Row::Member(g, *r)));
+            }
+            all.into_iter()
+                .filter(|r| self.table.is_marked(&self.id_of(*r)))
+                .collect()
+        };
+        if rows.is_empty() {
+            return Effect::nothing_selected();
         }
+        for row in rows {
+            let grp = &self.groups[row.group()];
+            if !causes.contains(&grp.cause.as_str()) {
+                causes.push(&grp.cause);
+            }
+            match row {
+                Row::Group(_) => picked.extend(&grp.rows),
+                Row::Member(_, r) => picked.push(r),
+            }
+        }
+        let mut rerun = Rerun::default();
+        for r in picked {
+            let f = &self.failures[r];
+            rerun.add(f.task_id, &f.task_name, &f.destination);
+        }
+        rerun.what = match causes[..] {
+            [one] => format!("failed with: {one}"),
+            _ => format!("of {} causes", causes.len()),
+        };
+        self.table.marked.clear();
+        Effect::rerun(rerun)
     }
 }
 
@@ -175,6 +212,7 @@ impl Component for Triage {
     /// A group shows when its cause or one of its members matches; an
     /// open one shows the members that match.
     fn refilter(&mut self, _data: &Data) {
+        self.regroup();
         let n = self.table.needle();
         let mut rows = Vec::new();
         for (g, group) in self.groups.iter().enumerate() {
@@ -196,13 +234,21 @@ impl Component for Triage {
             }
         }
         self.rows = rows;
-        self.table.set_visible((0..self.rows.len()).collect());
+        let ids = self.rows.iter().map(|r| self.id_of(*r)).collect();
+        self.table.set_rows((0..self.rows.len()).collect(), ids);
+    }
+
+    fn sort_columns(&self) -> usize {
+        COLUMNS.len()
+    }
+
+    fn markable(&self) -> bool {
+        true
     }
 
     fn on_snapshot(&mut self, snap: &mut Snapshot, data: &Data) {
         if let Some(f) = snap.failures.take() {
             self.failures = f;
-            self.regroup();
         }
         self.refilter(data);
     }
@@ -230,11 +276,12 @@ impl Component for Triage {
                 }
                 _ => Effect::info("open the group (Enter) and pick a destination"),
             },
-            Action::RerunGroup => match selected {
-                Some(row) => self.rerun(row.group()),
-                None => Effect::nothing_selected(),
+            Action::RerunGroup => self.rerun(),
+            Action::EventsOf => match selected {
+                Some(Row::Member(_, r)) => Effect::LogOf(self.failures[r].destination.clone()),
+                _ => Effect::info("open the group (Enter) and pick a destination"),
             },
-            _ => Effect::None,
+            a => Effect::Unhandled(a),
         }
     }
 
@@ -264,8 +311,13 @@ impl Component for Triage {
                     } else {
                         "▸"
                     };
+                    let mut cause =
+                        vec![Span::styled(format!("{open} ✖ {}", grp.cause), theme.error)];
+                    if let Some(h) = grp.hint {
+                        cause.push(Span::styled(format!("  ({h})"), theme.muted));
+                    }
                     vec![
-                        Cell::from(format!("{open} ✖ {}", grp.cause)).style(theme.error),
+                        Cell::from(Line::from(cause)),
                         Cell::from(grp.rows.len().to_string()),
                         Cell::from(format!(
                             "{} task{}",
@@ -294,8 +346,12 @@ impl Component for Triage {
                     kv(t, "cause", grp.cause.clone()),
                     kv(t, "count", grp.rows.len().to_string()),
                 ];
+                if let Some(h) = grp.hint {
+                    v.push(kv(t, "exit code", format!("on Windows: {h}")));
+                }
                 if let Some(first) = grp.rows.first().map(|r| &self.failures[*r]) {
-                    v.push(kv(t, "example", first.message.clone().unwrap_or_default()));
+                    let example = first.said.clone().or_else(|| first.message.clone());
+                    v.push(kv(t, "example", example.unwrap_or_default()));
                 }
                 v.push(Line::from(Span::styled(
                     "Enter: open · r: re-execute all of them",
@@ -308,9 +364,13 @@ impl Component for Triage {
                 vec![
                     kv(t, "destination", x.destination.clone()),
                     kv(t, "task", format!("{} {}", x.task_id, x.task_name)),
+                    kv(t, "said", x.said.clone().unwrap_or_else(|| "-".into())),
                     kv(t, "message", x.message.clone().unwrap_or_default()),
                     kv(t, "when", x.updated_at.clone()),
-                    Line::from(Span::styled("o: output · r: re-execute the group", t.muted)),
+                    Line::from(Span::styled(
+                        "o: output · l: its events · r: re-execute the group",
+                        t.muted,
+                    )),
                 ]
             }
             None => Vec::new(),
@@ -332,29 +392,37 @@ mod tests {
             message: Some(message.into()),
             attempt: 1,
             updated_at: String::new(),
+            os: Some("linux".into()),
+            said: None,
+            action: None,
         }
     }
 
     #[test]
     fn causes_meet_when_only_numbers_differ() {
         let a = failure(1, "a", None, "download timed out after 600 s: no byte");
-        let b = failure(2, "b", None, "download timed out after 3600 s: gone");
-        assert_eq!(cause_of(&a), "download timed out after N s");
+        let b = failure(2, "b", None, "download timed out after 3600 s: no byte");
+        assert_eq!(
+            cause_of(&a).signature,
+            "download timed out after N s: no byte"
+        );
         assert_eq!(cause_of(&a), cause_of(&b));
-        assert_eq!(cause_of(&failure(1, "c", Some(4), "x")), "exit 4");
+        assert_eq!(
+            cause_of(&failure(1, "c", Some(4), "exit 4")).signature,
+            "exit 4"
+        );
     }
 
     #[test]
     fn a_filter_shows_the_groups_with_a_matching_member() {
         let mut t = Triage {
             failures: vec![
-                failure(1, "pc-a", Some(1), "x"),
-                failure(1, "pc-b", Some(2), "y"),
-                failure(2, "pc-c", Some(2), "y"),
+                failure(1, "pc-a", Some(1), "exit 1"),
+                failure(1, "pc-b", Some(2), "exit 2"),
+                failure(2, "pc-c", Some(2), "exit 2"),
             ],
             ..Triage::default()
         };
-        t.regroup();
         t.expanded.insert("exit 2".into());
         let data = Data::default();
         t.refilter(&data);

@@ -314,3 +314,265 @@ fn tiny_and_huge_terminals_do_not_panic() {
         render(&app, w, h);
     }
 }
+
+// ---- help, keys that do nothing, jumps ------------------------------------
+
+fn help(app: &App) -> &courier::console::overlays::help::Help {
+    match &app.mode {
+        Mode::Help(h) => h,
+        other => panic!("help is not open: {other:?}"),
+    }
+}
+
+#[test]
+fn help_opens_at_the_views_keys_scrolls_within_and_closes_on_its_keys() {
+    let mut app = seeded();
+    press(&mut app, "4?");
+    assert_eq!(help(&app).order[0], courier::console::keymap::Context::Log);
+    let s = render(&app, 80, 24);
+    let first = s
+        .lines()
+        .find(|l| l.contains("Log") || l.contains("Everywhere"));
+    assert!(
+        first.is_some_and(|l| l.contains("Log")),
+        "the Log's keys should come first:\n{s}"
+    );
+    insta::assert_snapshot!("help_log_80x24", s);
+    // g and G scroll, they do not close; G stops at the end.
+    press(&mut app, "G");
+    let end = render(&app, 80, 24);
+    assert!(matches!(app.mode, Mode::Help(_)));
+    assert!(end.contains("Output of the selected destination"), "{end}");
+    let at_end = help(&app).scroll;
+    for _ in 0..30 {
+        key(&mut app, KeyCode::Down);
+    }
+    assert_eq!(help(&app).scroll, at_end, "scrolled past the end");
+    assert_eq!(render(&app, 80, 24), end);
+    press(&mut app, "g");
+    assert_eq!(help(&app).scroll, 0);
+    // A stray key keeps it open; ?, Esc and q close it.
+    press(&mut app, "x");
+    assert!(matches!(app.mode, Mode::Help(_)));
+    press(&mut app, "?");
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, "?");
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, "?q");
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(!app.quit);
+}
+
+#[test]
+fn a_key_that_does_nothing_says_so() {
+    let mut app = seeded();
+    press(&mut app, "2x");
+    assert_eq!(flash(&app), "x does nothing in Tasks (? lists its keys)");
+    // Bound elsewhere, meaningless here: the log has no marks or sort.
+    press(&mut app, "4 ");
+    assert_eq!(flash(&app), "Space does nothing in Log (? lists its keys)");
+    press(&mut app, "s");
+    assert_eq!(flash(&app), "s does nothing in Log (? lists its keys)");
+    let s = render(&app, 80, 24);
+    assert!(s.contains("s does nothing in Log"), "{s}");
+}
+
+#[test]
+fn enter_opens_the_row_in_log_and_destinations() {
+    let mut app = seeded();
+    // Destinations: Enter shows the destination's events.
+    press(&mut app, "3jjj");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Log);
+    assert_eq!(app.list(View::Log).filter, "kiosk-lobby");
+    let s = render(&app, 120, 30);
+    assert!(s.contains("waiting for approval"), "{s}");
+    assert!(!s.contains("package.added"), "{s}");
+    key(&mut app, KeyCode::Esc);
+    // Log: Enter opens what the event is about.
+    press(&mut app, "g");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Packages);
+    assert_eq!(app.list(View::Packages).current(), Some(0));
+    press(&mut app, "4gj");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::TaskDetail);
+    assert_eq!(app.data.task.as_ref().map(|t| t.id), Some(1));
+    press(&mut app, "4gjj");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Destinations);
+    assert_eq!(app.list(View::Destinations).current(), Some(3));
+}
+
+#[test]
+fn command_line_jumps_to_a_task_destination_or_package() {
+    let mut app = seeded();
+    press(&mut app, ":task 2");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::TaskDetail);
+    assert_eq!(app.data.task.as_ref().map(|t| t.id), Some(2));
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, ":dest build-linux-07");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Destinations);
+    assert_eq!(app.list(View::Destinations).current(), Some(2));
+    press(&mut app, ":pkg 3");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Packages);
+    assert_eq!(app.list(View::Packages).current(), Some(2));
+    press(&mut app, ":task 99");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(flash(&app), "no task 99");
+    press(&mut app, ":dest nowhere");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(flash(&app), "no destination nowhere");
+}
+
+#[test]
+fn task_detail_opens_on_the_first_failure() {
+    let mut app = seeded();
+    open_detail(&mut app);
+    let d = &app.data.task.as_ref().unwrap().destinations;
+    let at = app.list(View::TaskDetail).current().unwrap();
+    assert_eq!(d[at].name, "pc-hr-01");
+    // A refresh later does not move it back.
+    press(&mut app, "g");
+    app.message(Message::Snapshot(Box::new(Snapshot {
+        task: Some(detail()),
+        ..snapshot()
+    })));
+    assert_eq!(app.list(View::TaskDetail).current(), Some(0));
+}
+
+#[test]
+fn lists_sort_by_any_column_and_keep_the_selection() {
+    let mut app = seeded();
+    press(&mut app, "2j");
+    let id = |app: &App| app.data.tasks[app.list(View::Tasks).current().unwrap()].id;
+    assert_eq!(id(&app), 2);
+    // s: by ID, then NAME…; the selection stays on task 2.
+    press(&mut app, "ss");
+    assert_eq!(app.list(View::Tasks).visible, vec![2, 1, 0, 3]);
+    assert_eq!(id(&app), 2);
+    let s = render(&app, 80, 24);
+    assert!(s.contains("NAME ▲"), "{s}");
+    press(&mut app, "S");
+    assert_eq!(app.list(View::Tasks).visible, vec![3, 0, 1, 2]);
+    assert!(render(&app, 80, 24).contains("NAME ▼"));
+    // A refresh keeps the order and the selection.
+    app.message(Message::Snapshot(Box::new(snapshot())));
+    assert_eq!(app.list(View::Tasks).visible, vec![3, 0, 1, 2]);
+    assert_eq!(id(&app), 2);
+    // Destinations sort too, by status (the second column).
+    press(&mut app, "3ss");
+    let names: Vec<&str> = app
+        .list(View::Destinations)
+        .visible
+        .iter()
+        .map(|i| app.data.destinations[*i].name.as_str())
+        .collect();
+    assert_eq!(names[0], "build-linux-07");
+}
+
+#[test]
+fn marked_tasks_are_deleted_after_one_question() {
+    let mut app = seeded();
+    press(&mut app, "2  ");
+    app.outbox.clear();
+    press(&mut app, "d");
+    match &app.mode {
+        Mode::Confirm(c) => assert!(
+            c.text.starts_with("Delete 2 marked tasks (1, 2)?"),
+            "{}",
+            c.text
+        ),
+        other => panic!("no question: {other:?}"),
+    }
+    press(&mut app, "y");
+    assert!(
+        matches!(
+            acts(&app)[..],
+            [Request::TaskRm { id: 1 }, Request::TaskRm { id: 2 }]
+        ),
+        "{:?}",
+        app.outbox
+    );
+}
+
+#[test]
+fn quitting_the_demo_with_work_running_asks() {
+    let mut app = App::new(
+        Theme::load("default").unwrap(),
+        false,
+        courier::console::text::DEMO_LINK.into(),
+        false,
+    );
+    app.message(Message::Snapshot(Box::new(snapshot())));
+    press(&mut app, "q");
+    match &app.mode {
+        Mode::Confirm(c) => assert!(
+            c.text
+                .starts_with("2 destinations are at work, and quitting ends the demo"),
+            "{}",
+            c.text
+        ),
+        other => panic!("no question: {other:?}"),
+    }
+    assert!(!app.quit);
+    press(&mut app, "y");
+    assert!(app.quit);
+    // Nothing running: the demo quits at once.
+    let mut idle = App::new(
+        Theme::load("default").unwrap(),
+        false,
+        courier::console::text::DEMO_LINK.into(),
+        false,
+    );
+    let mut snap = snapshot();
+    for t in &mut snap.tasks {
+        t.counts.transferring = 0;
+        t.counts.installing = 0;
+    }
+    idle.message(Message::Snapshot(Box::new(snap)));
+    press(&mut idle, "q");
+    assert!(idle.quit);
+}
+
+#[test]
+fn footer_hints_are_whole_and_detail_values_wrap_under_the_value() {
+    let mut app = seeded();
+    for (view, w) in [("4", 80), ("2", 80), ("!", 100), ("4", 200)] {
+        press(&mut app, view);
+        let s = render(&app, w, 24);
+        let footer = s.lines().last().unwrap().trim_end().to_string();
+        let hints = courier::console::keymap::hints(app.active().context(), false);
+        let whole: Vec<String> = hints.iter().map(|(k, h)| format!("{k} {h}")).collect();
+        let mut rest = footer.as_str();
+        for h in &whole {
+            match rest.trim_start().strip_prefix(h.as_str()) {
+                Some(r) => rest = r,
+                None => break,
+            }
+        }
+        assert!(
+            rest.trim().is_empty(),
+            "{view} at {w}: a hint is cut: {footer:?} (left {rest:?})"
+        );
+    }
+    // A long message wraps under its value, not under "message".
+    open_detail(&mut app);
+    let mut t = detail();
+    t.destinations[4].message = Some(format!("{} the end", "word ".repeat(30)));
+    app.message(Message::Snapshot(Box::new(Snapshot {
+        task: Some(t),
+        ..snapshot()
+    })));
+    let s = render(&app, 80, 40);
+    let at = s
+        .lines()
+        .position(|l| l.contains("│message"))
+        .expect("message line");
+    let next = s.lines().nth(at + 1).unwrap();
+    assert!(next.starts_with("│            word"), "{s}");
+}

@@ -112,7 +112,7 @@ fn snapshot_confirm_delete() {
 fn snapshot_output_pane() {
     let mut app = seeded();
     open_detail(&mut app);
-    press(&mut app, "jjjj");
+    press(&mut app, "gjjjj");
     press(&mut app, "o");
     let wanted: Vec<_> = app
         .outbox

@@ -257,21 +257,43 @@ fn failure(task: &Task, dest: &str, code: Option<i64>, message: &str) -> Failure
         message: Some(message.into()),
         attempt: 1,
         updated_at: WHEN.into(),
+        os: Some("windows".into()),
+        said: None,
+        action: None,
     }
 }
 
-/// Failed destinations of tasks 1 and 2: exit 1603 on three machines of
-/// two tasks, two download time-outs that differ only in a number, one
-/// 1618 and one 3010.
+/// A failure on Linux whose output said `said`; its message is what the
+/// server stored: the code's (Windows) meaning when it has one.
+fn linux_failure(task: &Task, dest: &str, code: i64, said: &str) -> Failure {
+    let message = match courier::task::outcome::meaning(code) {
+        Some(m) => format!("exit {code}: {m}"),
+        None => format!("exit {code}: {said}"),
+    };
+    Failure {
+        os: Some("linux".into()),
+        said: Some(said.into()),
+        ..failure(task, dest, Some(code), &message)
+    }
+}
+
+/// Failed destinations of tasks 1 (an MSI on Windows) and 2 (a script on
+/// Linux): a 1603 whose log names the failing action, a 1618; on Linux,
+/// an exit 5 that is no "access denied", two exit-1 failures with
+/// different errors; and two download time-outs on both tasks that differ
+/// only in a number.
 pub(super) fn failures() -> Vec<Failure> {
     let t = tasks();
+    let mut msi = failure(
+        &t[0],
+        "pc-hr-01",
+        Some(1603),
+        "exit 1603: fatal error during installation (see the Windows Installer log)",
+    );
+    msi.said = Some("Product: Courier Hello -- Installation failed.".into());
+    msi.action = Some("InstallFinalize".into());
     vec![
-        failure(
-            &t[0],
-            "pc-hr-01",
-            Some(1603),
-            "exit 1603: Installation failed.",
-        ),
+        msi,
         failure(
             &t[0],
             "pc-sales-03",
@@ -280,27 +302,22 @@ pub(super) fn failures() -> Vec<Failure> {
         ),
         failure(
             &t[0],
-            "pc-hr-02",
-            Some(3010),
-            "exit 3010: not a success code",
-        ),
-        failure(
-            &t[1],
-            "pc-fin-01",
-            Some(1603),
-            "exit 1603: Installation failed.",
-        ),
-        failure(
-            &t[1],
-            "pc-fin-02",
-            Some(1603),
-            "exit 1603: Installation failed.",
-        ),
-        failure(
-            &t[1],
             "pc-branch-11",
             None,
             "download timed out after 600 s: no byte for 60 s",
+        ),
+        linux_failure(&t[1], "pc-fin-01", 5, "fatal: disk quota exceeded on /var"),
+        linux_failure(
+            &t[1],
+            "pc-fin-02",
+            1,
+            "error: libodbc.so.2 not found: install the ODBC driver first",
+        ),
+        linux_failure(
+            &t[1],
+            "pc-fin-03",
+            1,
+            "npm ERR! network timeout at https://registry.example.com/erp",
         ),
         failure(
             &t[1],

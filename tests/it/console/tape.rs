@@ -150,7 +150,8 @@ fn tape_parser_reads_the_commands_it_knows() {
 /// PATH types what the tape types, presses what it presses, and waits for
 /// every screen the tape waits for. The tape registers a package through
 /// the form, creates a task, watches it succeed, triages the demo's
-/// failure, looks at its output, re-executes it and quits.
+/// failure, looks at its output, marks both causes, re-executes them after
+/// the confirmation and quits.
 #[test]
 fn demo_tape_replays_against_the_real_binary() {
     let tape_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo.tape");
@@ -172,6 +173,7 @@ fn demo_tape_replays_against_the_real_binary() {
         "✔ completed",
         "✖ exit 3",
         "libodbc",
+        "Re-execute 2 destinations",
         "re-executing",
     ] {
         assert!(

@@ -14,7 +14,7 @@ fn snapshot_styles_default_and_mono() {
     for theme in ["default", "mono"] {
         let mut app = app_with(theme, false);
         open_detail(&mut app);
-        press(&mut app, "jjjj");
+        press(&mut app, "gjjjj");
         let b = draw_buffer(&app, 80, 24);
         insta::assert_snapshot!(format!("styles_task_detail_{theme}"), styled_of(&b));
     }
