@@ -50,9 +50,14 @@ pub fn run(opts: ConsoleOptions) -> Result<()> {
     let _server = if attached {
         None
     } else {
-        Some(InProcess::start(opts.data.clone(), opts.serve.clone()).context(
-            "cannot start the server in the console (is the port taken? set another with --listen or courier.toml)",
-        )?)
+        Some(
+            InProcess::start(opts.data.clone(), opts.serve.clone()).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start the console's server: {e:#} \
+                     (another address: courier --listen ADDR, or listen in courier.toml's [server])"
+                )
+            })?,
+        )
     };
     let link = if attached {
         "● attached"

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cli_errors;
 mod console;
 mod datadir;
 mod distribution;

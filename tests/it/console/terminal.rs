@@ -25,13 +25,30 @@ struct Standalone {
 
 impl Standalone {
     fn start() -> Standalone {
+        Standalone::start_with(Listen::ConfigFile)
+    }
+
+    fn start_with(listen: Listen) -> Standalone {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
         let addr = free_port();
+        let mut argv = vec![
+            courier_bin().display().to_string(),
+            "--data".into(),
+            data.display().to_string(),
+        ];
+        let in_file = match listen {
+            Listen::ConfigFile => addr,
+            Listen::Flag => {
+                argv.extend(["--listen".into(), addr.to_string()]);
+                // The flag wins over the file.
+                free_port()
+            }
+        };
         std::fs::write(
             data.join("courier.toml"),
-            format!("[server]\nlisten = \"{addr}\"\n"),
+            format!("[server]\nlisten = \"{in_file}\"\n"),
         )
         .unwrap();
         let tmux = Tmux::start(
@@ -45,11 +62,7 @@ impl Standalone {
                     dir.path().join("config").display().to_string(),
                 ),
             ],
-            &[
-                courier_bin().display().to_string(),
-                "--data".into(),
-                data.display().to_string(),
-            ],
+            &argv,
         );
         let c = Standalone { dir, addr, tmux };
         c.tmux
@@ -109,6 +122,14 @@ impl Standalone {
     }
 }
 
+/// Where the console is told its address.
+enum Listen {
+    /// `listen` in `courier.toml`'s `[server]`.
+    ConfigFile,
+    /// `courier --listen ADDR`, over another address in the file.
+    Flag,
+}
+
 /// A loopback port nothing listens on now.
 fn free_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -149,4 +170,14 @@ fn sigterm_ends_a_standalone_console_cleanly() {
         !screen.contains("● standalone"),
         "the console's screen should be gone:\n{screen}"
     );
+}
+
+/// The console's port error told to use `--listen`, which the console did
+/// not have; now it has, as `courier serve` does, and it wins over
+/// `courier.toml`.
+#[test]
+fn listen_flag_gives_a_standalone_console_its_address() {
+    let c = Standalone::start_with(Listen::Flag);
+    c.tmux.send("q");
+    c.assert_gone_and_clean("q");
 }
