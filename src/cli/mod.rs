@@ -103,11 +103,8 @@ fn one_line_usage_error(rendered: &str) -> String {
     let mut what = Vec::new();
     let usage = usage_of(rendered);
     for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if line.starts_with("Usage: ") {
-            continue;
-        } else if line.starts_with("For more information") || line.starts_with("tip:") {
-            continue;
-        } else {
+        let said_elsewhere = ["Usage: ", "For more information", "tip:"];
+        if !said_elsewhere.iter().any(|p| line.starts_with(p)) {
             what.push(line.strip_prefix("error: ").unwrap_or(line).to_string());
         }
     }
