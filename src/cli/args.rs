@@ -52,8 +52,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the agent on a destination computer (--data is the agent's own)
     Agent(AgentArgs),
-    /// Try courier: a throwaway server, local agents, sample packages and
-    /// tasks (one failing for a visible reason), in the console
+    /// Try courier: a server, local agents, sample packages and tasks (one
+    /// failing for a visible reason), in the console; on a throwaway data
+    /// dir unless --data gives one, which is kept
     Demo(DemoArgs),
     /// Register, list, edit and delete packages
     #[command(subcommand)]

@@ -147,7 +147,7 @@ pub fn run(cli: Cli) -> Result<()> {
         None => roles::console(data, theme, read_only, listen),
         Some(Command::Serve(args)) => roles::serve(data, args),
         Some(Command::Agent(args)) => roles::agent(data, args),
-        Some(Command::Demo(args)) => roles::demo(args, theme, read_only),
+        Some(Command::Demo(args)) => roles::demo(data, args, theme, read_only),
         Some(Command::Package(cmd)) => with_client(data, |c, out| commands::package(c, cmd, out)),
         Some(Command::Token(cmd)) => with_client(data, |c, out| commands::token(c, cmd, out)),
         Some(Command::Dest(cmd)) => with_client(data, |c, out| commands::dest(c, cmd, out)),

@@ -125,12 +125,33 @@ fn inventory(json: bool) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn demo(args: DemoArgs, theme: Option<String>, read_only: bool) -> Result<()> {
+pub(super) fn demo(
+    data: Option<PathBuf>,
+    args: DemoArgs,
+    theme: Option<String>,
+    read_only: bool,
+) -> Result<()> {
+    // Given a data dir (--data or COURIER_DATA), the demo keeps it; its
+    // courier.toml may say where to listen.
+    let kept = match data {
+        Some(dir) => {
+            let data = DataDir::open(std::path::absolute(&dir)?)?;
+            let file = config_file(&data)?;
+            let listen = if file.server.listen.is_some() {
+                Some(serve_options(ServeArgs::default(), &file.server)?.listen)
+            } else {
+                None
+            };
+            Some(crate::demo::Kept { data, listen })
+        }
+        None => None,
+    };
     crate::demo::run(crate::demo::DemoOptions {
         agents: args.agents,
         theme,
         read_only,
         headless: args.headless,
+        kept,
     })
 }
 

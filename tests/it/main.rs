@@ -5,6 +5,7 @@ mod support;
 mod cli_errors;
 mod console;
 mod datadir;
+mod demo;
 mod distribution;
 mod lifecycle;
 mod log;
