@@ -1,6 +1,8 @@
-//! `courier demo`: the whole flow in seconds on a throwaway data dir: a
-//! server in this process, real agents as child processes, sample
-//! packages and tasks (one failing for a visible reason), and the console.
+//! `courier demo`: the whole flow in seconds: a server in this process,
+//! real agents as child processes, sample packages and tasks (one failing
+//! for a visible reason), and the console. On a throwaway data dir, or on
+//! the one given with `--data`, which is kept (and reopened as it was by
+//! the next demo on it).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,9 +21,13 @@ use crate::task::TaskStatus;
 /// real MSI detection.
 const HELLO_MSI: &[u8] = include_bytes!("../tests/fixtures/hello.msi");
 
-/// Agents and the scratch dir, cleaned up however the demo ends.
+/// Agents and the demo's files, cleaned up however the demo ends.
 struct Demo {
+    /// The agents' data dirs, the sample packages, the agents' logs.
     root: PathBuf,
+    /// Whether `root` (and the server's data dir in it) is removed at the
+    /// end: not when the admin gave the data dir.
+    throwaway: bool,
     agents: Vec<Child>,
 }
 
@@ -31,8 +37,17 @@ impl Drop for Demo {
             let _ = a.kill();
             let _ = a.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.root);
+        if self.throwaway {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
     }
+}
+
+/// A data dir the admin gave the demo: kept afterwards.
+pub struct Kept {
+    pub data: DataDir,
+    /// `listen` of its `courier.toml`, if set.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 pub struct DemoOptions {
@@ -42,29 +57,49 @@ pub struct DemoOptions {
     /// Keep the console closed: set everything up, wait for the tasks to
     /// finish, print a summary (used by tests and scripts).
     pub headless: bool,
+    /// The data dir to use and keep; None for a throwaway one.
+    pub kept: Option<Kept>,
 }
 
 pub fn run(opts: DemoOptions) -> Result<()> {
-    let root = std::env::temp_dir().join(format!("courier-demo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    crate::datadir::create_private_dir(&root)?;
-    let mut demo = Demo {
-        root: root.clone(),
-        agents: Vec::new(),
+    let (mut demo, data, listen) = match &opts.kept {
+        None => {
+            let root = std::env::temp_dir().join(format!("courier-demo-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            crate::datadir::create_private_dir(&root)?;
+            let data = DataDir::open(root.join("server"))?;
+            (Demo::at(root, true), data, None)
+        }
+        Some(kept) => {
+            let root = kept.data.root().join("demo");
+            crate::datadir::create_private_dir(&root)?;
+            (Demo::at(root, false), kept.data.clone(), kept.listen)
+        }
     };
-    let data = DataDir::open(root.join("server"))?;
+    let root = demo.root.clone();
     let server = InProcess::start(
         data.clone(),
         Options {
-            listen: "127.0.0.1:0".parse()?,
+            listen: listen.unwrap_or(([127, 0, 0, 1], 0).into()),
             max_transfers: None,
             bandwidth: None,
             announce: false,
         },
-    )?;
+    )
+    .with_context(|| format!("the demo's server on {}", data.root().display()))?;
+    if opts.kept.is_some() && listen.is_none() {
+        // The agents enrolled here know the server by this address: the
+        // next demo (or console) on this data dir listens there again.
+        pin_listen(&data, server.addr)?;
+    }
     let mut client = Client::connect(&data.admin_endpoint(), || {
         anyhow::bail!("demo server not reachable")
     })?;
+    // A kept data dir that already holds the demo is reopened as it is:
+    // its agents come back, nothing is registered twice.
+    let fresh = client
+        .call_as::<Vec<Package>>(Request::PackageList)?
+        .is_empty();
     let token: Token = client.call_as(Request::TokenCreate {
         ttl: Some(3600),
         auto_approve: true,
@@ -96,6 +131,104 @@ pub fn run(opts: DemoOptions) -> Result<()> {
             .context("cannot start a demo agent")?;
         demo.agents.push(child);
     }
+    // Agents enrol in the background; wait until they are all known.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let dests: Vec<crate::model::Destination> = client.call_as(Request::DestList)?;
+        if dests.len() >= names.len() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "demo agents did not enrol within 30 s (logs in {})",
+                root.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if fresh {
+        seed(&mut client, &root, &names)?;
+    }
+    if opts.headless {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let tasks: Vec<crate::model::Task> = client.call_as(Request::TaskSummaries)?;
+            if tasks
+                .iter()
+                .all(|t| matches!(t.status, TaskStatus::Completed | TaskStatus::Failed))
+            {
+                let mut out = std::io::stdout().lock();
+                for t in tasks {
+                    writeln!(
+                        out,
+                        "task {} {}: {} ({} succeeded, {} failed)",
+                        t.id, t.name, t.status, t.counts.succeeded, t.counts.failed
+                    )?;
+                }
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("demo tasks did not finish within 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    } else {
+        let theme = crate::console::theme::Theme::choose(opts.theme.as_deref())?;
+        let mut app = crate::console::app::App::new(theme, opts.read_only, "● demo".into(), false);
+        app.act(crate::console::keymap::Action::ViewTasks);
+        crate::console::run_attached(app, data.admin_endpoint())?;
+    }
+    drop(client);
+    drop(server);
+    drop(demo);
+    if opts.kept.is_some() {
+        // Not println!: the terminal may be gone, and nothing is worth a
+        // panic on the way out.
+        let _ = writeln!(
+            std::io::stderr(),
+            "courier demo: the demo's data stays in {0} (courier --data {0})",
+            data.root().display()
+        );
+    }
+    Ok(())
+}
+
+impl Demo {
+    fn at(root: PathBuf, throwaway: bool) -> Demo {
+        Demo {
+            root,
+            throwaway,
+            agents: Vec::new(),
+        }
+    }
+}
+
+/// Writes `listen = "ADDR"` into the data dir's `courier.toml` (made for
+/// it: a file with `listen` set is read instead of pinned).
+fn pin_listen(data: &DataDir, addr: std::net::SocketAddr) -> Result<()> {
+    let path = data.root().join("courier.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    let line = format!("listen = \"{addr}\"\n");
+    text = match text.find("[server]") {
+        Some(at) => {
+            let end = at + "[server]".len();
+            format!(
+                "{}\n{line}{}",
+                &text[..end],
+                text[end..].trim_start_matches('\n')
+            )
+        }
+        None => format!(
+            "{text}{}[server]\n{line}",
+            if text.is_empty() { "" } else { "\n" }
+        ),
+    };
+    std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// Registers the sample packages and creates the sample tasks, once the
+/// agents are known.
+fn seed(client: &mut Client, root: &Path, names: &[String]) -> Result<()> {
     let pkgs = root.join("packages");
     std::fs::create_dir_all(&pkgs)?;
     let dest = root.join("distributed");
@@ -140,31 +273,16 @@ pub fn run(opts: DemoOptions) -> Result<()> {
         }))
     };
     let p_tool = add(
-        &mut client,
+        client,
         &tool,
         Some("sh install.sh"),
         Some("sh uninstall.sh"),
         None,
     )?;
-    let p_legacy = add(&mut client, &legacy, Some("sh setup.sh"), None, None)?;
-    let p_motd = add(&mut client, &motd, None, None, Some(&dest))?;
-    let p_msi = add(&mut client, &msi, None, None, None)?;
+    let p_legacy = add(client, &legacy, Some("sh setup.sh"), None, None)?;
+    let p_motd = add(client, &motd, None, None, Some(&dest))?;
+    let p_msi = add(client, &msi, None, None, None)?;
 
-    // Agents enrol in the background; wait until they are all known.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let dests: Vec<crate::model::Destination> = client.call_as(Request::DestList)?;
-        if dests.len() >= names.len() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            anyhow::bail!(
-                "demo agents did not enrol within 30 s (logs in {})",
-                root.display()
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     let task = |c: &mut Client, package: i64, to: Vec<String>, name: &str| -> Result<()> {
         c.call(Request::TaskCreate(CreateTask {
             package,
@@ -174,63 +292,26 @@ pub fn run(opts: DemoOptions) -> Result<()> {
         }))?;
         Ok(())
     };
+    task(client, p_tool.id, names.to_vec(), "Roll out hello-tool 2.1")?;
     task(
-        &mut client,
-        p_tool.id,
-        names.clone(),
-        "Roll out hello-tool 2.1",
-    )?;
-    task(
-        &mut client,
+        client,
         p_legacy.id,
-        names.clone(),
+        names.to_vec(),
         "Install legacy ERP client",
     )?;
     task(
-        &mut client,
+        client,
         p_motd.id,
-        names.clone(),
+        names.to_vec(),
         "Distribute message of the day",
     )?;
     task(
-        &mut client,
+        client,
         p_msi.id,
         names[..1].to_vec(),
         "Install Courier Hello (MSI)",
     )?;
 
-    if opts.headless {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let tasks: Vec<crate::model::Task> = client.call_as(Request::TaskSummaries)?;
-            if tasks
-                .iter()
-                .all(|t| matches!(t.status, TaskStatus::Completed | TaskStatus::Failed))
-            {
-                let mut out = std::io::stdout().lock();
-                for t in tasks {
-                    writeln!(
-                        out,
-                        "task {} {}: {} ({} succeeded, {} failed)",
-                        t.id, t.name, t.status, t.counts.succeeded, t.counts.failed
-                    )?;
-                }
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                anyhow::bail!("demo tasks did not finish within 60 s");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-    } else {
-        let theme = crate::console::theme::Theme::choose(opts.theme.as_deref())?;
-        let mut app = crate::console::app::App::new(theme, opts.read_only, "● demo".into(), false);
-        app.act(crate::console::keymap::Action::ViewTasks);
-        crate::console::run_attached(app, data.admin_endpoint())?;
-    }
-    drop(client);
-    drop(server);
-    drop(demo);
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::model::Kind;
 
@@ -37,6 +37,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub(super) read_only: bool,
 
+    /// Console: where agents connect when it runs the server itself
+    /// (standalone) [default: courier.toml, else 0.0.0.0:7443]
+    #[arg(long, value_name = "ADDR")]
+    pub(super) listen: Option<std::net::SocketAddr>,
+
     #[command(subcommand)]
     pub(super) command: Option<Command>,
 }
@@ -47,8 +52,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the agent on a destination computer (--data is the agent's own)
     Agent(AgentArgs),
-    /// Try courier: a throwaway server, local agents, sample packages and
-    /// tasks (one failing for a visible reason), in the console
+    /// Try courier: a server, local agents, sample packages and tasks (one
+    /// failing for a visible reason), in the console; on a throwaway data
+    /// dir unless --data gives one, which is kept
     Demo(DemoArgs),
     /// Register, list, edit and delete packages
     #[command(subcommand)]
@@ -223,17 +229,13 @@ pub enum DestCmd {
 #[derive(Subcommand, Debug)]
 pub enum TaskCmd {
     /// Create a task for a package
+    #[command(group(ArgGroup::new("targets").args(["to", "all"]).required(true)))]
     Create {
         /// The package to distribute (or uninstall)
         #[arg(long, value_name = "ID")]
         package: i64,
         /// Destinations, comma-separated
-        #[arg(
-            long,
-            value_name = "NAME[,NAME…]",
-            required_unless_present = "all",
-            conflicts_with = "all"
-        )]
+        #[arg(long, value_name = "NAME[,NAME…]")]
         to: Vec<String>,
         /// Every approved destination
         #[arg(long)]
@@ -241,9 +243,9 @@ pub enum TaskCmd {
         /// Run the package's uninstall command instead
         #[arg(long)]
         uninstall: bool,
-        /// Start time: RFC 3339, or local "YYYY-MM-DD HH:MM"
-        #[arg(long, value_name = "TIME", value_parser = crate::clock::parse_time)]
-        at: Option<i64>,
+        /// Start time: RFC 3339, local "YYYY-MM-DD HH:MM", or "now"
+        #[arg(long, value_name = "TIME", value_parser = parse_at)]
+        at: Option<At>,
         /// Daily window (server time) outside which nothing new starts
         #[arg(long, value_name = "HH:MM-HH:MM")]
         window: Option<String>,
@@ -265,15 +267,11 @@ pub enum TaskCmd {
         json: bool,
     },
     /// Change only the destinations, or only the package, of a task
+    #[command(group(ArgGroup::new("change").args(["to", "package"]).required(true)))]
     Edit {
         id: i64,
         /// New destinations (package and schedule kept)
-        #[arg(
-            long,
-            value_name = "NAME[,NAME…]",
-            conflicts_with = "package",
-            required_unless_present = "package"
-        )]
+        #[arg(long, value_name = "NAME[,NAME…]")]
         to: Vec<String>,
         /// New package (destinations kept)
         #[arg(long, value_name = "ID")]
@@ -410,6 +408,33 @@ fn parse_ttl(s: &str) -> Result<Ttl, String> {
         return Err(format!("'{s}': must be positive"));
     }
     Ok(Ttl(Some(n * mult)))
+}
+
+/// A task's start: a time, or None for at once.
+#[derive(Debug, Clone, Copy)]
+pub struct At(pub Option<i64>);
+
+/// How far in the past `--at` may be and still mean "now": the minute typed
+/// has begun, or passed while it was typed.
+const AT_GRACE_SECS: i64 = 5 * 60;
+
+/// `--at`: a time not in the past, or "now". A past time is refused rather
+/// than read as "at once", since it is most often a typo (a wrong year or
+/// day) for a time meant to come.
+fn parse_at(s: &str) -> Result<At, String> {
+    if s.trim().eq_ignore_ascii_case("now") {
+        return Ok(At(None));
+    }
+    let at = crate::clock::parse_time(s)?;
+    let now = crate::clock::Clock::from_env().now();
+    if at < now - AT_GRACE_SECS {
+        return Err(format!(
+            "{} is in the past (now {}): give a time to come, or --at now to start at once",
+            crate::clock::rfc3339(at),
+            crate::clock::rfc3339(now)
+        ));
+    }
+    Ok(At(Some(at)))
 }
 
 fn parse_rate_arg(s: &str) -> Result<u64, String> {

@@ -159,7 +159,7 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
                 to,
                 all,
                 uninstall,
-                at,
+                at: at.and_then(|a| a.0),
                 window,
                 name,
             }))?;

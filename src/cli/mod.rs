@@ -23,21 +23,37 @@ mod roles;
 pub use args::Cli;
 use args::Command;
 use commands::with_client;
+use render::Failure;
 
-/// Entry point of the binary: runs the command, prints errors as one line,
-/// maps outcomes to exit codes (0 ok, 1 error, 2 usage).
+/// Entry point of the binary: runs the command, prints errors as one line
+/// (a JSON object under `--json`), maps outcomes to exit codes (0 ok,
+/// 1 error, 2 usage).
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let json = json_requested(std::env::args_os());
+    let cli = match Cli::try_parse().and_then(console_flags_alone) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                // --help, --version, or a bare `courier task`: the help is
-                // the useful answer.
+            let rendered = e.render().to_string();
+            if !e.use_stderr() {
+                // --help, --version: the answer itself.
                 let _ = e.print();
-                return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+                return ExitCode::SUCCESS;
             }
-            eprintln!("courier: {}", one_line_usage_error(&e.render().to_string()));
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                if !json {
+                    // A bare `courier task`: the help is the useful answer.
+                    let _ = e.print();
+                } else {
+                    let what = match usage_of(&rendered) {
+                        Some(u) => format!("a command is missing (usage: {u})"),
+                        None => "a command is missing (see courier --help)".into(),
+                    };
+                    render::failure(Failure::Usage, &what, json);
+                }
+                return ExitCode::from(2);
+            }
+            render::failure(Failure::Usage, &one_line_usage_error(&rendered), json);
             return ExitCode::from(2);
         }
     };
@@ -46,23 +62,49 @@ pub fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("courier: {msg}");
+            // The kind the server gave, or the one it would give to the
+            // same fault (I/O and database: internal; else refused).
+            let kind = crate::api::ApiError::from_anyhow(&e).kind;
+            render::failure(Failure::Api(kind), &msg, json);
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether errors should be JSON: `--json` anywhere before a `--`, read
+/// from the raw arguments so that a command line clap refuses is answered
+/// in the form asked for too.
+fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// `--listen` before a command is the console's: refused with another
+/// command (`courier serve` has its own), where it would be ignored.
+fn console_flags_alone(cli: Cli) -> Result<Cli, clap::Error> {
+    if let (Some(addr), Some(_)) = (cli.listen, &cli.command) {
+        use clap::CommandFactory as _;
+        return Err(Cli::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!(
+                "--listen {addr} before a command is the console's; \
+                 for the server say courier serve --listen {addr}"
+            ),
+        ));
+    }
+    Ok(cli)
 }
 
 /// A clap usage error as one line: what is wrong, then the usage of the
 /// command it concerns.
 fn one_line_usage_error(rendered: &str) -> String {
     let mut what = Vec::new();
-    let mut usage = None;
+    let usage = usage_of(rendered);
     for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if let Some(u) = line.strip_prefix("Usage: ") {
-            usage = Some(u.to_string());
-        } else if line.starts_with("For more information") || line.starts_with("tip:") {
-            continue;
-        } else {
+        let said_elsewhere = ["Usage: ", "For more information", "tip:"];
+        if !said_elsewhere.iter().any(|p| line.starts_with(p)) {
             what.push(line.strip_prefix("error: ").unwrap_or(line).to_string());
         }
     }
@@ -70,6 +112,14 @@ fn one_line_usage_error(rendered: &str) -> String {
         Some(u) => format!("{} (usage: {u})", what.join(" ")),
         None => format!("{} (see courier --help)", what.join(" ")),
     }
+}
+
+/// The usage line of a clap message, without its label.
+fn usage_of(rendered: &str) -> Option<String> {
+    rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(str::to_string)
 }
 
 /// A closed stdout (`courier … | head`) ends the command quietly rather than
@@ -90,13 +140,14 @@ pub fn run(cli: Cli) -> Result<()> {
         data,
         theme,
         read_only,
+        listen,
         command,
     } = cli;
     match command {
-        None => roles::console(data, theme, read_only),
+        None => roles::console(data, theme, read_only, listen),
         Some(Command::Serve(args)) => roles::serve(data, args),
         Some(Command::Agent(args)) => roles::agent(data, args),
-        Some(Command::Demo(args)) => roles::demo(args, theme, read_only),
+        Some(Command::Demo(args)) => roles::demo(data, args, theme, read_only),
         Some(Command::Package(cmd)) => with_client(data, |c, out| commands::package(c, cmd, out)),
         Some(Command::Token(cmd)) => with_client(data, |c, out| commands::token(c, cmd, out)),
         Some(Command::Dest(cmd)) => with_client(data, |c, out| commands::dest(c, cmd, out)),

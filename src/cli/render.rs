@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::api::ErrorKind;
 use crate::model::human_size;
 use crate::model::{Destination, Event, Kind, Package, Status, Task, Token};
 use crate::task::WorkState;
@@ -30,6 +31,39 @@ pub fn emit<T: Render + ?Sized>(out: &mut dyn Write, value: &T, json: bool) -> R
     } else {
         value.text(out)
     }
+}
+
+/// What kind of failure a script is told under `--json`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// The command line itself was wrong (exit code 2).
+    Usage,
+    /// The command failed (exit code 1), with the admin API's kind:
+    /// `not_found`, `refused`, `conflict`, `link_lost`, `internal`.
+    #[serde(untagged)]
+    Api(ErrorKind),
+}
+
+/// A failure as printed under `--json`: one line, so stderr holds one
+/// JSON document a script can parse.
+#[derive(Serialize)]
+struct FailureLine<'a> {
+    error: &'a str,
+    kind: Failure,
+}
+
+/// Prints a failure on stderr: `courier: what`, or under `--json` the
+/// object `{"error": what, "kind": …}` on one line.
+pub fn failure(kind: Failure, what: &str, json: bool) {
+    let mut err = std::io::stderr().lock();
+    let _ = if json {
+        let line = serde_json::to_string(&FailureLine { error: what, kind })
+            .unwrap_or_else(|_| format!("{{\"error\": {what:?}, \"kind\": \"internal\"}}"));
+        writeln!(err, "{line}")
+    } else {
+        writeln!(err, "courier: {what}")
+    };
 }
 
 /// A reply after a change, shown as a line saying what was done followed by

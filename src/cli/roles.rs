@@ -15,13 +15,22 @@ use crate::config::{ConfigFile, ServerConfig, parse_rate};
 use crate::datadir::DataDir;
 
 /// Opens the console on the data dir, attached to its server or running one.
-pub(super) fn console(data: Option<PathBuf>, theme: Option<String>, read_only: bool) -> Result<()> {
+pub(super) fn console(
+    data: Option<PathBuf>,
+    theme: Option<String>,
+    read_only: bool,
+    listen: Option<SocketAddr>,
+) -> Result<()> {
     let data = DataDir::open(DataDir::resolve(data)?)?;
     let file = config_file(&data)?;
+    let flags = ServeArgs {
+        listen,
+        ..ServeArgs::default()
+    };
     // A standalone console serves quietly: its screen is the terminal.
     let serve = crate::server::Options {
         announce: false,
-        ..serve_options(ServeArgs::default(), &file.server)?
+        ..serve_options(flags, &file.server)?
     };
     init_logging(&data.log_dir().join("console.log"))?;
     crate::console::run(crate::console::ConsoleOptions {
@@ -116,12 +125,33 @@ fn inventory(json: bool) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn demo(args: DemoArgs, theme: Option<String>, read_only: bool) -> Result<()> {
+pub(super) fn demo(
+    data: Option<PathBuf>,
+    args: DemoArgs,
+    theme: Option<String>,
+    read_only: bool,
+) -> Result<()> {
+    // Given a data dir (--data or COURIER_DATA), the demo keeps it; its
+    // courier.toml may say where to listen.
+    let kept = match data {
+        Some(dir) => {
+            let data = DataDir::open(std::path::absolute(&dir)?)?;
+            let file = config_file(&data)?;
+            let listen = if file.server.listen.is_some() {
+                Some(serve_options(ServeArgs::default(), &file.server)?.listen)
+            } else {
+                None
+            };
+            Some(crate::demo::Kept { data, listen })
+        }
+        None => None,
+    };
     crate::demo::run(crate::demo::DemoOptions {
         agents: args.agents,
         theme,
         read_only,
         headless: args.headless,
+        kept,
     })
 }
 

@@ -2,8 +2,10 @@
 
 mod support;
 
+mod cli_errors;
 mod console;
 mod datadir;
+mod demo;
 mod distribution;
 mod lifecycle;
 mod log;

@@ -17,6 +17,7 @@ mod forms;
 mod problems;
 mod seed;
 mod tape;
+mod terminal;
 mod themes;
 mod tmux;
 mod triage;

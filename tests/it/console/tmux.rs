@@ -138,6 +138,18 @@ impl Tmux {
         }
     }
 
+    /// The process the pane started (the command itself, `env` having
+    /// exec'd it).
+    pub(super) fn pane_pid(&self) -> i32 {
+        self.pane_pid.expect("the pane's pid")
+    }
+
+    /// Ends the session as a dropped SSH connection would: the pane's
+    /// terminal hangs up under what runs in it.
+    pub(super) fn kill_session(&self) {
+        self.run(&["kill-session", "-t", "main"]);
+    }
+
     pub(super) fn pane_dead(&self) -> bool {
         self.run(&["display-message", "-p", "-t", "main", "#{pane_dead}"])
             .trim()
