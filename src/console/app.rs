@@ -123,6 +123,9 @@ impl App {
 
     fn snapshot(&mut self, mut s: Snapshot) {
         self.data.absorb(&mut s);
+        if let (Mode::Output(pane), Some(fetched)) = (&mut self.mode, &self.data.output) {
+            pane.refreshed(fetched);
+        }
         for v in View::ALL {
             self.views.get_mut(*v).on_snapshot(&mut s, &self.data);
         }

@@ -18,8 +18,11 @@ pub enum Command {
     Refresh { task: Option<i64>, triage: bool },
     /// A change; `done` is the line to show when it succeeds.
     Act { request: Request, done: String },
-    /// One destination's output, for the output pane.
+    /// One destination's output, for the output pane; later refreshes
+    /// bring it again (live output) until `Unwatch`.
     Output { task: i64, name: String },
+    /// The output pane closed: refreshes stop bringing its destination.
+    Unwatch,
     /// A look at a file the package form is to register.
     Inspect { path: String },
 }
@@ -101,6 +104,8 @@ pub struct Snapshot {
     pub events: Vec<Event>,
     pub task: Option<Task>,
     pub failures: Option<Vec<Failure>>,
+    /// The destination the output pane shows, fetched again.
+    pub output: Option<(i64, TaskDestination)>,
 }
 
 fn get<T: FromResponse>(c: &mut Client, r: Request) -> Result<T, ApiError> {
@@ -116,11 +121,17 @@ pub fn run(
     let mut client: Option<Client> = None;
     let mut last_event = 0i64;
     let mut first = true;
+    // The destination whose output the pane shows, refreshed with the rest.
+    let mut watched: Option<(i64, String)> = None;
     while let Ok(cmd) = rx.recv() {
         // A look at a file needs no server, and must not hold up the
         // refreshes behind it.
         if let Command::Inspect { path } = cmd {
             inspect_on_worker(path, &tx);
+            continue;
+        }
+        if let Command::Unwatch = cmd {
+            watched = None;
             continue;
         }
         if client.is_none() {
@@ -175,6 +186,18 @@ pub fn run(
                         } else {
                             None
                         },
+                        output: match &watched {
+                            Some((id, name)) => get(
+                                c,
+                                Request::TaskDestination {
+                                    id: *id,
+                                    name: name.clone(),
+                                },
+                            )
+                            .ok()
+                            .map(|d| (*id, d)),
+                            None => None,
+                        },
                         events,
                     })
                 })();
@@ -204,12 +227,13 @@ pub fn run(
                 }
             }
             Command::Output { task, name } => {
+                watched = Some((task, name.clone()));
                 let r = get::<TaskDestination>(c, Request::TaskDestination { id: task, name });
                 let _ = tx.send(Message::Output(r.map(|d| (task, d)).map_err(|e| e.message)));
                 Ok(())
             }
             // Answered above, without the server.
-            Command::Inspect { .. } => Ok(()),
+            Command::Inspect { .. } | Command::Unwatch => Ok(()),
         };
         match result {
             Err(e) if e.kind == ErrorKind::LinkLost => {

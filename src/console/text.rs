@@ -10,6 +10,11 @@ pub const CONFIRM_HINT: &str =
 pub const FORM_HINT: &str = "Tab/↓ next field · ↑ previous · Enter submit · Esc cancel";
 /// Said in the package form while a worker looks at the chosen file.
 pub const INSPECTING: &str = "looking at";
+/// The output pane of an attempt under way that has printed nothing yet.
+pub const OUTPUT_NOT_YET: &str = "(no output yet: it shows here as the command prints)";
+pub const NOTHING_TO_COPY: &str = "nothing to copy: no output and no message";
+/// Followed by the file the copy was written to.
+pub const COPIED: &str = "copied to the terminal clipboard and to";
 pub const FILTER_HINT: &str = "type to filter · Enter keep · Esc clear";
 pub const COMMAND_HINT: &str = "Tab complete · Enter run · Esc cancel";
 pub const COMMANDS: &[(&str, &str)] = &[

@@ -136,6 +136,64 @@ fn snapshot_output_pane() {
     screens!("output", app);
 }
 
+/// Opened while a destination installs, the pane follows it: each
+/// refresh brings its output so far with state and elapsed time, the
+/// final output once it ends; `y` copies it, closing stops the watch.
+#[test]
+fn output_pane_is_live_while_the_destination_runs() {
+    let mut app = seeded();
+    open_detail(&mut app);
+    press(&mut app, "o");
+    let mut d = row("pc-hr-01", "installing");
+    d.started_at = Some("2025-06-01T08:59:18Z".into());
+    d.elapsed_secs = Some(42);
+    d.output = Some("unpacking files\n".into());
+    app.message(Message::Output(Ok((1, d.clone()))));
+    let s = render(&app, 80, 24);
+    assert!(s.contains("installing · running for 42 s"), "{s}");
+    assert!(s.contains("unpacking files"), "{s}");
+    assert!(s.contains("live"), "{s}");
+
+    // The next refresh: the attempt has ended.
+    let mut done = d.clone();
+    done.status = "succeeded".parse().unwrap();
+    done.exit_code = Some(0);
+    done.elapsed_secs = Some(65);
+    done.updated_at = "2025-06-01T09:00:23Z".into();
+    done.output = Some("unpacking files\nall done\n".into());
+    app.message(Message::Snapshot(Box::new(Snapshot {
+        task: Some(detail()),
+        output: Some((1, done)),
+        ..snapshot()
+    })));
+    let s = render(&app, 80, 24);
+    assert!(s.contains("succeeded · took 1 min 05 s"), "{s}");
+    assert!(s.contains("all done"), "{s}");
+    assert!(!s.contains("live"), "{s}");
+
+    press(&mut app, "y");
+    assert!(matches!(app.mode, Mode::Output(_)), "y closed the pane");
+    let said = flash(&app);
+    let path = said
+        .rsplit(' ')
+        .next()
+        .filter(|p| p.ends_with(".txt"))
+        .unwrap_or_else(|| panic!("no file in {said:?}"));
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "unpacking files\nall done\n"
+    );
+
+    app.outbox.clear();
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(
+        app.outbox.iter().any(|c| matches!(c, Cmd::Unwatch)),
+        "{:?}",
+        app.outbox
+    );
+}
+
 #[test]
 fn snapshot_read_only() {
     let mut app = app_with("default", true);

@@ -400,5 +400,6 @@ pub(super) fn snapshot() -> Snapshot {
         events: events(),
         task: None,
         failures: None,
+        output: None,
     }
 }
