@@ -181,7 +181,10 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
         },
         signal: signal_of(status),
         timed_out,
-        output: tail.into_inner().unwrap_or_else(|e| e.into_inner()).to_text(),
+        output: tail
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .to_text(),
         stderr: err_tail.to_text(),
         elapsed,
     })
@@ -321,12 +324,7 @@ fn signal_of(_status: ExitStatus) -> Option<i32> {
 /// Reads both pipes until both end, appending whatever arrives first to the
 /// tail. A pipe that fails to read is treated as ended: output is a
 /// diagnostic, not worth failing the run for.
-async fn pump<O, E>(
-    stdout: Option<O>,
-    stderr: Option<E>,
-    tail: &Mutex<Tail>,
-    err_tail: &mut Tail,
-)
+async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, tail: &Mutex<Tail>, err_tail: &mut Tail)
 where
     O: AsyncRead + Unpin,
     E: AsyncRead + Unpin,

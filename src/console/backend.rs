@@ -18,6 +18,9 @@ pub enum Command {
     Refresh { task: Option<i64>, triage: bool },
     /// A change; `done` is the line to show when it succeeds.
     Act { request: Request, done: String },
+    /// A change a form submits: the answer goes back to the form
+    /// (`Message::Answer`), which stays open on a refusal.
+    Submit { request: Request, done: String },
     /// One destination's output, for the output pane; later refreshes
     /// bring it again (live output) until `Unwatch`.
     Output { task: i64, name: String },
@@ -32,6 +35,8 @@ pub enum Command {
 pub enum Message {
     Snapshot(Box<Snapshot>),
     Done(Result<String, String>),
+    /// The answer to a `Submit`: the line to show, or the error.
+    Answer(Result<String, ApiError>),
     Output(Result<(i64, TaskDestination), String>),
     /// The server went away (or came back); the text says which.
     Link(Result<(), String>),
@@ -147,7 +152,16 @@ pub fn run(
                 }
             }
         }
-        let Some(c) = client.as_mut() else { continue };
+        let Some(c) = client.as_mut() else {
+            // A form waits for its answer: tell it the link is down.
+            if let Command::Submit { .. } = cmd {
+                let _ = tx.send(Message::Answer(Err(ApiError::link_lost(
+                    "the server is unreachable",
+                ))));
+            }
+            continue;
+        };
+        let submitted = matches!(cmd, Command::Submit { .. });
         let result: Result<(), ApiError> = match cmd {
             Command::Refresh { task, triage } => {
                 let snap = (|| -> Result<Snapshot, ApiError> {
@@ -213,14 +227,18 @@ pub fn run(
                     Err(e) => Err(e),
                 }
             }
-            Command::Act { request, done } => {
+            Command::Act { request, done } | Command::Submit { request, done } => {
                 // "{id}" in the line becomes the id of what was made.
                 let r = c.call(request).map(|v| match v.id() {
                     Some(id) => done.replace("{id}", &id.to_string()),
                     None => done,
                 });
                 let lost = matches!(&r, Err(e) if e.kind == ErrorKind::LinkLost);
-                let _ = tx.send(Message::Done(r.clone().map_err(|e| e.message)));
+                let _ = tx.send(if submitted {
+                    Message::Answer(r.clone())
+                } else {
+                    Message::Done(r.clone().map_err(|e| e.message))
+                });
                 match r {
                     Err(e) if lost => Err(e),
                     _ => Ok(()),

@@ -141,11 +141,7 @@ fn dest_from_row(
 
 /// Every destination of a task by name, without their output (which can
 /// be 16 KiB each).
-pub fn destinations(
-    c: &Connection,
-    task: TaskId,
-    now: UnixTime,
-) -> Result<Vec<TaskDestination>> {
+pub fn destinations(c: &Connection, task: TaskId, now: UnixTime) -> Result<Vec<TaskDestination>> {
     let mut st = c.prepare(&format!(
         "SELECT {DEST_COLUMNS}
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id

@@ -182,12 +182,20 @@ fn progress_keeps_the_live_output_and_the_start_until_the_attempt_ends() {
     };
     s.write(|tx| {
         set_progress(tx, task, d[0], &at(WorkState::Transferring, None), T0)?;
-        set_progress(tx, task, d[0], &at(WorkState::Installing, Some("step 1\n")), T0 + 4)?;
+        set_progress(
+            tx,
+            task,
+            d[0],
+            &at(WorkState::Installing, Some("step 1\n")),
+            T0 + 4,
+        )?;
         // A progress without output (the gauge) keeps what was said.
         set_progress(tx, task, d[0], &at(WorkState::Installing, None), T0 + 5)
     })
     .unwrap();
-    let live = destination(s.conn(), task, "pc-1", T0 + 9).unwrap().unwrap();
+    let live = destination(s.conn(), task, "pc-1", T0 + 9)
+        .unwrap()
+        .unwrap();
     assert_eq!(live.status, WorkState::Installing);
     assert_eq!(live.output.as_deref(), Some("step 1\n"));
     assert_eq!(live.started_at.as_deref(), Some(rfc3339(T0).as_str()));
@@ -206,14 +214,21 @@ fn progress_keeps_the_live_output_and_the_start_until_the_attempt_ends() {
         finish(tx, task, d[0], &o, T0 + 12)
     })
     .unwrap();
-    let done = destination(s.conn(), task, "pc-1", T0 + 60).unwrap().unwrap();
+    let done = destination(s.conn(), task, "pc-1", T0 + 60)
+        .unwrap()
+        .unwrap();
     assert_eq!(done.output.as_deref(), Some("step 1\nstep 2\n"));
     // Finished: counted to its end, however late it is read.
     assert_eq!(done.elapsed_secs, Some(12));
     s.write(|tx| requeue(tx, task, d[0], &Requeue::Fresh, T0 + 70))
         .unwrap();
-    let again = destination(s.conn(), task, "pc-1", T0 + 80).unwrap().unwrap();
-    assert_eq!((again.output, again.started_at, again.elapsed_secs), (None, None, None));
+    let again = destination(s.conn(), task, "pc-1", T0 + 80)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.output, again.started_at, again.elapsed_secs),
+        (None, None, None)
+    );
 }
 
 #[test]

@@ -555,7 +555,14 @@ async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
     if fetched.resumed_from > 0 && fetched.resumed_from < a.package.size {
         tracing::info!(from = fetched.resumed_from, "download resumed");
     }
-    progress(agent, a, ReportStatus::Installing, fetched.transferred, None).await;
+    progress(
+        agent,
+        a,
+        ReportStatus::Installing,
+        fetched.transferred,
+        None,
+    )
+    .await;
     match a.action {
         Action::Distribute => distribute(a, &fetched.path, r).await,
         Action::Install | Action::Uninstall => run_command(agent, a, &fetched.path, r).await,
@@ -659,7 +666,14 @@ async fn run_command(agent: &Arc<Agent>, a: &Assignment, content: &Path, mut r: 
         tokio::spawn(async move {
             while live_rx.changed().await.is_ok() {
                 let tail = live_rx.borrow_and_update().clone();
-                progress(&agent, &a, ReportStatus::Installing, transferred, Some(tail)).await;
+                progress(
+                    &agent,
+                    &a,
+                    ReportStatus::Installing,
+                    transferred,
+                    Some(tail),
+                )
+                .await;
             }
         })
     };

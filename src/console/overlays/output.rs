@@ -105,8 +105,7 @@ impl OutputPane {
     /// what it shows, replaces what it shows.
     pub fn refreshed(&mut self, fetched: &(i64, TaskDestination)) {
         let (task, d) = fetched;
-        if *task == self.task && d.name == self.dest.name && d.updated_at >= self.dest.updated_at
-        {
+        if *task == self.task && d.name == self.dest.name && d.updated_at >= self.dest.updated_at {
             self.dest = d.clone();
         }
     }
@@ -177,7 +176,11 @@ impl Overlay for OutputPane {
                 let Some(text) = self.copied() else {
                     return Effect::warn(text::NOTHING_TO_COPY);
                 };
-                let file = format!("courier-task{}-{}.txt", self.task, file_safe(&self.dest.name));
+                let file = format!(
+                    "courier-task{}-{}.txt",
+                    self.task,
+                    file_safe(&self.dest.name)
+                );
                 return match copy_out(&text, &file) {
                     Ok(path) => Effect::info(format!("{} {}", text::COPIED, path.display())),
                     Err(e) => Effect::Flash(Level::Error, format!("cannot copy: {e}")),

@@ -93,6 +93,7 @@ impl Component for TaskDetail {
             },
             Action::RerunFailed => rerun_failed(task),
             Action::EditTask => task_form::edit_task(task, cx.data),
+            Action::CopyTask => task_form::copy_task(task, cx.data),
             _ => Effect::None,
         }
     }
