@@ -270,6 +270,92 @@ pub fn run(
 mod tests {
     use super::*;
 
+    /// A server that knows one destination of task 1 and refuses changes.
+    struct Fake;
+
+    impl crate::api::Handler for Fake {
+        fn handle(&mut self, req: Request) -> Result<crate::api::Response, ApiError> {
+            Ok(match req {
+                Request::Status => Status::default().into(),
+                Request::PackageList => Vec::<Package>::new().into(),
+                Request::TaskSummaries => Vec::<Task>::new().into(),
+                Request::DestList => Vec::<Destination>::new().into(),
+                Request::Events { .. } => Vec::<Event>::new().into(),
+                Request::TaskDestination { id: 1, name } => TaskDestination {
+                    name,
+                    status: crate::task::WorkState::Installing,
+                    exit_code: None,
+                    message: None,
+                    meaning: None,
+                    attempt: 1,
+                    retries: 0,
+                    transferred: 0,
+                    reboot_required: false,
+                    output: Some("step 1\n".into()),
+                    updated_at: "2025-06-01T09:00:00Z".into(),
+                    started_at: None,
+                    elapsed_secs: None,
+                }
+                .into(),
+                _ => return Err(ApiError::refused("no")),
+            })
+        }
+    }
+
+    /// Once its output is asked for, a destination comes with every
+    /// refresh until unwatched; a form's request is answered to the form.
+    #[test]
+    fn the_output_pane_is_refreshed_until_unwatched() {
+        let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+        let (msg_tx, msg_rx) = std::sync::mpsc::channel();
+        let backend = std::thread::spawn(move || {
+            run(|| Ok(Client::local(Box::new(Fake))), cmd_rx, msg_tx);
+        });
+        let next = || loop {
+            match msg_rx.recv_timeout(Duration::from_secs(60)).unwrap() {
+                Message::Link(_) => continue,
+                m => return m,
+            }
+        };
+        let refresh = || Command::Refresh {
+            task: None,
+            triage: false,
+        };
+        cmd_tx.send(refresh()).unwrap();
+        assert!(matches!(next(), Message::Snapshot(s) if s.output.is_none()));
+        cmd_tx
+            .send(Command::Output {
+                task: 1,
+                name: "pc-1".into(),
+            })
+            .unwrap();
+        assert!(matches!(next(), Message::Output(Ok((1, _)))));
+        cmd_tx.send(refresh()).unwrap();
+        match next() {
+            Message::Snapshot(s) => {
+                let (task, d) = s.output.expect("the watched destination");
+                assert_eq!((task, d.name.as_str()), (1, "pc-1"));
+                assert_eq!(d.output.as_deref(), Some("step 1\n"));
+            }
+            other => panic!("not a snapshot: {other:?}"),
+        }
+        cmd_tx.send(Command::Unwatch).unwrap();
+        cmd_tx.send(refresh()).unwrap();
+        assert!(matches!(next(), Message::Snapshot(s) if s.output.is_none()));
+        cmd_tx
+            .send(Command::Submit {
+                request: Request::TaskRm { id: 1 },
+                done: "deleted".into(),
+            })
+            .unwrap();
+        assert!(matches!(
+            next(),
+            Message::Answer(Err(e)) if e.kind == ErrorKind::Refused
+        ));
+        drop(cmd_tx);
+        backend.join().unwrap();
+    }
+
     /// A look at a file is answered even with no server to talk to.
     #[test]
     fn inspection_needs_no_server() {
