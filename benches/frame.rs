@@ -93,6 +93,8 @@ fn row(i: usize) -> TaskDestination {
         reboot_required: code == Some(3010),
         output: None,
         updated_at: WHEN.into(),
+        started_at: None,
+        elapsed_secs: None,
     }
 }
 
@@ -234,6 +236,7 @@ impl Data {
             events: Vec::new(),
             task: task.then(|| self.big.clone()),
             failures: failures.then(|| self.failures.clone()),
+            output: None,
         }
     }
 }

@@ -137,6 +137,14 @@ pub struct TaskDestination {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     pub updated_at: String,
+    /// When the current attempt started (its first progress); null while
+    /// it waits.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Seconds the current attempt has run: to now while under way, to its
+    /// end once finished.
+    #[serde(default)]
+    pub elapsed_secs: Option<i64>,
 }
 
 /// Destinations of a task by state.

@@ -16,6 +16,7 @@ use std::io;
 use std::path::Path;
 use std::pin::pin;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -35,6 +36,10 @@ const STDERR_TAIL: usize = 2048;
 
 /// Marks output whose beginning was dropped to keep only the tail.
 const TRUNCATED_MARK: &str = "…";
+
+/// How often the output tail is offered while the command runs (only
+/// when it changed): often enough to watch, rare enough to cost nothing.
+pub const LIVE_EVERY: Duration = Duration::from_secs(1);
 
 /// `command` with a verbose Windows Installer log written to `log`, when
 /// it runs msiexec and names no log of its own: the exit code of a failed
@@ -69,6 +74,9 @@ pub struct RunSpec<'a> {
     /// How many of the last bytes of output (stdout and stderr together)
     /// are kept.
     pub tail_bytes: usize,
+    /// Given the output tail while the command runs, every [`LIVE_EVERY`]
+    /// when it changed, so an admin can watch an installation.
+    pub live: Option<&'a tokio::sync::watch::Sender<String>>,
 }
 
 /// How a command ended.
@@ -118,18 +126,31 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
 
-    let mut tail = Tail::new(spec.tail_bytes);
+    // Shared by the reader and the live ticker below: both run on this
+    // task and never hold the lock across an await, so it is never
+    // contended (a Mutex rather than a RefCell only to keep the future Send).
+    let tail = Mutex::new(Tail::new(spec.tail_bytes));
     // The end of stderr alone: where installers say why they failed.
     let mut err_tail = Tail::new(STDERR_TAIL);
     let (status, timed_out, elapsed) = {
-        let mut reading = pin!(pump(stdout, stderr, &mut tail, &mut err_tail));
+        let mut reading = pin!(pump(stdout, stderr, &tail, &mut err_tail));
         let mut read_all = false;
         let mut expiry = pin!(sleep_until(deadline));
+        let mut ticks = tokio::time::interval(LIVE_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut offered = 0u64;
         let ended = loop {
             tokio::select! {
                 status = child.wait() => break Some(status?),
                 () = &mut reading, if !read_all => read_all = true,
                 () = &mut expiry => break None,
+                _ = ticks.tick(), if spec.live.is_some() => {
+                    let t = locked(&tail);
+                    if let Some(live) = spec.live.filter(|_| t.written != offered) {
+                        offered = t.written;
+                        live.send_replace(t.to_text());
+                    }
+                }
             }
         };
         let timed_out = ended.is_none();
@@ -160,8 +181,11 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
         },
         signal: signal_of(status),
         timed_out,
-        output: tail.into_string(),
-        stderr: err_tail.into_string(),
+        output: tail
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .to_text(),
+        stderr: err_tail.to_text(),
         elapsed,
     })
 }
@@ -300,7 +324,7 @@ fn signal_of(_status: ExitStatus) -> Option<i32> {
 /// Reads both pipes until both end, appending whatever arrives first to the
 /// tail. A pipe that fails to read is treated as ended: output is a
 /// diagnostic, not worth failing the run for.
-async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, tail: &mut Tail, err_tail: &mut Tail)
+async fn pump<O, E>(stdout: Option<O>, stderr: Option<E>, tail: &Mutex<Tail>, err_tail: &mut Tail)
 where
     O: AsyncRead + Unpin,
     E: AsyncRead + Unpin,
@@ -312,12 +336,12 @@ where
     loop {
         tokio::select! {
             read = read_some(&mut out, &mut out_buf), if out.is_some() => match read {
-                Some(n) => tail.push(&out_buf[..n]),
+                Some(n) => locked(tail).push(&out_buf[..n]),
                 None => out = None,
             },
             read = read_some(&mut err, &mut err_buf), if err.is_some() => match read {
                 Some(n) => {
-                    tail.push(&err_buf[..n]);
+                    locked(tail).push(&err_buf[..n]);
                     err_tail.push(&err_buf[..n]);
                 }
                 None => err = None,
@@ -325,6 +349,10 @@ where
             else => break,
         }
     }
+}
+
+fn locked(tail: &Mutex<Tail>) -> MutexGuard<'_, Tail> {
+    tail.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One read from `pipe`: Some(bytes read), or None at its end or on error.
@@ -345,6 +373,8 @@ struct Tail {
     cap: usize,
     bytes: VecDeque<u8>,
     truncated: bool,
+    /// Bytes pushed so far: tells whether the tail changed.
+    written: u64,
 }
 
 impl Tail {
@@ -355,10 +385,12 @@ impl Tail {
             // far less than the limit.
             bytes: VecDeque::new(),
             truncated: false,
+            written: 0,
         }
     }
 
     fn push(&mut self, chunk: &[u8]) {
+        self.written += chunk.len() as u64;
         if chunk.len() >= self.cap {
             self.truncated |= !self.bytes.is_empty() || chunk.len() > self.cap;
             self.bytes.clear();
@@ -373,8 +405,9 @@ impl Tail {
         self.bytes.extend(chunk);
     }
 
-    fn into_string(self) -> String {
-        let bytes: Vec<u8> = self.bytes.into();
+    fn to_text(&self) -> String {
+        let (a, b) = self.bytes.as_slices();
+        let bytes = [a, b].concat();
         if !self.truncated {
             return String::from_utf8_lossy(&bytes).into_owned();
         }
@@ -425,6 +458,7 @@ mod tests {
             cwd,
             timeout: Duration::from_secs(20),
             tail_bytes: 4096,
+            live: None,
         }
     }
 
@@ -498,16 +532,41 @@ mod tests {
         tail.push("aé".as_bytes());
         tail.push("ü".as_bytes());
         // "aéü" is 5 bytes; the last 4 are 'é' and 'ü', whole.
-        assert_eq!(tail.into_string(), "…éü");
+        assert_eq!(tail.to_text(), "…éü");
         let mut tail = Tail::new(3);
         tail.push("éü".as_bytes());
-        assert_eq!(tail.into_string(), "…ü");
+        assert_eq!(tail.to_text(), "…ü");
         let mut tail = Tail::new(8);
         tail.push(b"short");
-        assert_eq!(tail.into_string(), "short");
+        assert_eq!(tail.to_text(), "short");
         let mut tail = Tail::new(0);
         tail.push(b"x");
-        assert_eq!(tail.into_string(), "…");
+        assert_eq!(tail.to_text(), "…");
+    }
+
+    #[tokio::test]
+    async fn output_is_offered_while_the_command_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (tx, mut rx) = tokio::sync::watch::channel(String::new());
+        let finished = std::cell::Cell::new(false);
+        let running = async {
+            let out = run(RunSpec {
+                live: Some(&tx),
+                ..spec("echo first; sleep 4; echo second", dir.path())
+            })
+            .await
+            .expect("run");
+            finished.set(true);
+            out
+        };
+        let watching = async {
+            rx.changed().await.expect("offered");
+            (rx.borrow_and_update().clone(), finished.get())
+        };
+        let (out, (seen, ended_by_then)) = tokio::join!(running, watching);
+        assert_eq!(seen, "first\n");
+        assert!(!ended_by_then, "offered only after the command ended");
+        assert_eq!(out.output, "first\nsecond\n");
     }
 
     #[tokio::test]

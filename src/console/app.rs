@@ -108,6 +108,23 @@ impl App {
                 self.outbox.push(r);
             }
             Message::Done(Err(e)) => self.flash(Level::Error, e),
+            Message::Answer(r) => {
+                let worked = r.is_ok();
+                match self.mode.overlay_mut() {
+                    Some(form) => {
+                        let effect = form.answered(r);
+                        self.apply(effect);
+                    }
+                    None => match r {
+                        Ok(done) => self.flash(Level::Info, done),
+                        Err(e) => self.flash(Level::Error, e.message),
+                    },
+                }
+                if worked {
+                    let r = self.refresh();
+                    self.outbox.push(r);
+                }
+            }
             // A late answer must not replace a form or dialog opened since.
             Message::Output(Ok(_)) if !matches!(self.mode, Mode::Normal) => {}
             Message::Output(Ok((task, d))) => self.mode = Mode::Output(OutputPane::of(task, &d)),
@@ -128,6 +145,9 @@ impl App {
 
     fn snapshot(&mut self, mut s: Snapshot) {
         self.data.absorb(&mut s);
+        if let (Mode::Output(pane), Some(fetched)) = (&mut self.mode, &self.data.output) {
+            pane.refreshed(fetched);
+        }
         for v in View::ALL {
             self.views.get_mut(*v).on_snapshot(&mut s, &self.data);
         }

@@ -18,8 +18,14 @@ pub enum Command {
     Refresh { task: Option<i64>, triage: bool },
     /// A change; `done` is the line to show when it succeeds.
     Act { request: Request, done: String },
-    /// One destination's output, for the output pane.
+    /// A change a form submits: the answer goes back to the form
+    /// (`Message::Answer`), which stays open on a refusal.
+    Submit { request: Request, done: String },
+    /// One destination's output, for the output pane; later refreshes
+    /// bring it again (live output) until `Unwatch`.
     Output { task: i64, name: String },
+    /// The output pane closed: refreshes stop bringing its destination.
+    Unwatch,
     /// A look at a file the package form is to register.
     Inspect { path: String },
 }
@@ -29,6 +35,8 @@ pub enum Command {
 pub enum Message {
     Snapshot(Box<Snapshot>),
     Done(Result<String, String>),
+    /// The answer to a `Submit`: the line to show, or the error.
+    Answer(Result<String, ApiError>),
     Output(Result<(i64, TaskDestination), String>),
     /// The server went away (or came back); the text says which.
     Link(Result<(), String>),
@@ -101,6 +109,8 @@ pub struct Snapshot {
     pub events: Vec<Event>,
     pub task: Option<Task>,
     pub failures: Option<Vec<Failure>>,
+    /// The destination the output pane shows, fetched again.
+    pub output: Option<(i64, TaskDestination)>,
 }
 
 fn get<T: FromResponse>(c: &mut Client, r: Request) -> Result<T, ApiError> {
@@ -116,11 +126,17 @@ pub fn run(
     let mut client: Option<Client> = None;
     let mut last_event = 0i64;
     let mut first = true;
+    // The destination whose output the pane shows, refreshed with the rest.
+    let mut watched: Option<(i64, String)> = None;
     while let Ok(cmd) = rx.recv() {
         // A look at a file needs no server, and must not hold up the
         // refreshes behind it.
         if let Command::Inspect { path } = cmd {
             inspect_on_worker(path, &tx);
+            continue;
+        }
+        if let Command::Unwatch = cmd {
+            watched = None;
             continue;
         }
         if client.is_none() {
@@ -136,7 +152,16 @@ pub fn run(
                 }
             }
         }
-        let Some(c) = client.as_mut() else { continue };
+        let Some(c) = client.as_mut() else {
+            // A form waits for its answer: tell it the link is down.
+            if let Command::Submit { .. } = cmd {
+                let _ = tx.send(Message::Answer(Err(ApiError::link_lost(
+                    "the server is unreachable",
+                ))));
+            }
+            continue;
+        };
+        let submitted = matches!(cmd, Command::Submit { .. });
         let result: Result<(), ApiError> = match cmd {
             Command::Refresh { task, triage } => {
                 let snap = (|| -> Result<Snapshot, ApiError> {
@@ -175,6 +200,18 @@ pub fn run(
                         } else {
                             None
                         },
+                        output: match &watched {
+                            Some((id, name)) => get(
+                                c,
+                                Request::TaskDestination {
+                                    id: *id,
+                                    name: name.clone(),
+                                },
+                            )
+                            .ok()
+                            .map(|d| (*id, d)),
+                            None => None,
+                        },
                         events,
                     })
                 })();
@@ -190,26 +227,31 @@ pub fn run(
                     Err(e) => Err(e),
                 }
             }
-            Command::Act { request, done } => {
+            Command::Act { request, done } | Command::Submit { request, done } => {
                 // "{id}" in the line becomes the id of what was made.
                 let r = c.call(request).map(|v| match v.id() {
                     Some(id) => done.replace("{id}", &id.to_string()),
                     None => done,
                 });
                 let lost = matches!(&r, Err(e) if e.kind == ErrorKind::LinkLost);
-                let _ = tx.send(Message::Done(r.clone().map_err(|e| e.message)));
+                let _ = tx.send(if submitted {
+                    Message::Answer(r.clone())
+                } else {
+                    Message::Done(r.clone().map_err(|e| e.message))
+                });
                 match r {
                     Err(e) if lost => Err(e),
                     _ => Ok(()),
                 }
             }
             Command::Output { task, name } => {
+                watched = Some((task, name.clone()));
                 let r = get::<TaskDestination>(c, Request::TaskDestination { id: task, name });
                 let _ = tx.send(Message::Output(r.map(|d| (task, d)).map_err(|e| e.message)));
                 Ok(())
             }
             // Answered above, without the server.
-            Command::Inspect { .. } => Ok(()),
+            Command::Inspect { .. } | Command::Unwatch => Ok(()),
         };
         match result {
             Err(e) if e.kind == ErrorKind::LinkLost => {
@@ -227,6 +269,92 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that knows one destination of task 1 and refuses changes.
+    struct Fake;
+
+    impl crate::api::Handler for Fake {
+        fn handle(&mut self, req: Request) -> Result<crate::api::Response, ApiError> {
+            Ok(match req {
+                Request::Status => Status::default().into(),
+                Request::PackageList => Vec::<Package>::new().into(),
+                Request::TaskSummaries => Vec::<Task>::new().into(),
+                Request::DestList => Vec::<Destination>::new().into(),
+                Request::Events { .. } => Vec::<Event>::new().into(),
+                Request::TaskDestination { id: 1, name } => TaskDestination {
+                    name,
+                    status: crate::task::WorkState::Installing,
+                    exit_code: None,
+                    message: None,
+                    meaning: None,
+                    attempt: 1,
+                    retries: 0,
+                    transferred: 0,
+                    reboot_required: false,
+                    output: Some("step 1\n".into()),
+                    updated_at: "2025-06-01T09:00:00Z".into(),
+                    started_at: None,
+                    elapsed_secs: None,
+                }
+                .into(),
+                _ => return Err(ApiError::refused("no")),
+            })
+        }
+    }
+
+    /// Once its output is asked for, a destination comes with every
+    /// refresh until unwatched; a form's request is answered to the form.
+    #[test]
+    fn the_output_pane_is_refreshed_until_unwatched() {
+        let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+        let (msg_tx, msg_rx) = std::sync::mpsc::channel();
+        let backend = std::thread::spawn(move || {
+            run(|| Ok(Client::local(Box::new(Fake))), cmd_rx, msg_tx);
+        });
+        let next = || loop {
+            match msg_rx.recv_timeout(Duration::from_secs(60)).unwrap() {
+                Message::Link(_) => continue,
+                m => return m,
+            }
+        };
+        let refresh = || Command::Refresh {
+            task: None,
+            triage: false,
+        };
+        cmd_tx.send(refresh()).unwrap();
+        assert!(matches!(next(), Message::Snapshot(s) if s.output.is_none()));
+        cmd_tx
+            .send(Command::Output {
+                task: 1,
+                name: "pc-1".into(),
+            })
+            .unwrap();
+        assert!(matches!(next(), Message::Output(Ok((1, _)))));
+        cmd_tx.send(refresh()).unwrap();
+        match next() {
+            Message::Snapshot(s) => {
+                let (task, d) = s.output.expect("the watched destination");
+                assert_eq!((task, d.name.as_str()), (1, "pc-1"));
+                assert_eq!(d.output.as_deref(), Some("step 1\n"));
+            }
+            other => panic!("not a snapshot: {other:?}"),
+        }
+        cmd_tx.send(Command::Unwatch).unwrap();
+        cmd_tx.send(refresh()).unwrap();
+        assert!(matches!(next(), Message::Snapshot(s) if s.output.is_none()));
+        cmd_tx
+            .send(Command::Submit {
+                request: Request::TaskRm { id: 1 },
+                done: "deleted".into(),
+            })
+            .unwrap();
+        assert!(matches!(
+            next(),
+            Message::Answer(Err(e)) if e.kind == ErrorKind::Refused
+        ));
+        drop(cmd_tx);
+        backend.join().unwrap();
+    }
 
     /// A look at a file is answered even with no server to talk to.
     #[test]

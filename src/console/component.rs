@@ -19,7 +19,7 @@ use super::table::Table;
 use super::text;
 use super::theme::Theme;
 use super::views::View;
-use crate::api::Request;
+use crate::api::{ApiError, Request};
 use crate::model::{Level, Task};
 
 /// What a component may read while it handles a key or draws.
@@ -290,5 +290,14 @@ pub trait Overlay {
 
     fn footer(&self, _theme: &Theme) -> Footer<'_> {
         Footer::Keys
+    }
+
+    /// The answer to a request a form submitted (`Command::Submit`): a
+    /// form closes when it worked and shows a refusal at its fields.
+    fn answered(&mut self, r: Result<String, ApiError>) -> Effect {
+        match r {
+            Ok(done) => Effect::info(done),
+            Err(e) => Effect::Flash(Level::Error, e.message),
+        }
     }
 }

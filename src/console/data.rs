@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::backend::Snapshot;
-use crate::model::{Destination, Event, Package, Status, Task};
+use crate::model::{Destination, Event, Package, Status, Task, TaskDestination};
 
 /// Events kept for the log view.
 pub const LOG_CAPACITY: usize = 5000;
@@ -23,6 +23,9 @@ pub struct Data {
     pub events: VecDeque<Event>,
     /// The open task, with its rows once they came.
     pub task: Option<Task>,
+    /// The destination the output pane shows, as last fetched (task id
+    /// and row, output included).
+    pub output: Option<(i64, TaskDestination)>,
 }
 
 impl Data {
@@ -50,5 +53,6 @@ impl Data {
         if let Some(t) = s.task.take() {
             self.task = Some(t);
         }
+        self.output = s.output.take();
     }
 }

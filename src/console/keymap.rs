@@ -392,7 +392,7 @@ pub const KEYMAP: &[Binding] = &[
         A::CopyTask,
         &[K::Char('c')],
         "copy",
-        "Copy the task",
+        "New task from this one (a form)",
         true,
     ),
     b(
@@ -441,6 +441,14 @@ pub const KEYMAP: &[Binding] = &[
         &[K::Char('e')],
         "edit",
         "Change destinations or package",
+        true,
+    ),
+    b(
+        C::TaskDetail,
+        A::CopyTask,
+        &[K::Char('c')],
+        "copy",
+        "New task from this one (a form)",
         true,
     ),
     b(

@@ -12,6 +12,20 @@ pub const CONFIRM_HINT: &str =
 pub const FORM_HINT: &str = "Tab/↓ next field · ↑ previous · Enter submit · Esc cancel";
 /// Said in the package form while a worker looks at the chosen file.
 pub const INSPECTING: &str = "looking at";
+/// The output pane of an attempt under way that has printed nothing yet.
+pub const OUTPUT_NOT_YET: &str = "(no output yet: it shows here as the command prints)";
+pub const NOTHING_TO_COPY: &str = "nothing to copy: no output and no message";
+/// Followed by the file the copy was written to.
+pub const COPIED: &str = "copied to the terminal clipboard and to";
+/// What the edit-task form says it may change.
+pub const EDIT_TASK_RULES: &[&str] = &[
+    "Destinations: tick to add; untick to cancel work not yet done",
+    "  (a finished destination keeps its outcome). Or Package: another one.",
+    "One of the two per edit. Start, window, name and type stay:",
+    "copy the task (c) to change those.",
+];
+/// A form waiting for the server's answer.
+pub const SUBMITTING: &str = "sending… (the form stays open if it is refused)";
 pub const FILTER_HINT: &str = "type to filter · Enter keep · Esc clear";
 pub const COMMAND_HINT: &str = "Tab complete · Enter run · Esc cancel";
 pub const COMMANDS: &[(&str, &str)] = &[

@@ -99,3 +99,30 @@ pub fn kv(theme: &Theme, k: &str, v: String) -> Line<'static> {
         Span::styled(v, theme.text),
     ])
 }
+
+/// `text` in lines of at most `width` characters, broken between words
+/// where it can be (a word longer than a line is cut).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    for para in text.split('\n') {
+        let mut line = String::new();
+        for word in para.split(' ') {
+            let (n, w) = (line.chars().count(), word.chars().count());
+            if n > 0 && n + 1 + w > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+            while line.chars().count() > width {
+                let cut: String = line.chars().take(width).collect();
+                line = line.chars().skip(width).collect();
+                lines.push(cut);
+            }
+        }
+        lines.push(line);
+    }
+    lines
+}

@@ -422,9 +422,16 @@ impl Service {
         };
         let effect = rules::apply_report(cur, reported, now);
         if let Effect::Progress(state) = effect {
+            // While a command runs, the agent's progress carries its output
+            // tail so far: kept on the row until the final output replaces it.
+            let progress = tasks::Progress {
+                state,
+                transferred: r.transferred,
+                output: r.output.as_deref(),
+            };
             return self
                 .store
-                .write(|tx| tasks::set_progress(tx, r.task_id, dest, state, r.transferred, now));
+                .write(|tx| tasks::set_progress(tx, r.task_id, dest, &progress, now));
         }
         if effect == Effect::Ignore {
             return Ok(());

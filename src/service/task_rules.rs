@@ -100,9 +100,10 @@ impl Service {
     fn task_view(&self, row: TaskRow, rows: Option<bool>) -> Result<Task> {
         let c = self.store.conn();
         let counts = tasks::counts(c, row.id)?;
+        let now = self.clock.now();
         let destinations = match rows {
-            Some(true) => tasks::destinations_with_output(c, row.id)?,
-            Some(false) => tasks::destinations(c, row.id)?,
+            Some(true) => tasks::destinations_with_output(c, row.id, now)?,
+            Some(false) => tasks::destinations(c, row.id, now)?,
             None => Vec::new(),
         };
         Ok(Task {
@@ -165,7 +166,7 @@ impl Service {
         id: TaskId,
         name: &str,
     ) -> Result<crate::model::TaskDestination> {
-        tasks::destination(self.store.conn(), id, name)?
+        tasks::destination(self.store.conn(), id, name, self.clock.now())?
             .ok_or_else(|| not_found(format!("task {id} has no destination '{name}'")))
     }
 

@@ -25,6 +25,7 @@ use rusqlite::{Connection, Transaction};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_meaning.sql"),
+    include_str!("migrations/003_live.sql"),
 ];
 
 pub struct Store {

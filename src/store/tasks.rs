@@ -109,12 +109,22 @@ pub fn list(c: &Connection) -> Result<Vec<TaskRow>> {
 }
 
 const DEST_COLUMNS: &str = "d.name, td.status, td.exit_code, td.message, td.meaning, td.attempt,
-     td.retries, td.transferred, td.reboot_required, td.updated_at";
+     td.retries, td.transferred, td.reboot_required, td.updated_at, td.started_at";
 
-fn dest_from_row(r: &Row, output: Option<String>) -> rusqlite::Result<TaskDestination> {
+/// A destination row; `now` ends the elapsed time of an attempt still
+/// under way (a finished one ends when it was last updated).
+fn dest_from_row(
+    r: &Row,
+    output: Option<String>,
+    now: UnixTime,
+) -> rusqlite::Result<TaskDestination> {
+    let status: WorkState = r.get(1)?;
+    let updated: UnixTime = r.get(9)?;
+    let started: Option<UnixTime> = r.get(10)?;
+    let end = if status.is_final() { updated } else { now };
     Ok(TaskDestination {
         name: r.get(0)?,
-        status: r.get(1)?,
+        status,
         exit_code: r.get(2)?,
         message: r.get(3)?,
         meaning: r.get(4)?,
@@ -123,35 +133,46 @@ fn dest_from_row(r: &Row, output: Option<String>) -> rusqlite::Result<TaskDestin
         transferred: r.get(7)?,
         reboot_required: r.get(8)?,
         output,
-        updated_at: rfc3339(r.get(9)?),
+        updated_at: rfc3339(updated),
+        started_at: started.map(rfc3339),
+        elapsed_secs: started.map(|s| end.saturating_sub(s).max(0)),
     })
 }
 
 /// Every destination of a task by name, without their output (which can
 /// be 16 KiB each).
-pub fn destinations(c: &Connection, task: TaskId) -> Result<Vec<TaskDestination>> {
+pub fn destinations(c: &Connection, task: TaskId, now: UnixTime) -> Result<Vec<TaskDestination>> {
     let mut st = c.prepare(&format!(
         "SELECT {DEST_COLUMNS}
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
          WHERE td.task_id = ?1 ORDER BY d.name"
     ))?;
-    let rows = st.query_map([task], |r| dest_from_row(r, None))?;
+    let rows = st.query_map([task], |r| dest_from_row(r, None, now))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Every destination of a task with its output.
-pub fn destinations_with_output(c: &Connection, task: TaskId) -> Result<Vec<TaskDestination>> {
+pub fn destinations_with_output(
+    c: &Connection,
+    task: TaskId,
+    now: UnixTime,
+) -> Result<Vec<TaskDestination>> {
     let mut st = c.prepare(&format!(
         "SELECT {DEST_COLUMNS}, td.output
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
          WHERE td.task_id = ?1 ORDER BY d.name"
     ))?;
-    let rows = st.query_map([task], |r| dest_from_row(r, r.get(10)?))?;
+    let rows = st.query_map([task], |r| dest_from_row(r, r.get(11)?, now))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// One destination of one task, with its output.
-pub fn destination(c: &Connection, task: TaskId, name: &str) -> Result<Option<TaskDestination>> {
+pub fn destination(
+    c: &Connection,
+    task: TaskId,
+    name: &str,
+    now: UnixTime,
+) -> Result<Option<TaskDestination>> {
     Ok(c.query_row(
         &format!(
             "SELECT {DEST_COLUMNS}, td.output
@@ -159,7 +180,7 @@ pub fn destination(c: &Connection, task: TaskId, name: &str) -> Result<Option<Ta
              WHERE td.task_id = ?1 AND d.name = ?2"
         ),
         params![task, name],
-        |r| dest_from_row(r, r.get(10)?),
+        |r| dest_from_row(r, r.get(11)?, now),
     )
     .optional()?)
 }
@@ -325,18 +346,27 @@ pub fn state(
     .optional()?)
 }
 
+/// What a progress report says of an attempt under way.
+pub struct Progress<'a> {
+    pub state: WorkState,
+    pub transferred: u64,
+    /// The output tail so far; None keeps what the row has.
+    pub output: Option<&'a str>,
+}
+
+/// An attempt under way; the first progress of an attempt marks its start.
 pub fn set_progress(
     c: &Connection,
     task: TaskId,
     dest: DestinationId,
-    state: WorkState,
-    transferred: u64,
+    p: &Progress,
     at: UnixTime,
 ) -> Result<()> {
     c.execute(
-        "UPDATE task_destinations SET status = ?3, transferred = ?4, updated_at = ?5
+        "UPDATE task_destinations SET status = ?3, transferred = ?4, updated_at = ?5,
+             started_at = COALESCE(started_at, ?5), output = COALESCE(?6, output)
          WHERE task_id = ?1 AND destination_id = ?2",
-        params![task, dest, state, transferred, at],
+        params![task, dest, p.state, p.transferred, at, p.output],
     )?;
     Ok(())
 }
@@ -362,7 +392,7 @@ pub fn finish(
     c.execute(
         "UPDATE task_destinations SET status = ?3, exit_code = ?4, message = ?5, meaning = ?6,
              output = ?7, transferred = ?8, reboot_required = ?9, updated_at = ?10,
-             not_before = NULL
+             not_before = NULL, started_at = COALESCE(started_at, ?10)
          WHERE task_id = ?1 AND destination_id = ?2",
         params![
             task,
@@ -415,7 +445,7 @@ pub fn requeue(
         "UPDATE task_destinations SET status = ?8, attempt = attempt + 1,
              retries = CASE WHEN ?4 THEN retries + 1 ELSE 0 END, not_before = ?3,
              message = ?5, exit_code = ?6, meaning = ?7, output = NULL, transferred = 0,
-             reboot_required = 0, updated_at = ?9
+             reboot_required = 0, updated_at = ?9, started_at = NULL
          WHERE task_id = ?1 AND destination_id = ?2",
         params![
             task,
@@ -583,213 +613,5 @@ pub fn activity(c: &Connection) -> Result<(u64, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::Store;
-    use crate::store::destinations::{self, Host};
-    use crate::store::packages::{self, Content, Meta};
-    use crate::task::DestStatus;
-
-    const T0: UnixTime = 1_800_000_000;
-
-    /// A store with one package, destinations `pc-1`… and one task to all.
-    fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
-        let mut s = Store::open_in_memory().unwrap();
-        let ids = s
-            .write(|tx| {
-                let pkg = packages::insert(
-                    tx,
-                    &Content {
-                        format: Format::Zip,
-                        size: 10,
-                        hash: "ab".repeat(32),
-                        sha256: "cd".repeat(32),
-                        file_name: "tool.zip".into(),
-                        installer: None,
-                        product_code: None,
-                        unzipped_size: Some(10),
-                        entries: Some(1),
-                    },
-                    &Meta {
-                        name: "tool".into(),
-                        version: None,
-                        kind: Kind::Install,
-                        install_command: Some("sh install.sh".into()),
-                        uninstall_command: Some("sh remove.sh".into()),
-                        folder: None,
-                        success_codes: vec![0, 3010],
-                    },
-                    T0,
-                )?;
-                let task = insert(
-                    tx,
-                    &NewTask {
-                        name: "Install tool",
-                        kind: TaskType::Install,
-                        class: TaskClass::Admin,
-                        package_id: pkg,
-                        package_name: "tool",
-                        start_at: None,
-                        window: None,
-                    },
-                    T0,
-                )?;
-                let mut ids = Vec::new();
-                for i in 1..=dests {
-                    let host = Host {
-                        os: "linux",
-                        hostname: "h",
-                        agent_version: "1",
-                    };
-                    let name = format!("pc-{i}");
-                    let d = destinations::insert(
-                        tx,
-                        &name,
-                        DestStatus::Online,
-                        host,
-                        &format!("fp-{i}"),
-                        1,
-                        T0,
-                    )?;
-                    add_destination(tx, task, d, T0)?;
-                    ids.push(d);
-                }
-                Ok((task, ids))
-            })
-            .unwrap();
-        (s, ids.0, ids.1)
-    }
-
-    #[test]
-    fn new_destinations_wait_and_work_rows_carry_what_the_agent_needs() {
-        let (s, task, d) = seeded(2);
-        let c = s.conn();
-        let counts = counts(c, task).unwrap();
-        assert_eq!((counts.waiting, counts.unfinished()), (2, 2));
-        let work = work_for(c, d[0], T0).unwrap();
-        assert_eq!(work.len(), 1);
-        let w = &work[0];
-        assert_eq!(
-            (w.task_id, w.attempt, w.state),
-            (task, 1, WorkState::Waiting)
-        );
-        assert_eq!(w.task_type, TaskType::Install);
-        assert_eq!(w.package.success_codes, vec![0, 3010]);
-        assert_eq!(w.package.format, Format::Zip);
-        assert!(may_fetch(c, d[0], &"ab".repeat(32)).unwrap());
-        assert!(!may_fetch(c, d[0], &"ef".repeat(32)).unwrap());
-    }
-
-    #[test]
-    fn finish_records_the_outcome_and_one_row_reads_alone() {
-        let (mut s, task, d) = seeded(3);
-        s.write(|tx| {
-            let o = Outcome {
-                state: WorkState::Failed,
-                exit_code: Some(1603),
-                message: Some("exit 1603: fatal error"),
-                meaning: Some("fatal error during installation"),
-                output: Some("log tail"),
-                transferred: 10,
-                reboot_required: false,
-            };
-            finish(tx, task, d[1], &o, T0 + 5)
-        })
-        .unwrap();
-        let c = s.conn();
-        let one = destination(c, task, "pc-2").unwrap().unwrap();
-        assert_eq!(one.status, WorkState::Failed);
-        assert_eq!(one.exit_code, Some(1603));
-        assert_eq!(
-            one.meaning.as_deref(),
-            Some("fatal error during installation")
-        );
-        assert_eq!(one.output.as_deref(), Some("log tail"));
-        assert!(destination(c, task, "pc-9").unwrap().is_none());
-        // Lists leave the output out; the detail includes it.
-        assert!(
-            destinations(c, task)
-                .unwrap()
-                .iter()
-                .all(|d| d.output.is_none())
-        );
-        assert_eq!(
-            destinations_with_output(c, task).unwrap()[1]
-                .output
-                .as_deref(),
-            Some("log tail")
-        );
-        let f = failures(c).unwrap();
-        assert_eq!((f.len(), f[0].0.destination.as_str()), (1, "pc-2"));
-        assert_eq!(f[0].1.as_deref(), Some("log tail"));
-        assert!(work_for(c, d[1], T0 + 5).unwrap().is_empty());
-    }
-
-    #[test]
-    fn requeue_starts_a_new_attempt_and_a_retry_waits_for_its_time() {
-        let (mut s, task, d) = seeded(2);
-        s.write(|tx| {
-            requeue(
-                tx,
-                task,
-                d[0],
-                &Requeue::Retry {
-                    at: T0 + 30,
-                    message: "exit 1618: retry",
-                    exit_code: Some(1618),
-                    meaning: None,
-                },
-                T0,
-            )?;
-            requeue(tx, task, d[1], &Requeue::Fresh, T0)
-        })
-        .unwrap();
-        let c = s.conn();
-        let cur = state(c, task, d[0]).unwrap().unwrap();
-        assert_eq!(
-            (cur.state, cur.attempt, cur.retries),
-            (WorkState::Waiting, 2, 1)
-        );
-        assert!(work_for(c, d[0], T0 + 29).unwrap().is_empty());
-        assert_eq!(work_for(c, d[0], T0 + 30).unwrap().len(), 1);
-        assert_eq!(next_due(c, d[0], T0).unwrap(), (Some(T0 + 30), false));
-        let fresh = state(c, task, d[1]).unwrap().unwrap();
-        assert_eq!((fresh.attempt, fresh.retries), (2, 0));
-    }
-
-    #[test]
-    fn cancel_touches_only_unfinished_work() {
-        let (mut s, task, d) = seeded(2);
-        let changed = s
-            .write(|tx| {
-                set_progress(tx, task, d[0], WorkState::Succeeded, 10, T0)?;
-                Ok((
-                    cancel(tx, task, d[0], "removed", T0)?,
-                    cancel(tx, task, d[1], "removed", T0)?,
-                ))
-            })
-            .unwrap();
-        assert_eq!(changed, (false, true));
-        let c = counts(s.conn(), task).unwrap();
-        assert_eq!((c.succeeded, c.cancelled, c.unfinished()), (1, 1, 0));
-        assert!(unfinished_destinations(s.conn(), task).unwrap().is_empty());
-    }
-
-    #[test]
-    fn retention_sees_completed_and_empty_tasks_only() {
-        let (mut s, task, d) = seeded(1);
-        assert!(retention_candidates(s.conn()).unwrap().is_empty());
-        s.write(|tx| set_completed(tx, task, Some(T0))).unwrap();
-        let r = retention_candidates(s.conn()).unwrap();
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0].2.completed_at, Some(T0));
-        assert_eq!((r[0].2.class, r[0].2.destinations), (TaskClass::Admin, 1));
-        s.write(|tx| {
-            set_completed(tx, task, None)?;
-            remove_destination(tx, task, d[0])
-        })
-        .unwrap();
-        let r = retention_candidates(s.conn()).unwrap();
-        assert_eq!(r[0].2.destinations, 0);
-    }
-}
+#[path = "tasks_tests.rs"]
+mod tests;

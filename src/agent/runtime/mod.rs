@@ -403,9 +403,16 @@ fn save_report(data: &Path, key: &str, r: &Report) -> Result<()> {
 }
 
 /// Sends progress now, best effort: the final report is what counts.
-async fn progress(agent: &Agent, a: &Assignment, status: ReportStatus, transferred: u64) {
+async fn progress(
+    agent: &Agent,
+    a: &Assignment,
+    status: ReportStatus,
+    transferred: u64,
+    output: Option<String>,
+) {
     let r = Report {
         status,
+        output,
         ..report_for(a, transferred)
     };
     let _ = agent
@@ -504,7 +511,7 @@ async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
         ));
         return r;
     }
-    progress(agent, a, ReportStatus::Transferring, 0).await;
+    progress(agent, a, ReportStatus::Transferring, 0, None).await;
     let cache = agent.data.join("cache");
     let fetcher = Fetcher {
         client: &agent.client,
@@ -524,7 +531,7 @@ async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
                 interval.tick().await;
                 if seen_rx.has_changed().unwrap_or(false) {
                     let n = *seen_rx.borrow_and_update();
-                    progress(&agent, &a, ReportStatus::Transferring, n).await;
+                    progress(&agent, &a, ReportStatus::Transferring, n, None).await;
                 }
             }
         })
@@ -548,7 +555,14 @@ async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
     if fetched.resumed_from > 0 && fetched.resumed_from < a.package.size {
         tracing::info!(from = fetched.resumed_from, "download resumed");
     }
-    progress(agent, a, ReportStatus::Installing, fetched.transferred).await;
+    progress(
+        agent,
+        a,
+        ReportStatus::Installing,
+        fetched.transferred,
+        None,
+    )
+    .await;
     match a.action {
         Action::Distribute => distribute(a, &fetched.path, r).await,
         Action::Install | Action::Uninstall => run_command(agent, a, &fetched.path, r).await,
@@ -598,7 +612,7 @@ async fn distribute(a: &Assignment, content: &Path, mut r: Report) -> Report {
     r
 }
 
-async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Report) -> Report {
+async fn run_command(agent: &Arc<Agent>, a: &Assignment, content: &Path, mut r: Report) -> Report {
     let Some(command) = a.package.command.clone() else {
         r.message = Some(match a.action {
             Action::Uninstall => "the package has no uninstall command".into(),
@@ -643,13 +657,35 @@ async fn run_command(agent: &Agent, a: &Assignment, content: &Path, mut r: Repor
     let msi_logs = agent.data.join("msi-logs");
     let _ = std::fs::create_dir_all(&msi_logs);
     let command = exec::with_msi_log(&command, &msi_logs.join(format!("task-{}.log", a.task_id)));
+    // While the command runs, its output tail goes to the server as
+    // progress (when it changed, at most every `exec::LIVE_EVERY`), so the
+    // task shows what the installer is doing before it ends.
+    let (live_tx, mut live_rx) = tokio::sync::watch::channel(String::new());
+    let streamer = {
+        let (agent, a, transferred) = (agent.clone(), a.clone(), r.transferred);
+        tokio::spawn(async move {
+            while live_rx.changed().await.is_ok() {
+                let tail = live_rx.borrow_and_update().clone();
+                progress(
+                    &agent,
+                    &a,
+                    ReportStatus::Installing,
+                    transferred,
+                    Some(tail),
+                )
+                .await;
+            }
+        })
+    };
     let outcome = exec::run(RunSpec {
         command: &command,
         cwd: &work,
         timeout: agent.command_timeout,
         tail_bytes: OUTPUT_TAIL,
+        live: Some(&live_tx),
     })
     .await;
+    streamer.abort();
     let _ = std::fs::remove_dir_all(&work);
     let outcome = match outcome {
         Ok(o) => o,

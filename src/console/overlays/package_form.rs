@@ -13,12 +13,12 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use super::{AddPackage, EditPackage};
-use crate::api::Request;
+use crate::api::{ApiError, Request};
 use crate::console::backend::{Command, Inspected, Look};
 use crate::console::component::{Ctx, Effect, Footer, Overlay};
 use crate::console::text;
 use crate::console::theme::Theme;
-use crate::console::widgets::{block, centered};
+use crate::console::widgets::{block, centered, wrap};
 use crate::model::{Kind, Level, Package};
 use crate::package::{Format, Inspection};
 
@@ -50,6 +50,13 @@ pub struct PackageForm {
     /// The path a worker is looking at; its answer is taken only while
     /// this is still the path asked about.
     pub inspecting: Option<String>,
+    /// Submitted, waiting for the server's answer.
+    pub pending: bool,
+    /// Why the last submission was refused, in the form's words, and the
+    /// field it is about (None: the form as a whole).
+    pub error: Option<(Option<usize>, String)>,
+    /// What Tab found for a path it cannot complete further.
+    pub candidates: Vec<String>,
 }
 
 const P_PATH: usize = 0;
@@ -59,6 +66,67 @@ const P_KIND: usize = 3;
 const P_INSTALL: usize = 4;
 const P_UNINSTALL: usize = 5;
 const P_FOLDER: usize = 6;
+
+/// Width of the label column.
+const LABEL_W: usize = 18;
+
+/// The CLI's flags in server messages and the form's words for them:
+/// the field, its label as the form shows it.
+const FLAG_WORDS: &[(&str, usize, &str)] = &[
+    ("--install-command", P_INSTALL, "Install command"),
+    ("--uninstall-command", P_UNINSTALL, "Uninstall command"),
+    ("--folder", P_FOLDER, "Folder"),
+    ("--kind", P_KIND, "Kind"),
+    ("--name", P_NAME, "Name"),
+    ("--version", P_VERSION, "Version"),
+];
+
+/// The start of the server's messages about one field's value
+/// (`validate`'s "what: …").
+const FIELD_PREFIXES: &[(&str, usize)] = &[
+    ("name", P_NAME),
+    ("version", P_VERSION),
+    ("install command", P_INSTALL),
+    ("uninstall command", P_UNINSTALL),
+    ("folder", P_FOLDER),
+];
+
+/// A refusal of the server, which speaks to the CLI ("give --folder
+/// DIR"), told in the form's words ("fill in Folder"), with the field it
+/// is about: the first one it names.
+pub fn in_form_words(message: &str) -> (Option<usize>, String) {
+    let mut words = message.to_string();
+    let mut first: Option<(usize, usize)> = None;
+    for (flag, field, label) in FLAG_WORDS {
+        if let Some(at) = message.find(flag)
+            && first.is_none_or(|(a, _)| at < a)
+        {
+            first = Some((at, *field));
+        }
+        for (from, to) in [
+            (format!("give {flag} DIR"), format!("fill in {label}")),
+            (format!("give {flag} CMD"), format!("fill in {label}")),
+            (format!("give {flag}"), format!("fill in {label}")),
+            (format!("{flag} DIR"), (*label).to_string()),
+            (format!("{flag} CMD"), (*label).to_string()),
+            (format!("{flag} install"), format!("{label} 'install'")),
+            (format!("{flag} file"), format!("{label} 'file'")),
+            (format!("{flag} "), format!("{label} ")),
+            ((*flag).to_string(), (*label).to_string()),
+        ] {
+            words = words.replace(&from, &to);
+        }
+    }
+    let field = first.map(|(_, f)| f).or_else(|| {
+        let lower = message.to_lowercase();
+        FIELD_PREFIXES
+            .iter()
+            .filter(|(p, _)| lower.starts_with(p))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, f)| *f)
+    });
+    (field, words)
+}
 
 impl PackageForm {
     pub fn add() -> PackageForm {
@@ -80,6 +148,9 @@ impl PackageForm {
             focus: P_PATH,
             detected: None,
             inspecting: None,
+            pending: false,
+            error: None,
+            candidates: Vec::new(),
         }
     }
 
@@ -175,22 +246,37 @@ impl PackageForm {
         }
     }
 
+    /// Shows why the form cannot be submitted, at its field.
+    fn refused(&mut self, field: Option<usize>, why: String) {
+        if let Some(f) = field.filter(|f| *f >= self.first_field()) {
+            self.focus = f;
+        }
+        self.error = Some((field, why));
+    }
+
     fn value(&self, i: usize) -> Option<String> {
         let v = self.fields[i].input.value().trim();
         (!v.is_empty()).then(|| v.to_string())
     }
 
-    /// The request the form makes, and the footer line when it worked.
-    fn submit(&self) -> Result<(Request, String), String> {
+    /// The request the form makes and the footer line when it worked, or
+    /// what is wrong and at which field.
+    fn submit(&self) -> Result<(Request, String), (Option<usize>, String)> {
         let kind = match self.value(P_KIND).as_deref() {
             None => None,
-            Some(k) => Some(Kind::parse(k).ok_or_else(|| format!("kind '{k}': install or file"))?),
+            Some(k) => Some(Kind::parse(k).ok_or_else(|| {
+                (
+                    Some(P_KIND),
+                    format!("'{k}' is not a kind: install, file, or empty to decide from the file"),
+                )
+            })?),
         };
         match self.editing {
             None => {
-                let path = self
-                    .value(P_PATH)
-                    .ok_or("File: give the path of the file to register")?;
+                let path = self.value(P_PATH).ok_or((
+                    Some(P_PATH),
+                    "give the path of the file to register".to_string(),
+                ))?;
                 let path = std::path::absolute(&path).unwrap_or_else(|_| path.into());
                 let done = format!("registered package {{id}} from {}", path.display());
                 let add = AddPackage {
@@ -228,11 +314,18 @@ impl Overlay for PackageForm {
             KeyCode::Esc => Effect::Close,
             KeyCode::Tab if self.focus == P_PATH && self.editing.is_none() => {
                 let v = self.fields[P_PATH].input.value().to_string();
-                if let Some(done) = complete_path(&v)
-                    && done != v
-                {
-                    self.fields[P_PATH].input = Input::new(done);
-                    return Effect::None;
+                let c = complete_path(&v);
+                self.candidates.clear();
+                if let Some(c) = c {
+                    if c.text != v {
+                        self.fields[P_PATH].input = Input::new(c.text);
+                        return Effect::None;
+                    }
+                    if c.candidates.len() > 1 {
+                        // Nothing more to add: show what it could be.
+                        self.candidates = c.candidates;
+                        return Effect::None;
+                    }
                 }
                 self.focus = P_NAME;
                 self.leave_path()
@@ -243,6 +336,7 @@ impl Overlay for PackageForm {
                 } else {
                     Effect::None
                 };
+                self.candidates.clear();
                 self.focus = (self.focus + 1).min(self.fields.len() - 1);
                 look
             }
@@ -250,19 +344,43 @@ impl Overlay for PackageForm {
                 self.focus = self.focus.saturating_sub(1).max(self.first_field());
                 Effect::None
             }
+            KeyCode::Enter if self.pending => Effect::None,
             KeyCode::Enter => match self.submit() {
-                Ok((request, done)) => Effect::All(vec![
-                    Effect::Send(vec![Command::Act { request, done }]),
-                    Effect::Close,
-                ]),
-                Err(e) => Effect::Flash(Level::Error, e),
+                Ok((request, done)) => {
+                    self.pending = true;
+                    self.error = None;
+                    Effect::Send(vec![Command::Submit { request, done }])
+                }
+                Err((field, e)) => {
+                    self.refused(field, e);
+                    Effect::None
+                }
             },
             _ => {
                 if self.editing.is_none() || self.focus != P_PATH {
                     self.fields[self.focus]
                         .input
                         .handle_event(&CtEvent::Key(*ev));
+                    self.candidates.clear();
                 }
+                Effect::None
+            }
+        }
+    }
+
+    fn answered(&mut self, r: Result<String, ApiError>) -> Effect {
+        if !std::mem::take(&mut self.pending) {
+            // Not this form's request (one closed before its answer came).
+            return match r {
+                Ok(done) => Effect::info(done),
+                Err(e) => Effect::Flash(Level::Error, e.message),
+            };
+        }
+        match r {
+            Ok(done) => Effect::All(vec![Effect::Close, Effect::info(done)]),
+            Err(e) => {
+                let (field, words) = in_form_words(&e.message);
+                self.refused(field, words);
                 Effect::None
             }
         }
@@ -270,36 +388,69 @@ impl Overlay for PackageForm {
 
     fn draw(&self, f: &mut Frame, cx: &Ctx) {
         let theme = cx.theme;
-        let area = centered(f.area(), 84, (self.fields.len() * 2 + 5) as u16);
+        let full = f.area();
+        // Text runs inside the border, after the label column.
+        let width = full.width.min(84);
+        let text_w = (width as usize).saturating_sub(2 + LABEL_W).max(20);
         let title = match self.editing {
             Some(id) => format!("Edit package {id}"),
             None => "Register a package".into(),
         };
         let mut lines = Vec::new();
+        let indented =
+            |s: String, style| Line::from(Span::styled(format!("{:<LABEL_W$}{s}", ""), style));
         for (i, field) in self.fields.iter().enumerate() {
             let focused = i == self.focus;
             let locked = self.editing.is_some() && i == 0;
             let label_style = if focused { theme.accent } else { theme.muted };
             let value = field.input.value().to_string();
             lines.push(Line::from(vec![
-                Span::styled(format!("{:<18}", field.label), label_style),
+                Span::styled(format!("{:<LABEL_W$}", field.label), label_style),
                 Span::styled(value, if locked { theme.muted } else { theme.text }),
                 Span::styled(if focused { "▏" } else { "" }, theme.accent),
             ]));
-            lines.push(Line::from(Span::styled(
-                format!("{:<18}{}", "", field.hint),
-                theme.muted,
-            )));
+            match &self.error {
+                Some((Some(at), why)) if *at == i => {
+                    for l in wrap(&format!("✖ {why}"), text_w) {
+                        lines.push(indented(l, theme.error));
+                    }
+                }
+                _ if i == P_PATH && !self.candidates.is_empty() => {
+                    let all = self.candidates.join("  ");
+                    let mut shown = wrap(&all, text_w);
+                    if shown.len() > 3 {
+                        shown.truncate(3);
+                        shown[2] = format!("… {} candidates: type more", self.candidates.len());
+                    }
+                    for l in shown {
+                        lines.push(indented(l, theme.info));
+                    }
+                }
+                _ => lines.push(indented(field.hint.clone(), theme.muted)),
+            }
         }
-        if let Some(path) = &self.inspecting {
+        if let Some((None, why)) = &self.error {
+            for l in wrap(&format!("✖ {why}"), (width as usize).saturating_sub(2)) {
+                lines.push(Line::from(Span::styled(l, theme.error)));
+            }
+        }
+        if self.pending {
+            lines.push(Line::from(Span::styled(text::SUBMITTING, theme.muted)));
+        } else if let Some(path) = &self.inspecting {
             lines.push(Line::from(Span::styled(
                 format!("{} {path}…", text::INSPECTING),
                 theme.muted,
             )));
         } else if let Some(d) = &self.detected {
-            lines.push(Line::from(Span::styled(d.clone(), theme.info)));
+            for l in wrap(d, (width as usize).saturating_sub(2)) {
+                lines.push(Line::from(Span::styled(l, theme.info)));
+            }
         }
         lines.push(Line::from(Span::styled(text::FORM_HINT, theme.muted)));
+        // At least room for a line of what the file is, so the form does
+        // not change size as it learns that; more when a reason is long.
+        let height = (lines.len() + 2).max(self.fields.len() * 2 + 5);
+        let area = centered(full, width, height as u16);
         f.render_widget(Clear, area);
         f.render_widget(Paragraph::new(lines).block(block(theme, title)), area);
     }
@@ -309,9 +460,18 @@ impl Overlay for PackageForm {
     }
 }
 
+/// What Tab makes of a path being typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The path extended as far as the entries agree.
+    pub text: String,
+    /// The entries it may still become (directories with their '/').
+    pub candidates: Vec<String>,
+}
+
 /// Completes a path as a shell would: the longest common prefix of the
 /// entries that start with what was typed; a lone directory gets its '/'.
-pub fn complete_path(typed: &str) -> Option<String> {
+pub fn complete_path(typed: &str) -> Option<Completion> {
     let (dir, prefix) = match typed.rfind('/') {
         Some(i) => (&typed[..=i], &typed[i + 1..]),
         None => ("", typed),
@@ -328,9 +488,16 @@ pub fn complete_path(typed: &str) -> Option<String> {
         .collect();
     names.sort();
     let first = names.first()?;
+    let candidates = names
+        .iter()
+        .map(|(n, d)| format!("{n}{}", if *d { "/" } else { "" }))
+        .collect();
     if names.len() == 1 {
         let slash = if first.1 { "/" } else { "" };
-        return Some(format!("{dir}{}{slash}", first.0));
+        return Some(Completion {
+            text: format!("{dir}{}{slash}", first.0),
+            candidates,
+        });
     }
     let mut common = first.0.clone();
     for (n, _) in &names[1..] {
@@ -338,7 +505,10 @@ pub fn complete_path(typed: &str) -> Option<String> {
             common.pop();
         }
     }
-    Some(format!("{dir}{common}"))
+    Some(Completion {
+        text: format!("{dir}{common}"),
+        candidates,
+    })
 }
 
 #[cfg(test)]
@@ -353,14 +523,11 @@ mod tests {
         std::fs::write(t.path().join("setup-b.msi"), b"").unwrap();
         std::fs::create_dir(t.path().join("tools")).unwrap();
         let base = format!("{}/", t.path().display());
-        assert_eq!(
-            complete_path(&format!("{base}se")).unwrap(),
-            format!("{base}setup-")
-        );
-        assert_eq!(
-            complete_path(&format!("{base}to")).unwrap(),
-            format!("{base}tools/")
-        );
+        let c = complete_path(&format!("{base}se")).unwrap();
+        assert_eq!(c.text, format!("{base}setup-"));
+        assert_eq!(c.candidates, vec!["setup-a.msi", "setup-b.msi"]);
+        let c = complete_path(&format!("{base}to")).unwrap();
+        assert_eq!(c.text, format!("{base}tools/"));
         assert!(complete_path(&format!("{base}zz")).is_none());
     }
 

@@ -9,13 +9,13 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use super::{CreateTask, Mode};
-use crate::api::Request;
+use crate::api::{ApiError, Request};
 use crate::console::backend::Command;
 use crate::console::component::{Ctx, Effect, Footer, Overlay};
 use crate::console::data::Data;
 use crate::console::text::{self, state_symbol};
 use crate::console::theme::Theme;
-use crate::console::widgets::{block, centered, window};
+use crate::console::widgets::{block, centered, window, wrap};
 use crate::model::{Destination, Level, Package, Task};
 use crate::task::{DestStatus, TaskType, WorkState};
 
@@ -52,6 +52,46 @@ pub fn edit_task(task: Option<&Task>, data: &Data) -> Effect {
     ))))
 }
 
+/// The form to create a copy of `task`: its package, destinations,
+/// schedule and type, named "copy of …"; nothing is created before Enter.
+pub fn copy_task(task: Option<&Task>, data: &Data) -> Effect {
+    let Some(t) = task else {
+        return Effect::nothing_selected();
+    };
+    let t = match &data.task {
+        Some(open) if open.id == t.id && !open.destinations.is_empty() => open,
+        _ => t,
+    };
+    if t.destinations.is_empty() {
+        return Effect::info("open the task (Enter) to copy it");
+    }
+    let Some(package) = t
+        .package
+        .filter(|p| data.packages.iter().any(|k| k.id == *p))
+    else {
+        return Effect::warn(format!(
+            "task {}: its package was deleted, nothing to copy",
+            t.id
+        ));
+    };
+    let mut f = TaskForm::new(
+        data.packages.clone(),
+        data.destinations.clone(),
+        Some(package),
+    );
+    f.choose_as(t);
+    f.uninstall = t.kind == TaskType::Uninstall;
+    f.at = Input::new(t.start_at.clone().unwrap_or_default());
+    f.window = Input::new(t.window.clone().unwrap_or_default());
+    f.name = Input::new(format!("copy of {}", t.name));
+    f.copy_of = Some(t.id);
+    Effect::Open(Mode::TaskForm(Box::new(f)))
+}
+
+/// Why a form cannot be submitted, and the part it is about (None: the
+/// form as a whole).
+type Refusal = (Option<TaskPart>, String);
+
 /// Which part of a task form has the keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskPart {
@@ -77,6 +117,13 @@ pub struct TaskForm {
     pub part: TaskPart,
     /// Which option field has the keys (0 at, 1 window, 2 name, 3 uninstall).
     pub option: usize,
+    /// The task this form copies (a new task made from it).
+    pub copy_of: Option<i64>,
+    /// Submitted, waiting for the server's answer.
+    pub pending: bool,
+    /// Why the last submission was refused, and the part it is about
+    /// (None: the form as a whole).
+    pub error: Option<(Option<TaskPart>, String)>,
 }
 
 impl TaskForm {
@@ -103,17 +150,41 @@ impl TaskForm {
             name: Input::default(),
             part: TaskPart::Package,
             option: 0,
+            copy_of: None,
+            pending: false,
+            error: None,
         }
     }
 
-    pub fn edit(task: Task, packages: Vec<Package>, destinations: Vec<Destination>) -> TaskForm {
-        let mut f = TaskForm::new(packages, destinations, task.package);
-        for (i, d) in f.destinations.iter().enumerate() {
-            f.chosen[i] = task
+    /// Ticks the destinations `task` has (those not cancelled out of it).
+    fn choose_as(&mut self, task: &Task) {
+        for (i, d) in self.destinations.iter().enumerate() {
+            self.chosen[i] = task
                 .destinations
                 .iter()
                 .any(|td| td.name == d.name && td.status != WorkState::Cancelled);
         }
+    }
+
+    /// The parts Tab goes through: an edit changes only the package or
+    /// the destinations.
+    fn parts(&self) -> &'static [TaskPart] {
+        if self.editing.is_some() {
+            &[TaskPart::Package, TaskPart::Destinations]
+        } else {
+            &[TaskPart::Package, TaskPart::Destinations, TaskPart::Options]
+        }
+    }
+
+    fn next_part(&self, step: isize) -> TaskPart {
+        let parts = self.parts();
+        let at = parts.iter().position(|p| *p == self.part).unwrap_or(0) as isize;
+        parts[(at + step).rem_euclid(parts.len() as isize) as usize]
+    }
+
+    pub fn edit(task: Task, packages: Vec<Package>, destinations: Vec<Destination>) -> TaskForm {
+        let mut f = TaskForm::new(packages, destinations, task.package);
+        f.choose_as(&task);
         f.uninstall = task.kind == TaskType::Uninstall;
         f.part = TaskPart::Destinations;
         f.editing = Some(task);
@@ -134,25 +205,19 @@ impl TaskForm {
             .collect()
     }
 
-    /// Handles a key; returns the request when the form is submitted.
-    fn handle_key(&mut self, ev: &KeyEvent) -> Result<Option<Request>, String> {
+    /// Handles a key; returns the request when the form is submitted, or
+    /// why it cannot be and the part that is about.
+    fn handle_key(&mut self, ev: &KeyEvent) -> Result<Option<Request>, Refusal> {
         match ev.code {
             KeyCode::Tab => {
-                self.part = match self.part {
-                    TaskPart::Package => TaskPart::Destinations,
-                    TaskPart::Destinations => TaskPart::Options,
-                    TaskPart::Options => TaskPart::Package,
-                };
+                self.part = self.next_part(1);
                 return Ok(None);
             }
             KeyCode::BackTab => {
-                self.part = match self.part {
-                    TaskPart::Package => TaskPart::Options,
-                    TaskPart::Destinations => TaskPart::Package,
-                    TaskPart::Options => TaskPart::Destinations,
-                };
+                self.part = self.next_part(-1);
                 return Ok(None);
             }
+            KeyCode::Enter if self.pending => return Ok(None),
             KeyCode::Enter => return self.submit().map(Some),
             _ => {}
         }
@@ -222,14 +287,17 @@ impl TaskForm {
             .collect()
     }
 
-    fn submit(&self) -> Result<Request, String> {
-        let pkg = self
-            .packages
-            .get(self.package)
-            .ok_or("no package: register one first")?;
+    fn submit(&self) -> Result<Request, Refusal> {
+        let pkg = self.packages.get(self.package).ok_or((
+            Some(TaskPart::Package),
+            "no package: register one first".to_string(),
+        ))?;
         let to = self.chosen_names();
         if to.is_empty() {
-            return Err("choose at least one destination (Space, or + for all shown)".into());
+            return Err((
+                Some(TaskPart::Destinations),
+                "choose at least one destination (Space, or + for all shown)".into(),
+            ));
         }
         if let Some(t) = &self.editing {
             let before: Vec<String> = t
@@ -245,20 +313,25 @@ impl TaskForm {
             let dests_changed = a != b;
             let pkg_changed = t.package != Some(pkg.id);
             return match (dests_changed, pkg_changed) {
-                (true, true) => {
-                    Err("change the destinations or the package, not both at once".into())
-                }
+                (true, true) => Err((
+                    None,
+                    "change the destinations or the package, not both at once".into(),
+                )),
                 (true, false) => Ok(Request::TaskEditDestinations { id: t.id, to }),
                 (false, true) => Ok(Request::TaskEditPackage {
                     id: t.id,
                     package: pkg.id,
                 }),
-                (false, false) => Err("nothing changed".into()),
+                (false, false) => Err((
+                    None,
+                    "nothing changed: tick or untick destinations, or choose another package"
+                        .into(),
+                )),
             };
         }
         let at = match self.at.value().trim() {
             "" => None,
-            s => Some(crate::clock::parse_time(s)?),
+            s => Some(crate::clock::parse_time(s).map_err(|e| (Some(TaskPart::Options), e))?),
         };
         let window = Some(self.window.value().trim().to_string()).filter(|w| !w.is_empty());
         let name = Some(self.name.value().trim().to_string()).filter(|w| !w.is_empty());
@@ -281,17 +354,51 @@ impl Overlay for TaskForm {
         }
         match self.handle_key(ev) {
             Ok(Some(request)) => {
-                let done = match &request {
-                    Request::TaskCreate(_) => "created task {id}".to_string(),
+                let done = match (&request, &self.copy_of, &self.editing) {
+                    (Request::TaskCreate(_), Some(of), _) => {
+                        format!("created task {{id}}, a copy of task {of}")
+                    }
+                    (Request::TaskCreate(_), None, _) => "created task {id}".to_string(),
+                    (Request::TaskEditPackage { .. }, _, Some(t)) => {
+                        format!("task {}: package changed", t.id)
+                    }
+                    (_, _, Some(t)) => format!("task {}: destinations changed", t.id),
                     _ => "task changed".to_string(),
                 };
-                Effect::All(vec![
-                    Effect::Send(vec![Command::Act { request, done }]),
-                    Effect::Close,
-                ])
+                self.pending = true;
+                self.error = None;
+                Effect::Send(vec![Command::Submit { request, done }])
             }
             Ok(None) => Effect::None,
-            Err(e) => Effect::Flash(Level::Error, e),
+            Err((part, why)) => {
+                if let Some(p) = part {
+                    self.part = p;
+                }
+                self.error = Some((part, why));
+                Effect::None
+            }
+        }
+    }
+
+    fn answered(&mut self, r: Result<String, ApiError>) -> Effect {
+        if !std::mem::take(&mut self.pending) {
+            // Not this form's request (one closed before its answer came).
+            return match r {
+                Ok(done) => Effect::info(done),
+                Err(e) => Effect::Flash(Level::Error, e.message),
+            };
+        }
+        match r {
+            Ok(done) => Effect::All(vec![Effect::Close, Effect::info(done)]),
+            Err(e) => {
+                // An edit's refusal is about what it changes.
+                let part = match &self.editing {
+                    Some(_) => Some(self.part),
+                    None => None,
+                };
+                self.error = Some((part, e.message));
+                Effect::None
+            }
         }
     }
 
@@ -303,20 +410,36 @@ impl Overlay for TaskForm {
             full.width.saturating_sub(4).min(100),
             full.height.saturating_sub(2),
         );
-        let title = match &self.editing {
-            Some(t) => format!("Edit task {} (destinations or package)", t.id),
-            None => "New task".into(),
+        let title = match (&self.editing, self.copy_of) {
+            (Some(t), _) => format!("Edit task {}: its destinations, or its package", t.id),
+            (None, Some(of)) => format!("New task: a copy of task {of}"),
+            (None, None) => "New task".into(),
         };
         f.render_widget(Clear, area);
         let outer = block(theme, title);
         let inner = outer.inner(area);
         f.render_widget(outer, area);
-        let [top, bottom, help] = Layout::vertical([
+        let error: Vec<String> = self
+            .error
+            .as_ref()
+            .map(|(_, why)| wrap(&format!("✖ {why}"), inner.width as usize))
+            .unwrap_or_default();
+        let [top, bottom, problem, help] = Layout::vertical([
             Constraint::Min(4),
             Constraint::Length(5),
+            Constraint::Length(error.len().min(4) as u16),
             Constraint::Length(1),
         ])
         .areas(inner);
+        f.render_widget(
+            Paragraph::new(
+                error
+                    .into_iter()
+                    .map(|l| Line::from(Span::styled(l, theme.error)))
+                    .collect::<Vec<_>>(),
+            ),
+            problem,
+        );
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
         let part_style = |p: TaskPart| {
@@ -368,6 +491,13 @@ impl Overlay for TaskForm {
             .map(|(pos, &i)| {
                 let d = &self.destinations[i];
                 let mark = if self.chosen[i] { "[x]" } else { "[ ]" };
+                // In an edit, where each destination stands in the task.
+                let stands = self
+                    .editing
+                    .as_ref()
+                    .and_then(|t| t.destinations.iter().find(|td| td.name == d.name))
+                    .map(|td| format!(" · {} {}", state_symbol(td.status), td.status))
+                    .unwrap_or_default();
                 let s = if pos == self.cursor && self.part == TaskPart::Destinations {
                     theme.selection
                 } else {
@@ -375,7 +505,7 @@ impl Overlay for TaskForm {
                 };
                 Line::from(Span::styled(
                     format!(
-                        "{mark} {} {} {}",
+                        "{mark} {} {} {}{stands}",
                         d.name,
                         state_symbol(d.status),
                         d.os.clone().unwrap_or_default()
@@ -439,22 +569,38 @@ impl Overlay for TaskForm {
                 },
             ),
         ];
-        f.render_widget(
-            Paragraph::new(options).block(
-                Block::default()
-                    .borders(Borders::TOP)
-                    .border_style(part_style(TaskPart::Options))
-                    .title(" Options ↑↓ "),
-            ),
-            bottom,
-        );
-        f.render_widget(
-            Paragraph::new(Span::styled(
-                "Tab next part · Enter create · Esc cancel",
-                theme.muted,
-            )),
-            help,
-        );
+        if self.editing.is_some() {
+            let lines: Vec<Line> = text::EDIT_TASK_RULES
+                .iter()
+                .map(|l| Line::from(Span::styled(*l, theme.text)))
+                .collect();
+            f.render_widget(
+                Paragraph::new(lines).block(
+                    Block::default()
+                        .borders(Borders::TOP)
+                        .border_style(theme.muted)
+                        .title(" What an edit may change "),
+                ),
+                bottom,
+            );
+        } else {
+            f.render_widget(
+                Paragraph::new(options).block(
+                    Block::default()
+                        .borders(Borders::TOP)
+                        .border_style(part_style(TaskPart::Options))
+                        .title(" Options ↑↓ "),
+                ),
+                bottom,
+            );
+        }
+        let hint = match (self.pending, &self.editing, self.copy_of) {
+            (true, _, _) => text::SUBMITTING,
+            (false, Some(_), _) => "Tab package/destinations · Enter save the change · Esc cancel",
+            (false, None, Some(_)) => "Tab next part · Enter create the copy · Esc cancel",
+            (false, None, None) => "Tab next part · Enter create · Esc cancel",
+        };
+        f.render_widget(Paragraph::new(Span::styled(hint, theme.muted)), help);
     }
 
     fn footer(&self, _theme: &Theme) -> Footer<'_> {

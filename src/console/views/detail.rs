@@ -164,6 +164,7 @@ impl Component for TaskDetail {
                 Some(d) => Effect::LogOf(d.name.clone()),
                 None => Effect::nothing_selected(),
             },
+            Action::CopyTask => task_form::copy_task(task, cx.data),
             a => Effect::Unhandled(a),
         }
     }

@@ -166,17 +166,7 @@ impl Component for Tasks {
             },
             Action::NewTask => task_form::new_task(cx.data, None),
             Action::EditTask => task_form::edit_task(selected, cx.data),
-            Action::CopyTask => match selected {
-                Some(t) => Effect::act(
-                    Request::TaskCopy {
-                        id: t.id,
-                        to: None,
-                        name: None,
-                    },
-                    format!("copied task {} as task {{id}}", t.id),
-                ),
-                None => Effect::nothing_selected(),
-            },
+            Action::CopyTask => task_form::copy_task(selected, cx.data),
             Action::RerunFailed if !self.table.marked.is_empty() => {
                 let marked = self.marked(cx.data);
                 self.table.marked.clear();

@@ -136,6 +136,64 @@ fn snapshot_output_pane() {
     screens!("output", app);
 }
 
+/// Opened while a destination installs, the pane follows it: each
+/// refresh brings its output so far with state and elapsed time, the
+/// final output once it ends; `y` copies it, closing stops the watch.
+#[test]
+fn output_pane_is_live_while_the_destination_runs() {
+    let mut app = seeded();
+    open_detail(&mut app);
+    press(&mut app, "o");
+    let mut d = row("pc-hr-01", "installing");
+    d.started_at = Some("2025-06-01T08:59:18Z".into());
+    d.elapsed_secs = Some(42);
+    d.output = Some("unpacking files\n".into());
+    app.message(Message::Output(Ok((1, d.clone()))));
+    let s = render(&app, 80, 24);
+    assert!(s.contains("installing · running for 42 s"), "{s}");
+    assert!(s.contains("unpacking files"), "{s}");
+    assert!(s.contains("live"), "{s}");
+
+    // The next refresh: the attempt has ended.
+    let mut done = d.clone();
+    done.status = "succeeded".parse().unwrap();
+    done.exit_code = Some(0);
+    done.elapsed_secs = Some(65);
+    done.updated_at = "2025-06-01T09:00:23Z".into();
+    done.output = Some("unpacking files\nall done\n".into());
+    app.message(Message::Snapshot(Box::new(Snapshot {
+        task: Some(detail()),
+        output: Some((1, done)),
+        ..snapshot()
+    })));
+    let s = render(&app, 80, 24);
+    assert!(s.contains("succeeded · took 1 min 05 s"), "{s}");
+    assert!(s.contains("all done"), "{s}");
+    assert!(!s.contains("live"), "{s}");
+
+    press(&mut app, "y");
+    assert!(matches!(app.mode, Mode::Output(_)), "y closed the pane");
+    let said = flash(&app);
+    let path = said
+        .rsplit(' ')
+        .next()
+        .filter(|p| p.ends_with(".txt"))
+        .unwrap_or_else(|| panic!("no file in {said:?}"));
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap(),
+        "unpacking files\nall done\n"
+    );
+
+    app.outbox.clear();
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(
+        app.outbox.iter().any(|c| matches!(c, Cmd::Unwatch)),
+        "{:?}",
+        app.outbox
+    );
+}
+
 #[test]
 fn snapshot_read_only() {
     let mut app = app_with("default", true);
@@ -176,7 +234,8 @@ fn task_form_creates_a_task_for_the_chosen_destinations() {
     press(&mut app, "Nightly");
     app.outbox.clear();
     key(&mut app, KeyCode::Enter);
-    assert!(matches!(app.mode, Mode::Normal));
+    // The form waits for the server's answer before it closes.
+    assert!(matches!(app.mode, Mode::TaskForm(_)));
     match acts(&app)[..] {
         [Request::TaskCreate(c)] => {
             assert_eq!(c.package, 2);
@@ -186,11 +245,182 @@ fn task_form_creates_a_task_for_the_chosen_destinations() {
         }
         ref other => panic!("not one TaskCreate: {other:?}"),
     }
-    // With nothing chosen the form stays and says why.
+    app.message(Message::Answer(Ok("created task 5".into())));
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(flash(&app), "created task 5");
+    // With nothing chosen the form stays and says why, in the form.
     press(&mut app, "n");
     key(&mut app, KeyCode::Enter);
     assert!(matches!(app.mode, Mode::TaskForm(_)));
-    assert!(flash(&app).contains("choose at least one destination"));
+    let s = render(&app, 80, 24);
+    assert!(s.contains("choose at least one destination"), "{s}");
+}
+
+fn task_form(app: &App) -> &courier::console::overlays::task_form::TaskForm {
+    match &app.mode {
+        Mode::TaskForm(f) => f,
+        other => panic!("no task form: {other:?}"),
+    }
+}
+
+fn package_form(app: &App) -> &courier::console::overlays::package_form::PackageForm {
+    match &app.mode {
+        Mode::PackageForm(f) => f,
+        other => panic!("no package form: {other:?}"),
+    }
+}
+
+fn refused(message: &str) -> Message {
+    Message::Answer(Err(courier::api::ApiError::refused(message)))
+}
+
+/// A refused registration leaves the form open with everything typed,
+/// the reason at the field it is about, whole and in the form's words.
+#[test]
+fn package_form_keeps_what_was_typed_when_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "hello\n").unwrap();
+    let mut app = seeded();
+    press(&mut app, "1a");
+    for c in file.display().to_string().chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Tab);
+    press(&mut app, "Team notes");
+    app.outbox.clear();
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(acts(&app).len(), 1, "{:?}", app.outbox);
+    // What the server says to a file with neither folder nor command.
+    app.message(refused(
+        "no MSI or EXE installer found: give --folder DIR to distribute it as a file, \
+         or --install-command CMD to install it",
+    ));
+    let f = package_form(&app);
+    assert_eq!(f.fields[0].input.value(), file.display().to_string());
+    assert_eq!(f.fields[1].input.value(), "Team notes");
+    assert_eq!(f.fields[f.focus].label, "Folder");
+    let s = render(&app, 80, 24);
+    assert!(!s.contains("--folder"), "{s}");
+    assert!(s.contains("fill in Folder"), "{s}");
+    // The end of the reason too, not cut at the edge.
+    assert!(s.contains("Install command to install it"), "{s}");
+    assert!(flash(&app).is_empty(), "{}", flash(&app));
+
+    press(&mut app, "/srv/notes");
+    app.outbox.clear();
+    key(&mut app, KeyCode::Enter);
+    match acts(&app)[..] {
+        [Request::PackageAdd(a)] => {
+            assert_eq!(a.name.as_deref(), Some("Team notes"));
+            assert_eq!(a.folder.as_deref(), Some("/srv/notes"));
+        }
+        ref other => panic!("not one PackageAdd: {other:?}"),
+    }
+    app.message(Message::Answer(Ok("registered package 9".into())));
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(flash(&app), "registered package 9");
+}
+
+/// Tab on a path that several files share shows them, and stays.
+#[test]
+fn path_completion_lists_the_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["setup-a.msi", "setup-b.msi"] {
+        std::fs::write(dir.path().join(f), "").unwrap();
+    }
+    let mut app = seeded();
+    press(&mut app, "1a");
+    for c in format!("{}/se", dir.path().display()).chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    let f = package_form(&app);
+    assert_eq!(f.focus, 0, "Tab left the path");
+    assert_eq!(
+        f.fields[0].input.value(),
+        format!("{}/setup-", dir.path().display())
+    );
+    let s = render(&app, 80, 24);
+    assert!(s.contains("setup-a.msi  setup-b.msi"), "{s}");
+}
+
+/// The edit form offers what an edit may change, says so, and shows the
+/// server's refusal of an edit that changes nothing.
+#[test]
+fn task_edit_offers_only_what_may_change_and_shows_a_refusal() {
+    let mut app = seeded();
+    open_detail(&mut app);
+    press(&mut app, "e");
+    let s = render(&app, 80, 24);
+    for gone in [
+        "now (or YYYY-MM-DD",
+        "any time (or",
+        "Uninstall",
+        "Enter create",
+    ] {
+        assert!(!s.contains(gone), "{gone} offered:\n{s}");
+    }
+    assert!(s.contains("its destinations, or its package"), "{s}");
+    assert!(s.contains("Enter save the change"), "{s}");
+    // Tab goes between the two parts only.
+    use courier::console::overlays::task_form::TaskPart;
+    assert_eq!(task_form(&app).part, TaskPart::Destinations);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(task_form(&app).part, TaskPart::Package);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(task_form(&app).part, TaskPart::Destinations);
+
+    // Untick pc-accounting-01, which has succeeded.
+    press(&mut app, " ");
+    app.outbox.clear();
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(
+            acts(&app)[..],
+            [Request::TaskEditDestinations { id: 1, .. }]
+        ),
+        "{:?}",
+        app.outbox
+    );
+    app.message(refused(
+        "task 1: nothing to change: pc-accounting-01 already finished and keeps its outcome \
+         (an edit cannot undo what was done; delete the task or copy it instead)",
+    ));
+    assert!(task_form(&app).chosen.iter().filter(|c| **c).count() == 1);
+    let s = render(&app, 80, 24);
+    assert!(
+        s.contains("nothing to change: pc-accounting-01 already finished and keeps"),
+        "{s}"
+    );
+    assert!(!flash(&app).contains("task changed"), "{}", flash(&app));
+}
+
+/// `c` opens a form filled from the task; only Enter there creates.
+#[test]
+fn copy_opens_a_form_filled_from_the_task() {
+    let mut app = seeded();
+    open_detail(&mut app);
+    app.outbox.clear();
+    press(&mut app, "c");
+    assert!(acts(&app).is_empty(), "copied at once: {:?}", app.outbox);
+    let f = task_form(&app);
+    assert_eq!(f.name.value(), "copy of Roll out Courier Hello 1.0");
+    let s = render(&app, 80, 24);
+    assert!(s.contains("a copy of task 1"), "{s}");
+    key(&mut app, KeyCode::Enter);
+    match acts(&app)[..] {
+        [Request::TaskCreate(c)] => {
+            assert_eq!(c.package, 1);
+            assert_eq!(c.to, vec!["pc-accounting-01", "pc-accounting-02"]);
+            assert_eq!(
+                c.name.as_deref(),
+                Some("copy of Roll out Courier Hello 1.0")
+            );
+        }
+        ref other => panic!("not one TaskCreate: {other:?}"),
+    }
 }
 
 #[test]

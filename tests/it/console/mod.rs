@@ -207,7 +207,7 @@ fn acts(app: &App) -> Vec<&Request> {
     app.outbox
         .iter()
         .filter_map(|c| match c {
-            Cmd::Act { request, .. } => Some(request),
+            Cmd::Act { request, .. } | Cmd::Submit { request, .. } => Some(request),
             _ => None,
         })
         .collect()

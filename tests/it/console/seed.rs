@@ -186,6 +186,8 @@ pub(super) fn row(name: &str, status: &str) -> TaskDestination {
         reboot_required: false,
         output: None,
         updated_at: WHEN.into(),
+        started_at: None,
+        elapsed_secs: None,
     }
 }
 
@@ -415,5 +417,6 @@ pub(super) fn snapshot() -> Snapshot {
         events: events(),
         task: None,
         failures: None,
+        output: None,
     }
 }

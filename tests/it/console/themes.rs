@@ -55,6 +55,34 @@ fn mono_uses_no_colour_and_default_does() {
     assert_eq!(coloured, 3);
 }
 
+/// On a light terminal nothing is drawn in a pale colour on the
+/// terminal's own (white) background: key descriptions, hints and
+/// borders included.
+#[test]
+fn light_theme_draws_nothing_pale_on_white() {
+    let pale = [
+        Color::Gray,
+        Color::White,
+        Color::LightYellow,
+        Color::LightCyan,
+        Color::LightGreen,
+        Color::Yellow,
+    ];
+    let mut app = app_with("light", false);
+    open_detail(&mut app);
+    let b = draw_buffer(&app, 80, 24);
+    let faint: Vec<String> = b
+        .content
+        .iter()
+        .filter(|c| c.bg == Color::Reset && c.symbol().trim() != "" && pale.contains(&c.fg))
+        .map(|c| format!("{}:{:?}", c.symbol(), c.fg))
+        .collect();
+    assert!(faint.is_empty(), "pale on white: {faint:?}");
+    // The footer's key descriptions are among what is checked.
+    let footer = text_of(&b);
+    assert!(footer.contains("rerun"), "{footer}");
+}
+
 fn app_detail(theme: &str) -> App {
     let mut app = app_with(theme, false);
     open_detail(&mut app);

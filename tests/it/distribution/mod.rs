@@ -5,6 +5,7 @@
 
 mod enrolment;
 mod install;
+mod live;
 mod offline;
 mod transfer;
 mod windows;
