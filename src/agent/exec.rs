@@ -697,6 +697,7 @@ mod windows_tests {
             cwd,
             timeout,
             tail_bytes: 4096,
+            live: None,
         }
     }
 
