@@ -98,6 +98,13 @@ impl Client {
     ) -> anyhow::Result<Client> {
         match dial(endpoint) {
             Ok(link) => Ok(Client::remote(link)),
+            // A pipe that exists but stays busy belongs to a server that
+            // runs: working beside it on the same store would be wrong.
+            #[cfg(windows)]
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(anyhow::anyhow!(
+                "the server of this data dir does not answer on {} ({e}); try again",
+                endpoint.display()
+            )),
             Err(_) => Ok(Client::local(open_local()?)),
         }
     }
@@ -118,7 +125,8 @@ pub fn dial(endpoint: &Path) -> std::io::Result<Box<dyn Link>> {
     // Each client takes a pipe instance; between one being taken and the
     // server creating the next, opening fails with "busy", briefly.
     const BUSY: i32 = windows_sys::Win32::Foundation::ERROR_PIPE_BUSY as i32;
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // A loaded machine can take a while to get there.
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match std::fs::OpenOptions::new()
             .read(true)

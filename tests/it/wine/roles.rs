@@ -127,7 +127,9 @@ fn windows_json(prefix: &Prefix, data: &str, args: &[&str]) -> Value {
     let out = prefix.courier(&all);
     assert!(
         out.status.success(),
-        "courier.exe {args:?}: {}",
+        "courier.exe {args:?} ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout)
