@@ -521,9 +521,11 @@ impl Overlay for TaskForm {
                     .borders(Borders::ALL)
                     .border_style(part_style(TaskPart::Destinations))
                     .title(format!(
-                        " Destinations {chosen} chosen · filter: {}▏ · Space toggle · +/- all shown ",
+                        " Destinations {chosen} chosen · filter: {}▏ ",
                         self.filter.value()
-                    )),
+                    ))
+                    // Below, where a narrow pane still has room for it.
+                    .title_bottom(" Space toggle · +/- all shown "),
             ),
             right,
         );
