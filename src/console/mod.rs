@@ -225,14 +225,27 @@ impl Input {
                         }
                     }
                     // On Unix the bytes are there: do not wait again.
-                    let wait = if cfg!(unix) { Duration::ZERO } else { TICK };
-                    let key = match event::poll(wait) {
-                        Ok(false) => continue,
-                        Ok(true) => event::read().map_or(Key::Gone, Key::Event),
-                        Err(_) => Key::Gone,
-                    };
-                    let gone = matches!(key, Key::Gone);
-                    if tx.send(key).is_err() || gone {
+                    let mut wait = if cfg!(unix) { Duration::ZERO } else { TICK };
+                    // One read of the terminal can bring several keys (a
+                    // paste, fast typing, a script): crossterm keeps those
+                    // it has not handed out yet, which the terminal no
+                    // longer signals, so every one is taken before waiting
+                    // on the terminal again.
+                    let mut ended = false;
+                    loop {
+                        let key = match event::poll(wait) {
+                            Ok(false) => break,
+                            Ok(true) => event::read().map_or(Key::Gone, Key::Event),
+                            Err(_) => Key::Gone,
+                        };
+                        let gone = matches!(key, Key::Gone);
+                        if tx.send(key).is_err() || gone {
+                            ended = true;
+                            break;
+                        }
+                        wait = Duration::ZERO;
+                    }
+                    if ended {
                         break;
                     }
                 }

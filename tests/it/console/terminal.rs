@@ -181,3 +181,18 @@ fn listen_flag_gives_a_standalone_console_its_address() {
     c.tmux.send("q");
     c.assert_gone_and_clean("q");
 }
+
+/// Keys that arrive together (a paste, fast typing, a script) are all
+/// taken at once: none waits in the reader for the next keystroke.
+#[test]
+fn keys_typed_in_one_burst_all_arrive() {
+    let c = Standalone::start();
+    c.tmux.send("/");
+    c.tmux.wait_for("/", DEADLINE, || c.log());
+    c.tmux.type_text("no-such-row-42");
+    c.tmux
+        .wait_for("no-such-row-42", Duration::from_secs(5), || c.log());
+    c.tmux.send("Escape");
+    c.tmux.send("q");
+    c.assert_gone_and_clean("q");
+}
