@@ -31,7 +31,7 @@ const COLUMNS: &[Column] = &[
 
 /// A task with more rows than this is fetched again only when its counts
 /// change, or every 10 seconds: its rows are megabytes of JSON.
-const BIG: usize = 2000;
+pub(crate) const BIG: usize = 2000;
 
 #[derive(Debug, Default)]
 pub struct TaskDetail {

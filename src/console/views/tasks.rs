@@ -149,6 +149,21 @@ impl Component for Tasks {
         self.table.refilter(&data.tasks);
     }
 
+    /// The selected task's rows come with each refresh, so that `e` and
+    /// `c` work from the list; a big task's only when it is opened.
+    fn refresh(&mut self, data: &Data) -> Command {
+        let task = self.selected(data).filter(|t| {
+            let c = &t.counts;
+            let size =
+                c.waiting + c.transferring + c.installing + c.succeeded + c.failed + c.cancelled;
+            size <= super::detail::BIG as u64
+        });
+        Command::Refresh {
+            task: task.map(|t| t.id),
+            triage: false,
+        }
+    }
+
     fn sort_columns(&self) -> usize {
         COLUMNS.len()
     }

@@ -423,6 +423,30 @@ fn copy_opens_a_form_filled_from_the_task() {
     }
 }
 
+/// `c` and `e` work from the task list, not only once the task is open:
+/// the list's refresh brings the selected task's rows.
+#[test]
+fn copy_works_from_the_list_once_the_selected_tasks_rows_come() {
+    let mut app = seeded();
+    press(&mut app, "2g");
+    assert_eq!(app.view, View::Tasks);
+    match app.refresh() {
+        Cmd::Refresh { task, .. } => assert_eq!(task, Some(1), "the selected task"),
+        other => panic!("not a refresh: {other:?}"),
+    }
+    app.message(Message::Snapshot(Box::new(Snapshot {
+        task: Some(detail()),
+        ..snapshot()
+    })));
+    app.outbox.clear();
+    press(&mut app, "c");
+    assert!(acts(&app).is_empty(), "copied at once: {:?}", app.outbox);
+    assert_eq!(
+        task_form(&app).name.value(),
+        "copy of Roll out Courier Hello 1.0"
+    );
+}
+
 #[test]
 fn package_form_registers_with_the_typed_fields() {
     let dir = tempfile::tempdir().unwrap();
