@@ -40,8 +40,21 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
-/// What the pane shows of `d`.
-pub fn body(d: &TaskDestination) -> String {
+/// Width of the labels ("message  "); a value that wraps continues under
+/// the value, not under the label.
+const LABEL: usize = 9;
+
+/// Appends `label  value`, the value wrapped to `width` columns in all.
+fn field(body: &mut String, label: &str, value: &str, width: usize) {
+    let lines = crate::console::widgets::wrap(value, width.saturating_sub(LABEL).max(10));
+    for (i, line) in lines.iter().enumerate() {
+        let head = if i == 0 { label } else { "" };
+        body.push_str(&format!("{head:<LABEL$}{line}\n"));
+    }
+}
+
+/// What the pane shows of `d`, `width` columns wide.
+pub fn body(d: &TaskDestination, width: usize) -> String {
     let mut body = String::new();
     let running = !d.status.is_final();
     let elapsed = d
@@ -54,34 +67,30 @@ pub fn body(d: &TaskDestination) -> String {
             }
         })
         .unwrap_or_default();
-    body.push_str(&format!(
-        "status   {} {}{elapsed}\n",
-        text::state_symbol(d.status),
-        d.status
-    ));
-    body.push_str(&format!(
-        "attempt  {} (automatic retries {})\n",
-        d.attempt, d.retries
-    ));
+    let status = format!("{} {}{elapsed}", text::state_symbol(d.status), d.status);
+    field(&mut body, "status", &status, width);
+    let attempt = format!("{} (automatic retries {})", d.attempt, d.retries);
+    field(&mut body, "attempt", &attempt, width);
     if let Some(s) = &d.started_at {
-        body.push_str(&format!("started  {s}\n"));
+        field(&mut body, "started", s, width);
     }
     if let Some(c) = d.exit_code {
-        body.push_str(&format!(
-            "exit     {c}{}\n",
-            d.meaning
-                .as_deref()
-                .map(|m| format!(" — {m}"))
-                .unwrap_or_default()
-        ));
+        let meaning = d.meaning.as_deref().map(|m| format!(" — {m}"));
+        field(
+            &mut body,
+            "exit",
+            &format!("{c}{}", meaning.unwrap_or_default()),
+            width,
+        );
     }
     if let Some(m) = &d.message {
-        body.push_str(&format!("message  {m}\n"));
+        field(&mut body, "message", m, width);
     }
     if d.reboot_required {
-        body.push_str("reboot   required\n");
+        field(&mut body, "reboot", "required", width);
     }
-    body.push_str(&format!("updated  {}\n\n", d.updated_at));
+    field(&mut body, "updated", &d.updated_at, width);
+    body.push('\n');
     match d.output.as_deref().filter(|o| !o.trim().is_empty()) {
         Some(o) => body.push_str(o),
         None if running => body.push_str(text::OUTPUT_NOT_YET),
@@ -152,7 +161,8 @@ fn file_safe(name: &str) -> String {
 
 impl Overlay for OutputPane {
     fn key(&mut self, ev: &KeyEvent) -> Effect {
-        let lines = body(&self.dest).lines().count();
+        // Only bounds the scroll: the width the lines wrap at hardly matters.
+        let lines = body(&self.dest, usize::MAX).lines().count();
         match ev.code {
             KeyCode::Down | KeyCode::Char('j') => self.scroll = self.scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => {
@@ -201,10 +211,10 @@ impl Overlay for OutputPane {
             full.height.saturating_sub(2),
         );
         let d = &self.dest;
-        let text = Text::from(body(d));
+        let inner_w = area.width.saturating_sub(2).max(1) as usize;
+        let text = Text::from(body(d, inner_w));
         // Following: the last lines in view, counting the rows wrapping
         // makes of long lines.
-        let inner_w = area.width.saturating_sub(2).max(1) as usize;
         let inner_h = area.height.saturating_sub(2) as usize;
         let scroll = if self.follow {
             let rows: usize = text
