@@ -414,10 +414,6 @@ fn parse_ttl(s: &str) -> Result<Ttl, String> {
 #[derive(Debug, Clone, Copy)]
 pub struct At(pub Option<i64>);
 
-/// How far in the past `--at` may be and still mean "now": the minute typed
-/// has begun, or passed while it was typed.
-const AT_GRACE_SECS: i64 = 5 * 60;
-
 /// `--at`: a time not in the past, or "now". A past time is refused rather
 /// than read as "at once", since it is most often a typo (a wrong year or
 /// day) for a time meant to come.
@@ -427,7 +423,7 @@ fn parse_at(s: &str) -> Result<At, String> {
     }
     let at = crate::clock::parse_time(s)?;
     let now = crate::clock::Clock::from_env().now();
-    if at < now - AT_GRACE_SECS {
+    if crate::task::rules::start_is_past(at, now) {
         return Err(format!(
             "{} is in the past (now {}): give a time to come, or --at now to start at once",
             crate::clock::rfc3339(at),

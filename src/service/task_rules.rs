@@ -208,6 +208,14 @@ impl Service {
             TaskType::Install
         };
         check_task_package(kind, &pkg)?;
+        let now = self.clock.now();
+        if let Some(at) = req.at.filter(|at| rules::start_is_past(*at, now)) {
+            bail!(
+                "start {} is in the past (now {}): give a time to come, or none to start at once",
+                rfc3339(at),
+                rfc3339(now)
+            );
+        }
         let all = destinations::list(c)?;
         let targets: Vec<_> = if req.all {
             if !req.to.is_empty() {
@@ -479,12 +487,15 @@ impl Service {
                 .collect(),
         };
         let name = name.or_else(|| Some(format!("{} (copy)", row.name)));
+        // A start that has come and gone is not a schedule to keep: the
+        // copy starts at once.
+        let now = self.clock.now();
         self.create_task(CreateTask {
             package,
             to,
             all: false,
             uninstall: row.kind == TaskType::Uninstall,
-            at: row.start_at,
+            at: row.start_at.filter(|at| *at > now),
             window: row.window,
             name,
         })

@@ -443,3 +443,49 @@ fn errors_carry_their_kind_to_the_api() {
         ErrorKind::Refused
     );
 }
+
+#[test]
+fn a_start_in_the_past_is_refused_whoever_asks() {
+    let mut f = fixture();
+    let p = f.package();
+    f.destination("pc-1");
+    let past = f
+        .svc
+        .create_task(CreateTask {
+            package: p.id,
+            to: vec!["pc-1".into()],
+            at: Some(T0 - 3600),
+            ..CreateTask::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(past.contains("is in the past"), "{past}");
+    // The minute being typed still counts as now.
+    f.svc
+        .create_task(CreateTask {
+            package: p.id,
+            to: vec!["pc-1".into()],
+            at: Some(T0 - 60),
+            ..CreateTask::default()
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_copy_of_a_task_whose_start_has_passed_starts_at_once() {
+    let mut f = fixture();
+    let p = f.package();
+    f.destination("pc-1");
+    let t = f
+        .svc
+        .create_task(CreateTask {
+            package: p.id,
+            to: vec!["pc-1".into()],
+            at: Some(T0 + 3600),
+            ..CreateTask::default()
+        })
+        .unwrap();
+    f.clock.advance(7200);
+    let copy = f.svc.copy_task(t.id, None, None).unwrap();
+    assert_eq!(copy.start_at, None);
+}

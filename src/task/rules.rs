@@ -12,6 +12,17 @@ use crate::clock::UnixTime;
 /// Automatic retries of a transient failure before it counts as failed.
 pub const MAX_RETRIES: i64 = 5;
 
+/// How far in the past a task's start may be and still mean "now": the
+/// minute typed has begun, or passed while it was typed.
+pub const START_GRACE_SECS: i64 = 5 * 60;
+
+/// Whether a start at `at` is in the past, beyond the grace: most often a
+/// typo (a wrong year or day) for a time meant to come, refused rather
+/// than read as "at once".
+pub fn start_is_past(at: UnixTime, now: UnixTime) -> bool {
+    at < now - START_GRACE_SECS
+}
+
 /// Seconds before automatic retry `n` (0-based): 30 s, 1, 2, 4, 8 min.
 pub fn retry_backoff(n: i64) -> i64 {
     30 << n.clamp(0, 8)
