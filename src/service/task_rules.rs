@@ -487,15 +487,15 @@ impl Service {
                 .collect(),
         };
         let name = name.or_else(|| Some(format!("{} (copy)", row.name)));
-        // A start that has come and gone is not a schedule to keep: the
-        // copy starts at once.
+        // A start long gone is not a schedule to keep (creating the copy
+        // with it would be refused): the copy starts at once.
         let now = self.clock.now();
         self.create_task(CreateTask {
             package,
             to,
             all: false,
             uninstall: row.kind == TaskType::Uninstall,
-            at: row.start_at.filter(|at| *at > now),
+            at: row.start_at.filter(|at| !rules::start_is_past(*at, now)),
             window: row.window,
             name,
         })
