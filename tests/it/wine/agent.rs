@@ -257,7 +257,7 @@ fn a_timeout_stops_the_installer_and_its_child() {
         a_diagnostics(&prefix)
     );
     // Killed with the installer: the file stops growing.
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::thread::sleep(std::time::Duration::from_secs(2));
     let after_kill = size_of_file(&ticks);
     std::thread::sleep(std::time::Duration::from_secs(5));
     assert_eq!(
@@ -287,7 +287,7 @@ fn a_timeout_stops_the_installer_and_its_child() {
         c.kill().expect("kill the agent");
         c.wait().expect("reap the agent");
     }
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::thread::sleep(std::time::Duration::from_secs(2));
     let after_death = size_of_file(&ticks);
     std::thread::sleep(std::time::Duration::from_secs(5));
     assert_eq!(
