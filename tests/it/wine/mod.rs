@@ -13,6 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -105,9 +106,34 @@ impl Prefix {
             wine,
             dir: tempfile::tempdir().expect("tempdir"),
         };
-        let out = p.command("wineboot").arg("-i").output().expect("wineboot");
+        // Setting up the prefix is not what is tested: one that hangs is
+        // killed and made again, once.
+        let boot = || bounded(p.command("wineboot").arg("-i"), Duration::from_secs(180));
+        let out = match boot() {
+            Some(out) => out,
+            None => {
+                p.kill_server();
+                boot().expect("wineboot -i did not finish in 180 s, twice")
+            }
+        };
         assert!(out.status.success(), "wineboot -i failed: {out:?}");
+        // Let the prefix settle: the services wineboot started end with
+        // its wineserver a few seconds later. A test that starts while
+        // they are ending finds a Service Control Manager on its way out.
+        let mut settle = Command::new("wineserver");
+        settle.arg("-w").env("WINEPREFIX", p.path());
+        assert!(
+            bounded(&mut settle, Duration::from_secs(60)).is_some(),
+            "the prefix's wineserver did not end within 60 s of wineboot"
+        );
         p
+    }
+
+    /// Stops every process of this prefix.
+    fn kill_server(&self) {
+        let mut kill = Command::new("wineserver");
+        kill.arg("-k").env("WINEPREFIX", self.path());
+        let _ = bounded(&mut kill, Duration::from_secs(30));
     }
 
     pub fn path(&self) -> PathBuf {
@@ -136,19 +162,20 @@ impl Prefix {
 
     /// `reg query KEY`: whether the key exists.
     pub fn has_key(&self, key: &str) -> bool {
-        self.command("reg")
-            .args(["query", key])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+        bounded(
+            self.command("reg").args(["query", key]),
+            Duration::from_secs(120),
+        )
+        .is_some_and(|o| o.status.success())
     }
 
     /// `courier.exe ARGS` in the prefix, waited for.
     pub fn courier(&self, args: &[&str]) -> Output {
-        self.command(courier_exe())
-            .args(args)
-            .output()
-            .expect("wine courier.exe")
+        bounded(
+            self.command(courier_exe()).args(args),
+            Duration::from_secs(120),
+        )
+        .unwrap_or_else(|| panic!("courier.exe {args:?} did not finish in 120 s"))
     }
 
     /// Keeps the prefix's services running until dropped. Wine ends its
@@ -169,21 +196,78 @@ impl Prefix {
 
     /// `cmd /c …` in the prefix.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command("cmd")
-            .arg("/c")
-            .args(args)
-            .output()
-            .expect("wine cmd")
+        bounded(
+            self.command("cmd").arg("/c").args(args),
+            Duration::from_secs(120),
+        )
+        .unwrap_or_else(|| panic!("cmd /c {args:?} did not finish in 120 s"))
     }
 }
 
 impl Drop for Prefix {
     fn drop(&mut self) {
-        let _ = Command::new("wineserver")
-            .arg("-k")
-            .env("WINEPREFIX", self.path())
-            .status();
+        self.kill_server();
     }
+}
+
+/// Runs `cmd` to its end and returns what it printed, or None (after
+/// killing it) when it runs past `limit`: a hung Windows program fails its
+/// test instead of stalling the suite. What it printed is read until its
+/// end plus a moment: a wineserver it started may keep the pipes open long
+/// after it exited.
+pub fn bounded(cmd: &mut Command, limit: Duration) -> Option<Output> {
+    use std::sync::{Arc, Mutex, mpsc};
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (done_tx, done) = mpsc::channel();
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let into = got.clone();
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            if let Some(mut pipe) = pipe {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    into.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }
+            let _ = done_tx.send(());
+        });
+        got
+    };
+    use std::io::Read as _;
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let end = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for _ in 0..2 {
+        if done.recv_timeout(Duration::from_secs(3)).is_err() {
+            break;
+        }
+    }
+    let take = |v: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *v.lock().unwrap());
+    Some(Output {
+        status,
+        stdout: take(&out),
+        stderr: take(&err),
+    })
 }
 
 pub struct Keeper(pub Child);

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -13,11 +14,11 @@ use crate::support::fixture;
 /// `sc query courier-agent`: its state word (RUNNING, STOPPED…), or None
 /// when there is no such service.
 fn service_state(prefix: &Prefix) -> Option<String> {
-    let out = prefix
-        .command("sc")
-        .args(["query", "courier-agent"])
-        .output()
-        .expect("wine sc query");
+    let out = bounded(
+        prefix.command("sc").args(["query", "courier-agent"]),
+        Duration::from_secs(120),
+    )
+    .expect("sc query did not finish in 120 s");
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.trim_start().starts_with("STATE"))?;
     line.split_whitespace().last().map(str::to_string)
@@ -81,17 +82,17 @@ fn the_agent_runs_as_a_windows_service() {
     deliver("first.txt");
 
     // Stopped and started by the Service Control Manager, as `sc` does.
-    let stop = prefix
-        .command("sc")
-        .args(["stop", "courier-agent"])
-        .output();
-    assert!(stop.is_ok_and(|o| o.status.success()), "sc stop failed");
+    let stop = bounded(
+        prefix.command("sc").args(["stop", "courier-agent"]),
+        Duration::from_secs(120),
+    );
+    assert!(stop.is_some_and(|o| o.status.success()), "sc stop failed");
     wait_service_state(&prefix, "STOPPED");
-    let start = prefix
-        .command("sc")
-        .args(["start", "courier-agent"])
-        .output();
-    assert!(start.is_ok_and(|o| o.status.success()), "sc start failed");
+    let start = bounded(
+        prefix.command("sc").args(["start", "courier-agent"]),
+        Duration::from_secs(120),
+    );
+    assert!(start.is_some_and(|o| o.status.success()), "sc start failed");
     wait_service_state(&prefix, "RUNNING");
     deliver("second.txt");
 
@@ -208,11 +209,11 @@ fn the_unit_tests_pass_on_windows() {
     let wine = need_wine!();
     let tests = build_windows(&["--lib-tests"]);
     let prefix = Prefix::new(wine);
-    let out = prefix
-        .command(&tests)
-        .args(["--test-threads", "2"])
-        .output()
-        .expect("wine: the unit tests");
+    let out = bounded(
+        prefix.command(&tests).args(["--test-threads", "2"]),
+        Duration::from_secs(300),
+    )
+    .expect("the unit tests did not finish in 300 s under Wine");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -225,4 +226,31 @@ fn the_unit_tests_pass_on_windows() {
         said.contains("admin_pipe_is_named_after_the_data_dir ... ok"),
         "{said}"
     );
+}
+
+#[test]
+fn a_service_install_with_a_wrong_token_registers_nothing() {
+    let wine = need_wine!();
+    courier_exe();
+    let prefix = Prefix::new(wine);
+    let _diagnose = Diagnose(&prefix);
+    let _up = prefix.keep_services_up();
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    // A token the server does not know: said at once, nothing registered.
+    let wrong = format!("{}x", token);
+    let out = prefix.courier(&[
+        "--data",
+        AGENT_DATA,
+        "agent",
+        "install-service",
+        "--server",
+        &s.addr,
+        "--token",
+        &wrong,
+    ]);
+    assert!(!out.status.success(), "a wrong token was accepted");
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(why.trim().lines().count(), 1, "not one line: {why}");
+    assert_eq!(service_state(&prefix), None, "registered anyway");
 }
