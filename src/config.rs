@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub max_transfers: Option<usize>,
     /// "100MiB/s", "50MB/s", "8M", or bytes per second.
     pub bandwidth: Option<String>,
+    pub max_polls: Option<usize>,
+    pub checkin_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

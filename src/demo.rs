@@ -83,6 +83,8 @@ pub fn run(opts: DemoOptions) -> Result<()> {
             listen: listen.unwrap_or(([127, 0, 0, 1], 0).into()),
             max_transfers: None,
             bandwidth: None,
+            max_polls: None,
+            checkin_secs: 30,
             announce: false,
         },
     )

@@ -62,6 +62,11 @@ pub struct PollResponse {
     /// Set by `courier dest move`: enrol with this server, then leave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub move_to: Option<MoveOrder>,
+    /// Set when the server holds no long-poll for this agent (it has more
+    /// agents than it keeps connections for): ask again after this many
+    /// seconds, on a new connection. Unset: poll again at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_poll_secs: Option<u64>,
 }
 
 /// Where a destination is to go: another management server.

@@ -88,6 +88,14 @@ pub struct ServeArgs {
     /// Bandwidth for all content together, e.g. 100MiB/s
     #[arg(long, value_name = "RATE", value_parser = parse_rate_arg)]
     pub bandwidth: Option<u64>,
+    /// Long-polls held open at once [default: from the open-file limit];
+    /// agents past it check in every --checkin-secs instead
+    #[arg(long, value_name = "N")]
+    pub max_polls: Option<usize>,
+    /// Mean seconds between check-ins of agents without a held poll
+    /// (jittered by a third) [default: 30]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub checkin_secs: Option<u64>,
 }
 
 #[derive(Args, Debug)]

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::args::{AgentArgs, AgentCmd, AgentRunArgs, DemoArgs, ServeArgs};
 use crate::agent::runtime::AgentConfig;
@@ -177,6 +177,12 @@ fn serve_options(flags: ServeArgs, file: &ServerConfig) -> Result<crate::server:
         listen,
         max_transfers: flags.max_transfers.or(file.max_transfers),
         bandwidth,
+        max_polls: flags.max_polls.or(file.max_polls),
+        checkin_secs: match flags.checkin_secs.or(file.checkin_secs) {
+            None => 30,
+            Some(s @ 1..=3600) => s,
+            Some(s) => bail!("courier.toml: checkin_secs {s}: expected 1 to 3600 seconds"),
+        },
         announce: true,
     })
 }

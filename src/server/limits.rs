@@ -61,6 +61,85 @@ impl Limits {
     }
 }
 
+/// Open files kept back from connections: the database, its WAL, logs,
+/// content files being served (one per transfer).
+const RESERVED_FILES: usize = 256;
+
+/// How many agent connections the server keeps, and how many of them may
+/// be long-polls held open. Each connection is a file descriptor, and the
+/// process has a hard limit on those (20,000 on the project's machines):
+/// with more agents than that, the agents past `polls` are answered at
+/// once and check in again later ([`Connections::checkin_secs`]) instead
+/// of waiting on an open connection.
+#[derive(Debug)]
+pub struct Connections {
+    /// Connections open at once; past it, accept waits.
+    pub open: Arc<Semaphore>,
+    pub max_open: usize,
+    /// Long-polls held at once.
+    pub polls: Arc<Semaphore>,
+    pub max_polls: usize,
+    /// Mean seconds between check-ins of agents without a held poll.
+    pub checkin_secs: u64,
+}
+
+impl Connections {
+    /// Sizes the pools from the open-file limit (raised to its hard limit
+    /// first), or from `max_polls` when given.
+    pub fn new(max_polls: Option<usize>, checkin_secs: u64) -> Connections {
+        let files = raise_open_files().min(131_072);
+        // A transfer holds a socket and a file: keep a fifth for files.
+        let max_open = (files.saturating_sub(RESERVED_FILES) * 4 / 5).max(16);
+        let max_polls = max_polls.unwrap_or(max_open * 3 / 4).min(max_open);
+        Connections {
+            open: Arc::new(Semaphore::new(max_open)),
+            max_open,
+            polls: Arc::new(Semaphore::new(max_polls)),
+            max_polls,
+            checkin_secs: checkin_secs.max(1),
+        }
+    }
+
+    /// More connections are open than held polls account for: a
+    /// connection that is not a held poll is closed after its answer, so
+    /// idle keep-alives do not take the descriptors new agents need.
+    pub fn crowded(&self) -> bool {
+        self.max_open - self.open.available_permits() > self.max_polls
+    }
+
+    /// Seconds until an agent without a held poll asks again: the mean
+    /// interval, spread by a third either way so check-ins do not bunch.
+    pub fn next_checkin(&self) -> u64 {
+        let mean = self.checkin_secs;
+        let spread = (mean * 2 / 3).max(1);
+        let r = getrandom::u64().unwrap_or(0);
+        mean - mean / 3 + r % spread
+    }
+}
+
+/// Raises this process's soft limit on open files to the hard limit and
+/// returns it.
+#[cfg(unix)]
+fn raise_open_files() -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                hard as usize
+            } else {
+                soft as usize
+            }
+        }
+        Err(_) => 1024,
+    }
+}
+
+/// Windows has no per-process descriptor limit of this kind.
+#[cfg(windows)]
+fn raise_open_files() -> usize {
+    25_000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,10 +25,8 @@ use super::Core;
 use crate::model::DestinationId;
 use crate::pki::fingerprint;
 use crate::proto::{EnrollRequest, ErrorBody, POLL_WAIT_SECS, PollRequest, Report};
+use crate::service::Service;
 use crate::task::DestStatus;
-
-/// Connections served at once.
-const MAX_CONNECTIONS: usize = 20_000;
 
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug)]
@@ -70,11 +68,10 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let app = router(core);
+    let app = router(core.clone());
     let mut backoff = Duration::from_millis(10);
-    // Bounds open connections: one long-poll per agent plus transfers,
-    // with room for 10,000 agents; past it, accept waits.
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Bounds open connections (descriptors): past it, accept waits.
+    let slots = core.conns.open.clone();
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
@@ -94,6 +91,7 @@ pub async fn serve(
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let core = core.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let _slot = slot;
@@ -117,7 +115,16 @@ pub async fn serve(
                     .map(|c| fingerprint(c)),
                 addr,
             };
-            let svc = TowerToHyperService::new(app.layer(Extension(peer)));
+            let crowd = core.clone();
+            let svc = TowerToHyperService::new(app.layer(Extension(peer)).layer(
+                tower::util::MapResponseLayer::new(move |mut r: Response| {
+                    if crowd.conns.crowded() && r.extensions().get::<HeldPoll>().is_none() {
+                        r.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    r
+                }),
+            ));
             let conn = hyper::server::conn::http1::Builder::new()
                 // A client that opens a connection and sends nothing
                 // (or a header a byte a minute) is dropped.
@@ -137,25 +144,33 @@ pub async fn serve(
     }
 }
 
-/// The destination behind a connection's client certificate.
-async fn identify(core: &Arc<Core>, peer: &Peer) -> Result<(DestinationId, DestStatus), ApiError> {
+/// Runs `f` in the writer for the destination behind the connection's
+/// client certificate, looked up in the same request.
+async fn as_agent<T: Send + 'static>(
+    core: &Arc<Core>,
+    peer: &Peer,
+    f: impl FnOnce(&mut Service, DestinationId, DestStatus) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
     let Some(fp) = peer.fingerprint.clone() else {
         return Err(ApiError(
             StatusCode::UNAUTHORIZED,
             "no client certificate: enrol first".into(),
         ));
     };
-    match core
-        .call(move |svc| svc.agent_identity(&fp))
-        .await
-        .map_err(internal)?
-    {
-        Some(x) => Ok(x),
-        None => Err(ApiError(
+    core.call(move |svc| {
+        Ok(match svc.agent_identity(&fp)? {
+            Some((dest, status)) => Some(f(svc, dest, status)?),
+            None => None,
+        })
+    })
+    .await
+    .map_err(internal)?
+    .ok_or_else(|| {
+        ApiError(
             StatusCode::FORBIDDEN,
             "this agent is not known to the server (removed?): enrol again with a new token".into(),
-        )),
-    }
+        )
+    })
 }
 
 async fn enroll(
@@ -170,50 +185,74 @@ async fn enroll(
         .map_err(|e| ApiError(StatusCode::FORBIDDEN, format!("{e:#}")))
 }
 
+/// Marks the answer of a held long-poll: its connection stays open for
+/// the next poll even when the server is crowded.
+#[derive(Clone, Copy)]
+struct HeldPoll;
+
 async fn poll(
     State(core): State<Arc<Core>>,
     Extension(peer): Extension<Peer>,
     Json(req): Json<PollRequest>,
-) -> Result<Json<crate::proto::PollResponse>, ApiError> {
-    let (dest, _) = identify(&core, &peer).await?;
-    let notify = core.notify_for(dest);
+) -> Result<Response, ApiError> {
+    // A held poll waits on its connection for work; past the pool, the
+    // agent is answered at once and told when to check in again.
+    let held = core.conns.polls.clone().try_acquire_owned().ok();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(POLL_WAIT_SECS);
+    let req = Arc::new(req);
     loop {
-        // Registered before looking, so a change between the look and the
-        // wait still wakes us.
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let info = req.info.clone();
-        let (resp, due_in) = core
-            .call(move |svc| Ok((svc.poll(dest, &info)?, svc.next_due_in(dest)?)))
-            .await
-            .map_err(internal)?;
+        let (r, c) = (req.clone(), core.clone());
+        let (mut resp, due_in, waker, seen) = as_agent(&core, &peer, move |svc, dest, _| {
+            // Read in the writer, before the look: a change committed
+            // after it moves the generation.
+            let waker = c.waker(dest);
+            let seen = waker.generation();
+            Ok((
+                svc.poll(dest, &r.info)?,
+                svc.next_due_in(dest)?,
+                waker,
+                seen,
+            ))
+        })
+        .await?;
         if resp.status == DestStatus::Rejected {
             return Err(ApiError(
                 StatusCode::FORBIDDEN,
                 "this agent was rejected by the server's administrator".into(),
             ));
         }
-        let held = |a: &crate::proto::Assignment| req.known.contains(&(a.task_id, a.attempt));
-        let new_work = resp.assignments.iter().any(|a| !held(a));
+        let held_by_agent =
+            |a: &crate::proto::Assignment| req.known.contains(&(a.task_id, a.attempt));
+        let new_work = resp.assignments.iter().any(|a| !held_by_agent(a));
         let dropped = req.known.iter().any(|k| {
             !resp
                 .assignments
                 .iter()
                 .any(|a| (a.task_id, a.attempt) == *k)
         });
+        if held.is_none() {
+            resp.next_poll_secs = Some(core.conns.next_checkin());
+            let mut r = Json(resp).into_response();
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(r);
+        }
+        let answer = |resp: crate::proto::PollResponse| {
+            let mut r = Json(resp).into_response();
+            r.extensions_mut().insert(HeldPoll);
+            Ok(r)
+        };
         if new_work || dropped || resp.move_to.is_some() {
-            return Ok(Json(resp));
+            return answer(resp);
         }
         // Work held back by a start time, a retry backoff or a window comes
         // due on its own: look again then, without waiting for a change.
         let due =
             due_in.map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
         tokio::select! {
-            _ = notified => continue,
+            _ = waker.changed(seen) => continue,
             _ = async { if let Some(d) = due { tokio::time::sleep_until(d).await } else { std::future::pending().await } }, if due.is_some_and(|d| d < deadline) => continue,
-            _ = tokio::time::sleep_until(deadline) => return Ok(Json(resp)),
+            _ = tokio::time::sleep_until(deadline) => return answer(resp),
         }
     }
 }
@@ -223,10 +262,7 @@ async fn report(
     Extension(peer): Extension<Peer>,
     Json(r): Json<Report>,
 ) -> Result<StatusCode, ApiError> {
-    let (dest, _) = identify(&core, &peer).await?;
-    core.call(move |svc| svc.report(dest, &r))
-        .await
-        .map_err(internal)?;
+    as_agent(&core, &peer, move |svc, dest, _| svc.report(dest, &r)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,34 +271,33 @@ async fn leave(
     State(core): State<Arc<Core>>,
     Extension(peer): Extension<Peer>,
 ) -> Result<StatusCode, ApiError> {
-    let (dest, _) = identify(&core, &peer).await?;
-    core.call(move |svc| svc.agent_left(dest))
-        .await
-        .map_err(|e| ApiError(StatusCode::CONFLICT, format!("{e:#}")))?;
+    as_agent(&core, &peer, move |svc, dest, _| {
+        Ok(svc.agent_left(dest).map_err(|e| format!("{e:#}")))
+    })
+    .await?
+    .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Checks that `dest` is assigned work that needs `hash`.
+/// Checks that the agent is approved and assigned work that needs `hash`.
 async fn authorize_fetch(core: &Arc<Core>, peer: &Peer, hash: &str) -> Result<(), ApiError> {
-    let (dest, status) = identify(core, peer).await?;
-    if !status.is_approved() {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("destination is {status}"),
-        ));
-    }
     let h = hash.to_string();
-    if !core
-        .call(move |svc| svc.may_fetch(dest, &h))
-        .await
-        .map_err(internal)?
-    {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("no unfinished task of this destination needs content {hash}"),
-        ));
+    let refusal = as_agent(core, peer, move |svc, dest, status| {
+        Ok(if !status.is_approved() {
+            Some(format!("destination is {status}"))
+        } else if !svc.may_fetch(dest, &h)? {
+            Some(format!(
+                "no unfinished task of this destination needs content {h}"
+            ))
+        } else {
+            None
+        })
+    })
+    .await?;
+    match refusal {
+        Some(why) => Err(ApiError(StatusCode::FORBIDDEN, why)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 async fn manifest(

@@ -3,16 +3,16 @@
 //! pipe on Windows) the CLI and consoles use, and the background sweeps.
 //!
 //! Invariant: every state change goes through [`Core::call`], which runs
-//! the service on a blocking thread under one lock: one writer.
+//! it on the one writer thread and answers after the commit (`writer.rs`).
 
 mod admin;
 pub mod limits;
 mod listener;
+mod writer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -28,55 +28,90 @@ use crate::service::Service;
 
 /// Shared by every connection of the server.
 pub struct Core {
-    /// The one writer. Locked only on blocking threads.
-    svc: Mutex<Service>,
+    /// The one writer: every request runs there, in order, and is
+    /// answered after its batch commits.
+    writer: writer::Writer,
     /// One wake-up per destination with a long-poll waiting.
-    notifies: Mutex<HashMap<DestinationId, Arc<Notify>>>,
+    notifies: Arc<Mutex<HashMap<DestinationId, Arc<Waker>>>>,
     /// Content bytes sent to agents since start, for the status line.
     pub bytes_served: AtomicU64,
     content_root: std::path::PathBuf,
     /// Concurrent transfers and bandwidth allowed for content.
     limits: limits::Limits,
+    /// Agent connections and held long-polls.
+    conns: limits::Connections,
+}
+
+/// What a long-poll of one destination waits on: a generation, counted up
+/// by the writer after each commit that changed the destination's work.
+/// A poll reads it inside its look (in the writer) and waits until it
+/// moves, so a change committed after the look is never missed.
+#[derive(Default)]
+pub struct Waker {
+    generation: AtomicU64,
+    notify: Notify,
+}
+
+impl Waker {
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Returns once the generation is past `seen`.
+    pub async fn changed(&self, seen: u64) {
+        loop {
+            let n = self.notify.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.generation() != seen {
+                return;
+            }
+            n.await;
+        }
+    }
 }
 
 impl Core {
-    pub fn new(svc: Service, limits: limits::Limits) -> Arc<Core> {
+    pub fn new(
+        svc: Service,
+        limits: limits::Limits,
+        conns: limits::Connections,
+    ) -> Result<Arc<Core>> {
+        Self::with_batch(svc, limits, conns, writer::MAX_BATCH)
+    }
+
+    /// A core whose writer commits at most `max_batch` requests together
+    /// (1: a commit per request, as benchmarks compare).
+    pub fn with_batch(
+        svc: Service,
+        limits: limits::Limits,
+        conns: limits::Connections,
+        max_batch: usize,
+    ) -> Result<Arc<Core>> {
         let content_root = svc.data().content_dir();
-        Arc::new(Core {
-            svc: Mutex::new(svc),
-            notifies: Mutex::new(HashMap::new()),
+        let notifies: Arc<Mutex<HashMap<DestinationId, Arc<Waker>>>> = Arc::default();
+        let waker = notifies.clone();
+        let writer = writer::Writer::start(svc, max_batch, move |dests| wake(&waker, dests))
+            .context("cannot start the writer thread")?;
+        Ok(Arc::new(Core {
+            writer,
+            notifies,
             bytes_served: AtomicU64::new(0),
             content_root,
             limits,
-        })
+            conns,
+        }))
     }
 
-    /// Runs `f` on the service on a blocking thread, then wakes the
-    /// long-polls of destinations whose work changed. A panic inside `f`
-    /// is an error of this call only: the lock is released unpoisoned (an
-    /// open transaction rolls back as it unwinds) and the server goes on.
+    /// Runs `f` on the service in the writer, then wakes the long-polls
+    /// of destinations whose work changed. The answer comes after the
+    /// change is committed. A panic inside `f` is an error of this call
+    /// only: its changes roll back and the server goes on.
     pub async fn call<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut Service) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let core = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let (out, wake) = {
-                let mut svc = core.svc.lock().unwrap_or_else(PoisonError::into_inner);
-                let out = match catch_unwind(AssertUnwindSafe(|| f(&mut svc))) {
-                    Ok(out) => out,
-                    Err(payload) => {
-                        Handler::recover(&mut *svc);
-                        Err(ApiError::from_panic(payload.as_ref()).into())
-                    }
-                };
-                (out, svc.take_wakeups())
-            };
-            core.wake(&wake);
-            out
-        })
-        .await
-        .map_err(|e| anyhow!("service task: {e}"))?
+        self.writer.call(f).await
     }
 
     /// Answers one admin request.
@@ -86,32 +121,32 @@ impl Core {
             .unwrap_or_else(|e| Err(ApiError::from_anyhow(&e)))
     }
 
-    fn wake(&self, dests: &[DestinationId]) {
-        if dests.is_empty() {
-            return;
-        }
-        if let Ok(map) = self.notifies.lock() {
-            for d in dests {
-                if let Some(n) = map.get(d) {
-                    n.notify_waiters();
-                }
-            }
-        }
-    }
-
     /// The wake-up a long-poll of `dest` waits on.
-    pub fn notify_for(&self, dest: DestinationId) -> Arc<Notify> {
-        let mut map = match self.notifies.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        map.entry(dest)
-            .or_insert_with(|| Arc::new(Notify::new()))
-            .clone()
+    pub fn waker(&self, dest: DestinationId) -> Arc<Waker> {
+        waker(&self.notifies, dest)
     }
 
     pub fn content_path(&self, hash: &str) -> std::path::PathBuf {
         crate::content::blob_path(&self.content_root, hash)
+    }
+}
+
+fn waker(notifies: &Mutex<HashMap<DestinationId, Arc<Waker>>>, dest: DestinationId) -> Arc<Waker> {
+    let mut map = notifies.lock().unwrap_or_else(PoisonError::into_inner);
+    map.entry(dest).or_default().clone()
+}
+
+/// Wakes the long-polls of `dests`.
+fn wake(notifies: &Mutex<HashMap<DestinationId, Arc<Waker>>>, dests: &[DestinationId]) {
+    if dests.is_empty() {
+        return;
+    }
+    let map = notifies.lock().unwrap_or_else(PoisonError::into_inner);
+    for d in dests {
+        if let Some(w) = map.get(d) {
+            w.generation.fetch_add(1, Ordering::AcqRel);
+            w.notify.notify_waiters();
+        }
     }
 }
 
@@ -155,6 +190,10 @@ pub struct Options {
     pub max_transfers: Option<usize>,
     /// Bytes per second for all content together.
     pub bandwidth: Option<u64>,
+    /// Long-polls held at once; None: from the open-file limit.
+    pub max_polls: Option<usize>,
+    /// Mean seconds between check-ins of agents past `max_polls`.
+    pub checkin_secs: u64,
     /// Say on stderr where the server listens (not under a console).
     pub announce: bool,
 }
@@ -179,7 +218,17 @@ pub async fn run(
         let pki = svc.pki()?;
         (pki.server_config()?, pki.ca_fingerprint())
     };
-    let core = Core::new(svc, limits::Limits::new(opts.max_transfers, opts.bandwidth));
+    let conns = limits::Connections::new(opts.max_polls, opts.checkin_secs);
+    tracing::info!(
+        connections = conns.max_open,
+        polls = conns.max_polls,
+        "agent connections"
+    );
+    let core = Core::new(
+        svc,
+        limits::Limits::new(opts.max_transfers, opts.bandwidth),
+        conns,
+    )?;
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -329,13 +378,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path().join("data")).unwrap();
         let svc = Service::open(data, crate::clock::Clock::manual(1_800_000_000)).unwrap();
-        let core = Core::new(svc, limits::Limits::new(None, None));
+        let core = Core::new(
+            svc,
+            limits::Limits::new(None, None),
+            limits::Connections::new(None, 30),
+        )
+        .unwrap();
+        let events = |svc: &mut Service| -> Result<i64> {
+            Ok(svc
+                .store()
+                .conn()
+                .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)
+        };
+        core.call(|svc| svc.log_server_start("127.0.0.1:1"))
+            .await
+            .unwrap();
+        let before = core.call(events).await.unwrap();
+        assert!(before > 0);
         let boom = core
             .call(|svc| -> Result<()> {
-                // Mid-transaction, as a bug in a rule would.
-                svc.store()
-                    .conn()
-                    .execute_batch("BEGIN IMMEDIATE; DELETE FROM events;")?;
+                // Mid-change, as a bug in a rule would.
+                svc.store().conn().execute_batch("DELETE FROM events;")?;
                 panic!("rule bug")
             })
             .await
@@ -343,6 +406,8 @@ mod tests {
         let e = ApiError::from_anyhow(&boom);
         assert_eq!(e.kind, ErrorKind::Internal);
         assert!(e.message.contains("rule bug"), "{}", e.message);
+        // What it changed before panicking is rolled back.
+        assert_eq!(core.call(events).await.unwrap(), before);
         // The next admin request is answered, the next agent call too.
         let r = core.handle(Request::Status).await;
         assert!(matches!(r, Ok(Response::Status(_))), "{r:?}");

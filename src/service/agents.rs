@@ -345,6 +345,7 @@ impl Service {
                 status: d.status,
                 assignments: Vec::new(),
                 move_to: None,
+                next_poll_secs: None,
             });
         }
         let ev = self.event(
@@ -371,6 +372,7 @@ impl Service {
                 self.assignments(dest, now)?
             },
             move_to,
+            next_poll_secs: None,
         })
     }
 

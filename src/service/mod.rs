@@ -89,6 +89,10 @@ impl Service {
         &self.store
     }
 
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     pub(crate) fn event(
         &self,
         level: Level,

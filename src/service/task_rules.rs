@@ -21,10 +21,10 @@ pub(crate) fn complete_if_done(
     task: TaskId,
     name: &str,
 ) -> Result<()> {
-    let counts = tasks::counts(c, task)?;
-    if counts.unfinished() > 0 {
+    if tasks::any_unfinished(c, task)? {
         return Ok(());
     }
+    let counts = tasks::counts(c, task)?;
     let row = tasks::get(c, task)?.ok_or_else(|| anyhow!("task {task} vanished"))?;
     if row.completed_at.is_some() {
         return Ok(());

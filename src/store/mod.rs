@@ -18,7 +18,7 @@ pub mod tokens;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 
 /// Numbered migrations; `PRAGMA user_version` records how many are applied.
 /// Append only: a released migration is never edited.
@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_meaning.sql"),
     include_str!("migrations/003_live.sql"),
+    include_str!("migrations/004_unfinished.sql"),
 ];
 
 pub struct Store {
@@ -48,10 +49,12 @@ impl Store {
     fn init(mut conn: Connection) -> Result<Store> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // WAL lets readers (console, CLI) proceed while the writer commits;
-        // NORMAL sync in WAL mode never corrupts, at worst it loses the last
-        // commits on power loss, and keeps thousands of commits a second.
+        // WAL lets readers proceed while the writer commits. FULL syncs the
+        // WAL at every commit, so an acknowledged change survives a power
+        // loss; the server's writer commits requests in batches, which
+        // keeps that affordable (docs/PERFORMANCE.md, store).
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
         Ok(Store { conn })
@@ -70,13 +73,55 @@ impl Store {
     }
 
     /// Runs `f` in one immediate transaction: all of it lands or none does.
-    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// Inside a batch (the server's writer, see [`Store::begin_batch`]) it
+    /// is a savepoint of the batch's transaction instead: `f`'s changes
+    /// still land together or not at all, and are committed with the batch.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.conn.is_autocommit() {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        } else {
+            let sp = self.conn.savepoint()?;
+            let out = f(&sp)?;
+            sp.commit()?;
+            Ok(out)
+        }
+    }
+
+    /// Opens the transaction a batch of requests runs in (group commit).
+    pub fn begin_batch(&self) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Commits the batch: from here its changes survive a crash (and,
+    /// with `synchronous=FULL`, a power loss).
+    pub fn commit_batch(&self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Marks where one request of a batch starts.
+    pub fn savepoint(&self) -> Result<()> {
+        self.conn.execute_batch("SAVEPOINT request")?;
+        Ok(())
+    }
+
+    /// Ends one request of a batch: keeps its changes, or drops them all
+    /// (a request that panicked).
+    pub fn end_savepoint(&self, rollback: bool) {
+        let sql = if rollback {
+            "ROLLBACK TO request; RELEASE request"
+        } else {
+            "RELEASE request"
+        };
+        if let Err(e) = self.conn.execute_batch(sql) {
+            tracing::error!("savepoint: {e}");
+        }
     }
 }
 

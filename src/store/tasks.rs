@@ -201,6 +201,19 @@ pub fn counts(c: &Connection, task: TaskId) -> Result<Counts> {
     Ok(counts)
 }
 
+/// Whether `task` has a destination still to finish (an index lookup).
+pub fn any_unfinished(c: &Connection, task: TaskId) -> Result<bool> {
+    Ok(c.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM task_destinations
+                 WHERE task_id = ?1 AND status IN {})",
+            unfinished()
+        ),
+        [task],
+        |r| r.get(0),
+    )?)
+}
+
 /// Tasks not yet completed that distribute or uninstall `package`, as
 /// `(id, name)`.
 pub fn unfinished_using_package(

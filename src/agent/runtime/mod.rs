@@ -221,6 +221,7 @@ fn jitter(d: Duration) -> Duration {
 async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Result<MoveOrder> {
     let mut wait = Duration::from_secs(1);
     let mut said_pending = false;
+    let mut said_checkin = false;
     loop {
         let known: Vec<(i64, i64)> = agent
             .held
@@ -268,10 +269,28 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
             }
         };
         wait = Duration::from_secs(1);
+        // A server with more agents than held polls says when to ask again.
+        let pause = resp
+            .next_poll_secs
+            .map(|s| Duration::from_secs(s.min(3600)));
+        if pause.is_some() != said_checkin {
+            said_checkin = pause.is_some();
+            if said_checkin {
+                tracing::info!(
+                    "the server holds no long-poll for this agent now: checking in every {}s or so",
+                    resp.next_poll_secs.unwrap_or_default()
+                );
+            } else {
+                tracing::info!("the server holds a long-poll for this agent again");
+            }
+        }
         if resp.status == crate::task::DestStatus::Pending {
             if !said_pending {
                 tracing::info!("waiting for an administrator to approve this agent");
                 said_pending = true;
+            }
+            if let Some(p) = pause {
+                tokio::time::sleep(p).await;
             }
             continue;
         }
@@ -325,6 +344,9 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
                     bail!("the worker stopped");
                 }
             }
+        }
+        if let Some(p) = pause {
+            tokio::time::sleep(p).await;
         }
     }
 }

@@ -3,6 +3,7 @@
 //! created, and what the agents did is checked on disk and in the task's
 //! per-destination states.
 
+mod checkin;
 mod enrolment;
 mod install;
 mod live;
