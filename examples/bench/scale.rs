@@ -411,8 +411,14 @@ async fn agent(client: reqwest::Client, shared: Arc<Shared>) {
 
 fn failed(shared: &Shared, e: &anyhow::Error) {
     let n = shared.errors.fetch_add(1, Ordering::Relaxed);
-    if n < 5 {
-        eprintln!("scale: agent request failed: {e:#}");
+    if n < 5 || n % 500 == 0 {
+        let since = shared
+            .created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|t| format!("{:.1} s after task create", t.elapsed().as_secs_f64()))
+            .unwrap_or_else(|| "before the task".into());
+        eprintln!("scale: agent request failed ({since}, error {}): {e:#}", n + 1);
     }
 }
 

@@ -284,7 +284,9 @@ pub async fn run(
 /// the retention rules delete old tasks (at start, then every few seconds:
 /// both are one indexed query when there is nothing to do).
 async fn sweep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
-    let stale = (POLL_WAIT_SECS * 2 + 10) as i64;
+    // Silent for two held polls, or past the longest check-in interval.
+    let checkin_max = core.conns.checkin_secs * 4 / 3 + 1;
+    let stale = (POLL_WAIT_SECS * 2 + 10).max(checkin_max + 20) as i64;
     loop {
         let swept = core
             .call(move |svc| {
