@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_meaning.sql"),
     include_str!("migrations/003_live.sql"),
+    include_str!("migrations/004_revisions.sql"),
 ];
 
 pub struct Store {
