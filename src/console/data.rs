@@ -93,10 +93,13 @@ impl Data {
         self.output = s.output.take();
     }
 
-    /// Whether the next refresh should bring the destinations list.
+    /// Whether the next refresh should bring the destinations list. The
+    /// first one does not, so the first frame does not wait for a big
+    /// list (the status line's counts come from the status).
     pub fn fleet_due(&self) -> bool {
-        self.destinations.len() <= FLEET_BIG
-            || self.fleet_at.is_none_or(|at| at.elapsed() >= FLEET_EVERY)
+        self.last_served.is_some()
+            && (self.destinations.len() <= FLEET_BIG
+                || self.fleet_at.is_none_or(|at| at.elapsed() >= FLEET_EVERY))
     }
 
     /// The revision to ask task `id`'s changes from: the one its rows are
