@@ -234,6 +234,10 @@ fn main() -> Result<()> {
     println!("ROW first_frame_ms {:.1} ms", ms(first));
     let first_bytes = bytes.load(Ordering::Relaxed);
 
+    // The next second's refresh brings the destinations list (once, then
+    // every 30 s while no view shows it).
+    cycle(&mut app, &cmd_tx, &msg_rx)?;
+
     // Open the task: its rows come whole, once.
     let t = Instant::now();
     key(&mut app, KeyCode::Char('2'));
