@@ -233,8 +233,11 @@ impl Data {
             packages: vec![package()],
             tasks: self.list.clone(),
             destinations: self.dests.clone(),
+            fleet_skipped: false,
             events: Vec::new(),
             task: task.then(|| self.big.clone()),
+            task_changes: None,
+            task_rev: None,
             failures: failures.then(|| self.failures.clone()),
             output: None,
         }

@@ -135,6 +135,13 @@ pub enum Request {
         id: i64,
         name: String,
     },
+    /// A task with the destinations changed since revision `since` (all
+    /// of them when None), without their output: what a live view asks
+    /// every second instead of the whole task.
+    TaskChanges {
+        id: i64,
+        since: Option<i64>,
+    },
     Failures,
     Status,
     TaskRm {
@@ -153,6 +160,20 @@ pub enum Request {
     },
 }
 
+/// The answer to `Request::TaskChanges`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskChanges {
+    /// The task, its counts and status now; `destinations` holds the rows
+    /// changed since the revision asked about (every row when `whole`).
+    pub task: Task,
+    /// The revision these rows are at: what to ask from next time.
+    pub rev: i64,
+    /// The rows are the whole task, not changes. A reader holding rows
+    /// finds removed ones by the counts: after merging the changes, it
+    /// holds more rows than the counts add up to.
+    pub whole: bool,
+}
+
 /// A typed reply: one variant per shape a request answers with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -166,6 +187,7 @@ pub enum Response {
     Task(Box<Task>),
     Tasks(Vec<Task>),
     TaskDestination(TaskDestination),
+    TaskChanges(Box<TaskChanges>),
     Failures(Vec<Failure>),
     Status(Status),
     Events(Vec<Event>),
@@ -194,6 +216,7 @@ impl Response {
             Response::Task(_) => "task",
             Response::Tasks(_) => "tasks",
             Response::TaskDestination(_) => "task destination",
+            Response::TaskChanges(_) => "task changes",
             Response::Failures(_) => "failures",
             Response::Status(_) => "status",
             Response::Events(_) => "events",
@@ -243,6 +266,7 @@ from_response!(
     Task => Task(box),
     Vec<Task> => Tasks,
     TaskDestination => TaskDestination,
+    TaskChanges => TaskChanges(box),
     Vec<Failure> => Failures,
     Status => Status,
     Vec<Event> => Events,

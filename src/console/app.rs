@@ -335,7 +335,7 @@ impl App {
             Effect::Close => self.mode = Mode::Normal,
             Effect::Switch(v) => self.switch(v),
             Effect::OpenTask(task) => {
-                self.data.task = Some(task);
+                self.data.open_task(task);
                 self.switch(View::TaskDetail);
             }
             Effect::Act(a) => self.act(a),

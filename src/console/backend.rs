@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
-use crate::api::{ApiError, Client, ErrorKind, FromResponse, Request};
+use crate::api::{ApiError, Client, ErrorKind, FromResponse, Request, TaskChanges};
 use crate::model::{Destination, Event, Failure, Package, Status, Task, TaskDestination};
 use crate::package::Inspection;
 
@@ -14,8 +14,16 @@ use crate::package::Inspection;
 #[derive(Debug)]
 pub enum Command {
     /// Fetch a fresh snapshot: lists, status, new events, and the open
-    /// task's rows or the triage list when shown.
-    Refresh { task: Option<i64>, triage: bool },
+    /// task's rows or the triage list when shown. `since`: the revision
+    /// of the task's rows the console holds, so only what changed after
+    /// it comes (None: the whole task). `fleet`: the destinations list
+    /// too (a big fleet's is fetched only when needed).
+    Refresh {
+        task: Option<i64>,
+        since: Option<i64>,
+        triage: bool,
+        fleet: bool,
+    },
     /// A change; `done` is the line to show when it succeeds.
     Act { request: Request, done: String },
     /// A change a form submits: the answer goes back to the form
@@ -105,9 +113,17 @@ pub struct Snapshot {
     pub packages: Vec<Package>,
     pub tasks: Vec<Task>,
     pub destinations: Vec<Destination>,
+    /// The destinations list was not fetched this time: keep the last.
+    pub fleet_skipped: bool,
     /// Events newer than the last snapshot's.
     pub events: Vec<Event>,
+    /// The open task with all its rows.
     pub task: Option<Task>,
+    /// Or the open task with only the rows changed since the revision
+    /// the refresh named.
+    pub task_changes: Option<Task>,
+    /// The revision of the rows in `task` or `task_changes`.
+    pub task_rev: Option<i64>,
     pub failures: Option<Vec<Failure>>,
     /// The destination the output pane shows, fetched again.
     pub output: Option<(i64, TaskDestination)>,
@@ -163,7 +179,12 @@ pub fn run(
         };
         let submitted = matches!(cmd, Command::Submit { .. });
         let result: Result<(), ApiError> = match cmd {
-            Command::Refresh { task, triage } => {
+            Command::Refresh {
+                task,
+                since,
+                triage,
+                fleet,
+            } => {
                 let snap = (|| -> Result<Snapshot, ApiError> {
                     // The first snapshot brings the last 500 events, later
                     // ones only what is new.
@@ -186,15 +207,29 @@ pub fn run(
                             },
                         )?
                     };
+                    let open = match task {
+                        Some(id) => get::<TaskChanges>(c, Request::TaskChanges { id, since }).ok(),
+                        None => None,
+                    };
+                    let task_rev = open.as_ref().map(|o| o.rev);
+                    let (task, task_changes) = match open {
+                        Some(o) if o.whole => (Some(o.task), None),
+                        Some(o) => (None, Some(o.task)),
+                        None => (None, None),
+                    };
                     Ok(Snapshot {
                         status: get(c, Request::Status)?,
                         packages: get(c, Request::PackageList)?,
                         tasks: get(c, Request::TaskSummaries)?,
-                        destinations: get(c, Request::DestList)?,
-                        task: match task {
-                            Some(id) => get(c, Request::TaskBrief { id }).ok(),
-                            None => None,
+                        destinations: if fleet {
+                            get(c, Request::DestList)?
+                        } else {
+                            Vec::new()
                         },
+                        fleet_skipped: !fleet,
+                        task,
+                        task_changes,
+                        task_rev,
                         failures: if triage {
                             Some(get(c, Request::Failures)?)
                         } else {
@@ -319,7 +354,9 @@ mod tests {
         };
         let refresh = || Command::Refresh {
             task: None,
+            since: None,
             triage: false,
+            fleet: true,
         };
         cmd_tx.send(refresh()).unwrap();
         assert!(matches!(next(), Message::Snapshot(s) if s.output.is_none()));

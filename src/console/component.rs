@@ -252,10 +252,12 @@ pub trait Component {
     fn handle(&mut self, action: Action, cx: &Ctx) -> Effect;
 
     /// The refresh the view needs while shown.
-    fn refresh(&mut self, _data: &Data) -> Command {
+    fn refresh(&mut self, data: &Data) -> Command {
         Command::Refresh {
             task: None,
+            since: None,
             triage: false,
+            fleet: data.fleet_due(),
         }
     }
 

@@ -4,7 +4,9 @@
 use anyhow::Result;
 
 use super::Service;
-use crate::api::{ApiError, Handler, Request, Response};
+use crate::api::{ApiError, Handler, Request, Response, TaskChanges};
+use crate::model::TaskId;
+use crate::store::tasks;
 
 impl Handler for Service {
     fn handle(&mut self, req: Request) -> Result<Response, ApiError> {
@@ -55,6 +57,7 @@ impl Service {
             Request::TaskSummaries => self.task_summaries()?.into(),
             Request::TaskBrief { id } => self.task_brief(id)?.into(),
             Request::TaskDestination { id, name } => self.task_destination(id, &name)?.into(),
+            Request::TaskChanges { id, since } => self.task_changes(id, since)?.into(),
             Request::Failures => self.failures()?.into(),
             Request::Status => self.status()?.into(),
             Request::TaskRm { id } => self.remove_task(id)?.into(),
@@ -62,6 +65,29 @@ impl Service {
                 Some(n) => self.events_tail(n)?.into(),
                 None => self.events_since(after, limit)?.into(),
             },
+        })
+    }
+}
+
+impl Service {
+    /// A task with the rows written after revision `since`, or all of
+    /// them. A revision from the future (a store put back from a copy)
+    /// is answered with the whole task.
+    pub fn task_changes(&self, id: TaskId, since: Option<i64>) -> Result<TaskChanges> {
+        let row = self.task_row(id)?;
+        let mut task = self.task_view(row, None)?;
+        let c = self.store.conn();
+        let rev = tasks::revision(c)?;
+        let now = self.clock.now();
+        let since = since.filter(|s| *s <= rev);
+        task.destinations = match since {
+            Some(s) => tasks::destinations_since(c, id, s, now)?,
+            None => tasks::destinations(c, id, now)?,
+        };
+        Ok(TaskChanges {
+            task,
+            rev,
+            whole: since.is_none(),
         })
     }
 }

@@ -97,7 +97,7 @@ fn resolve_names(all: &[Destination], to: &[String]) -> Result<Vec<Destination>>
 impl Service {
     /// A task as users see it. `rows`: None leaves the destination rows
     /// out (lists), Some(with_output) includes them.
-    fn task_view(&self, row: TaskRow, rows: Option<bool>) -> Result<Task> {
+    pub(super) fn task_view(&self, row: TaskRow, rows: Option<bool>) -> Result<Task> {
         let c = self.store.conn();
         let counts = tasks::counts(c, row.id)?;
         let now = self.clock.now();
@@ -331,7 +331,7 @@ impl Service {
 }
 
 impl Service {
-    fn task_row(&self, id: TaskId) -> Result<TaskRow> {
+    pub(super) fn task_row(&self, id: TaskId) -> Result<TaskRow> {
         tasks::get(self.store.conn(), id)?
             .ok_or_else(|| not_found(format!("task {id}: no such task")))
     }

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_meaning.sql"),
     include_str!("migrations/003_live.sql"),
     include_str!("migrations/004_unfinished.sql"),
+    include_str!("migrations/005_revisions.sql"),
 ];
 
 pub struct Store {

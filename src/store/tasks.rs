@@ -151,6 +151,29 @@ pub fn destinations(c: &Connection, task: TaskId, now: UnixTime) -> Result<Vec<T
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The revision of the last change to any task-destination row (the
+/// change cursor of migration 005).
+pub fn revision(c: &Connection) -> Result<i64> {
+    Ok(c.query_row("SELECT rev FROM revision WHERE one = 1", [], |r| r.get(0))?)
+}
+
+/// The destinations of a task changed (inserted or updated) after
+/// revision `since`, by name, without their output.
+pub fn destinations_since(
+    c: &Connection,
+    task: TaskId,
+    since: i64,
+    now: UnixTime,
+) -> Result<Vec<TaskDestination>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {DEST_COLUMNS}
+         FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
+         WHERE td.task_id = ?1 AND td.rev > ?2 ORDER BY d.name"
+    ))?;
+    let rows = st.query_map(params![task, since], |r| dest_from_row(r, None, now))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Every destination of a task with its output.
 pub fn destinations_with_output(
     c: &Connection,

@@ -272,3 +272,34 @@ fn retention_sees_completed_and_empty_tasks_only() {
     let r = retention_candidates(s.conn()).unwrap();
     assert_eq!(r[0].2.destinations, 0);
 }
+
+#[test]
+fn the_change_cursor_brings_only_rows_written_since() {
+    let (mut s, task, d) = seeded(3);
+    let c = s.conn();
+    let all = destinations_since(c, task, 0, T0).unwrap();
+    assert_eq!(all.len(), 3);
+    let r0 = revision(c).unwrap();
+    assert!(r0 >= 3, "every insert took a revision: {r0}");
+    assert!(destinations_since(c, task, r0, T0).unwrap().is_empty());
+    let progress = Progress {
+        state: WorkState::Transferring,
+        transferred: 10,
+        output: None,
+    };
+    s.write(|tx| set_progress(tx, task, d[1], &progress, T0 + 1))
+        .unwrap();
+    let c = s.conn();
+    let r1 = revision(c).unwrap();
+    assert!(r1 > r0);
+    let changed = destinations_since(c, task, r0, T0 + 1).unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(
+        (changed[0].name.as_str(), changed[0].status),
+        ("pc-2", WorkState::Transferring)
+    );
+    assert!(destinations_since(c, task, r1, T0 + 1).unwrap().is_empty());
+    // A removal takes no revision: readers see it in the row count.
+    s.write(|tx| remove_destination(tx, task, d[0])).unwrap();
+    assert_eq!(revision(s.conn()).unwrap(), r1);
+}

@@ -7,7 +7,7 @@ use ratatui::text::Line;
 use ratatui::widgets::Cell;
 
 use crate::api::Request;
-use crate::console::backend::Command;
+use crate::console::backend::{Command, Snapshot};
 use crate::console::component::{Component, Ctx, Effect, Tab};
 use crate::console::data::Data;
 use crate::console::keymap::{Action, Context};
@@ -81,6 +81,23 @@ impl Component for Destinations {
 
     fn refilter(&mut self, data: &Data) {
         self.table.refilter(&data.destinations);
+    }
+
+    /// The list is listed again only when it came.
+    fn on_snapshot(&mut self, snap: &mut Snapshot, data: &Data) {
+        if !snap.fleet_skipped {
+            self.refilter(data);
+        }
+    }
+
+    /// Shown, the list comes with every refresh, however long.
+    fn refresh(&mut self, _data: &Data) -> Command {
+        Command::Refresh {
+            task: None,
+            since: None,
+            triage: false,
+            fleet: true,
+        }
     }
 
     fn sort_columns(&self) -> usize {

@@ -1,7 +1,5 @@
 //! One task's destinations, each with its state, exit code and message.
 
-use std::time::{Duration, Instant};
-
 use ratatui::Frame;
 use ratatui::layout::Constraint::{Fill, Length};
 use ratatui::layout::Rect;
@@ -12,7 +10,7 @@ use super::View;
 use super::tasks::rerun_failed;
 use crate::console::backend::{Command, Snapshot};
 use crate::console::component::{Component, Ctx, Effect, Rerun};
-use crate::console::data::Data;
+use crate::console::data::{Data, RowsChange};
 use crate::console::keymap::{Action, Context};
 use crate::console::overlays::task_form;
 use crate::console::table::{Column, Listed, Needle, SortKey, Spec, Table, col};
@@ -29,15 +27,13 @@ const COLUMNS: &[Column] = &[
     col("MEANING / MESSAGE", Fill(1)),
 ];
 
-/// A task with more rows than this is fetched again only when its counts
-/// change, or every 10 seconds: its rows are megabytes of JSON.
+/// A task with more rows than this is not fetched from the Tasks list
+/// (only once opened): its rows are megabytes of JSON.
 pub(crate) const BIG: usize = 2000;
 
 #[derive(Debug, Default)]
 pub struct TaskDetail {
     table: Table,
-    /// When the open task's rows were last asked for.
-    fetched: Option<Instant>,
     /// A task was opened and its rows have not come yet: when they do,
     /// the selection goes to its first failure.
     opening: bool,
@@ -70,6 +66,22 @@ impl TaskDetail {
         let t = data.task.as_ref()?;
         self.table.current().and_then(|i| t.destinations.get(i))
     }
+
+    /// The first time a task's rows are here, the selection goes to its
+    /// first failure (what the admin opened it for), if any.
+    fn first_failure(&mut self, data: &Data) {
+        let Some(t) = data.task.as_ref() else { return };
+        if self.opening && !t.destinations.is_empty() {
+            self.opening = false;
+            if let Some(d) = t
+                .destinations
+                .iter()
+                .find(|d| d.status == WorkState::Failed)
+            {
+                self.table.select_id(&d.name);
+            }
+        }
+    }
 }
 
 impl Component for TaskDetail {
@@ -95,20 +107,17 @@ impl Component for TaskDetail {
     }
 
     /// The open task's rows came: the first time, the selection goes to
-    /// its first failure (what the admin opened it for), if any.
+    /// its first failure (what the admin opened it for), if any. When
+    /// only some rows changed, only they are listed again.
     fn on_snapshot(&mut self, _snap: &mut Snapshot, data: &Data) {
-        self.refilter(data);
-        let Some(t) = data.task.as_ref() else { return };
-        if self.opening && !t.destinations.is_empty() {
-            self.opening = false;
-            if let Some(d) = t
-                .destinations
-                .iter()
-                .find(|d| d.status == WorkState::Failed)
-            {
-                self.table.select_id(&d.name);
+        match (&data.task_change, data.task.as_ref()) {
+            (RowsChange::None, _) => {}
+            (RowsChange::Rows(changed), Some(t)) => {
+                self.table.update_rows(&t.destinations, changed)
             }
+            _ => self.refilter(data),
         }
+        self.first_failure(data);
     }
 
     /// Another task opens: unfiltered, unmarked, on its first failure
@@ -118,8 +127,8 @@ impl Component for TaskDetail {
         self.table.filter.clear();
         self.table.marked.clear();
         self.opening = true;
-        let mut none = Snapshot::default();
-        self.on_snapshot(&mut none, data);
+        self.refilter(data);
+        self.first_failure(data);
     }
 
     fn sort_columns(&self) -> usize {
@@ -169,23 +178,14 @@ impl Component for TaskDetail {
         }
     }
 
-    /// The rows come every time while the task is small; a big one's only
-    /// when its counts changed, or every 10 seconds.
+    /// The open task's rows come whole once, then only what changed.
     fn refresh(&mut self, data: &Data) -> Command {
-        let task = data.task.as_ref().and_then(|t| {
-            let summary = data.tasks.iter().find(|s| s.id == t.id);
-            let changed = summary.is_none_or(|s| s.counts != t.counts || s.status != t.status);
-            let stale = self
-                .fetched
-                .is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
-            (t.destinations.len() <= BIG || changed || stale).then_some(t.id)
-        });
-        if task.is_some() {
-            self.fetched = Some(Instant::now());
-        }
+        let task = data.task.as_ref().map(|t| t.id);
         Command::Refresh {
             task,
+            since: task.and_then(|id| data.rev_of(id)),
             triage: false,
+            fleet: data.fleet_due(),
         }
     }
 

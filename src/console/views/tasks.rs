@@ -158,9 +158,12 @@ impl Component for Tasks {
                 c.waiting + c.transferring + c.installing + c.succeeded + c.failed + c.cancelled;
             size <= super::detail::BIG as u64
         });
+        let task = task.map(|t| t.id);
         Command::Refresh {
-            task: task.map(|t| t.id),
+            task,
+            since: task.and_then(|id| data.rev_of(id)),
             triage: false,
+            fleet: data.fleet_due(),
         }
     }
 

@@ -285,10 +285,12 @@ impl Component for Triage {
         }
     }
 
-    fn refresh(&mut self, _data: &Data) -> Command {
+    fn refresh(&mut self, data: &Data) -> Command {
         Command::Refresh {
             task: None,
+            since: None,
             triage: true,
+            fleet: data.fleet_due(),
         }
     }
 

@@ -414,8 +414,11 @@ pub(super) fn snapshot() -> Snapshot {
         packages: packages(),
         tasks: tasks(),
         destinations: destinations(),
+        fleet_skipped: false,
         events: events(),
         task: None,
+        task_changes: None,
+        task_rev: None,
         failures: None,
         output: None,
     }
