@@ -173,12 +173,12 @@ impl Service {
     pub fn status(&self) -> Result<crate::model::Status> {
         let c = self.store.conn();
         let mut s = crate::model::Status::default();
-        for d in destinations::list(c)? {
-            s.total += 1;
-            match d.status {
-                DestStatus::Online => s.online += 1,
-                DestStatus::Offline => s.offline += 1,
-                DestStatus::Pending => s.pending += 1,
+        for (status, n) in destinations::count_by_status(c)? {
+            s.total += n;
+            match status {
+                DestStatus::Online => s.online += n,
+                DestStatus::Offline => s.offline += n,
+                DestStatus::Pending => s.pending += n,
                 DestStatus::Rejected => {}
             }
         }

@@ -119,6 +119,13 @@ pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Resu
     Ok(())
 }
 
+/// How many destinations are in each status.
+pub fn count_by_status(c: &Connection) -> Result<Vec<(DestStatus, u64)>> {
+    let mut st = c.prepare("SELECT status, COUNT(*) FROM destinations GROUP BY status")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Destinations not heard from since `before`, as (id, name, status).
 pub fn silent_since(
     c: &Connection,
