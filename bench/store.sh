@@ -8,9 +8,9 @@ BENCH=store
 source "$(dirname "$0")/lib.sh"
 
 if [ "$BENCH_QUICK" = 1 ]; then
-  args=(--destinations 1000 --clients 100 --rounds 1)
+  args=(--destinations 1000 --clients 50 --rounds 1)
 else
-  args=(--destinations 20000 --clients 1000 --rounds 3)
+  args=(--destinations 20000 --clients 200 --rounds 3)
 fi
 out=$("$BENCH_TOOL" store "${args[@]}")
 while read -r tag metric value unit reference; do

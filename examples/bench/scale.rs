@@ -418,7 +418,10 @@ fn failed(shared: &Shared, e: &anyhow::Error) {
             .unwrap_or_else(|p| p.into_inner())
             .map(|t| format!("{:.1} s after task create", t.elapsed().as_secs_f64()))
             .unwrap_or_else(|| "before the task".into());
-        eprintln!("scale: agent request failed ({since}, error {}): {e:#}", n + 1);
+        eprintln!(
+            "scale: agent request failed ({since}, error {}): {e:#}",
+            n + 1
+        );
     }
 }
 

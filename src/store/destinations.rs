@@ -3,7 +3,7 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sql::in_list;
+use super::sql::{Cached, in_list};
 use crate::clock::{UnixTime, rfc3339};
 use crate::model::{Destination, DestinationId};
 use crate::task::{DestStatus, WorkState};
@@ -44,28 +44,28 @@ fn from_row(r: &Row) -> rusqlite::Result<Destination> {
 }
 
 pub fn list(c: &Connection) -> Result<Vec<Destination>> {
-    let mut st = c.prepare(&format!("{} ORDER BY d.name", select()))?;
+    let mut st = c.prepare_cached(&format!("{} ORDER BY d.name", select()))?;
     let rows = st.query_map([], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn by_name(c: &Connection, name: &str) -> Result<Option<Destination>> {
     Ok(
-        c.query_row(&format!("{} WHERE d.name = ?1", select()), [name], from_row)
+        c.one(&format!("{} WHERE d.name = ?1", select()), [name], from_row)
             .optional()?,
     )
 }
 
 pub fn by_id(c: &Connection, id: DestinationId) -> Result<Option<Destination>> {
     Ok(
-        c.query_row(&format!("{} WHERE d.id = ?1", select()), [id], from_row)
+        c.one(&format!("{} WHERE d.id = ?1", select()), [id], from_row)
             .optional()?,
     )
 }
 
 /// The destination a client certificate belongs to, with its status.
 pub fn by_fingerprint(c: &Connection, fp: &str) -> Result<Option<(DestinationId, DestStatus)>> {
-    Ok(c.query_row(
+    Ok(c.one(
         "SELECT id, status FROM destinations WHERE cert_fingerprint = ?1",
         [fp],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -83,7 +83,7 @@ pub fn insert(
     token_id: i64,
     at: UnixTime,
 ) -> Result<DestinationId> {
-    c.execute(
+    c.exec(
         "INSERT INTO destinations (name, status, os, hostname, agent_version, cert_fingerprint,
              token_id, last_seen, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
@@ -102,7 +102,7 @@ pub fn insert(
 }
 
 pub fn set_status(c: &Connection, id: DestinationId, status: DestStatus) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE destinations SET status = ?2 WHERE id = ?1",
         params![id, status],
     )?;
@@ -111,7 +111,7 @@ pub fn set_status(c: &Connection, id: DestinationId, status: DestStatus) -> Resu
 
 /// Records a poll: what the agent says of itself, and when.
 pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE destinations SET os = ?2, hostname = ?3, agent_version = ?4, last_seen = ?5
          WHERE id = ?1",
         params![id, info.os, info.hostname, info.agent_version, at],
@@ -121,7 +121,7 @@ pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Resu
 
 /// How many destinations are in each status.
 pub fn count_by_status(c: &Connection) -> Result<Vec<(DestStatus, u64)>> {
-    let mut st = c.prepare("SELECT status, COUNT(*) FROM destinations GROUP BY status")?;
+    let mut st = c.prepare_cached("SELECT status, COUNT(*) FROM destinations GROUP BY status")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -131,7 +131,7 @@ pub fn silent_since(
     c: &Connection,
     before: UnixTime,
 ) -> Result<Vec<(DestinationId, String, DestStatus)>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT id, name, status FROM destinations
          WHERE last_seen IS NULL OR last_seen < ?1 ORDER BY name",
     )?;
@@ -140,13 +140,13 @@ pub fn silent_since(
 }
 
 pub fn delete(c: &Connection, id: DestinationId) -> Result<()> {
-    c.execute("DELETE FROM destinations WHERE id = ?1", [id])?;
+    c.exec("DELETE FROM destinations WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Records that a destination is to move to another server.
 pub fn set_move(c: &Connection, id: DestinationId, server: &str, token: &str) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE destinations SET move_to = ?2, move_token = ?3 WHERE id = ?1",
         params![id, server, token],
     )?;
@@ -155,7 +155,7 @@ pub fn set_move(c: &Connection, id: DestinationId, server: &str, token: &str) ->
 
 /// The move order of a destination, if any.
 pub fn move_order(c: &Connection, id: DestinationId) -> Result<Option<(String, String)>> {
-    Ok(c.query_row(
+    Ok(c.one(
         "SELECT move_to, move_token FROM destinations WHERE id = ?1 AND move_to IS NOT NULL",
         [id],
         |r| Ok((r.get(0)?, r.get(1)?)),

@@ -3,11 +3,13 @@
 use anyhow::Result;
 use rusqlite::{Connection, Row, params};
 
+use super::sql::Cached;
+
 use crate::clock::rfc3339;
 use crate::model::{Event, Level, NewEvent};
 
 pub fn append(c: &Connection, e: &NewEvent) -> Result<i64> {
-    c.execute(
+    c.exec(
         "INSERT INTO events (at, level, kind, subject, message) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![e.at, e.level.as_str(), e.kind, e.subject, e.message],
     )?;
@@ -28,7 +30,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Event> {
 
 /// Events with an id above `after`, oldest first, at most `limit`.
 pub fn since(c: &Connection, after: i64, limit: u32) -> Result<Vec<Event>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT id, at, level, kind, subject, message FROM events
          WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
@@ -38,7 +40,7 @@ pub fn since(c: &Connection, after: i64, limit: u32) -> Result<Vec<Event>> {
 
 /// The newest `n` events, oldest first.
 pub fn tail(c: &Connection, n: u32) -> Result<Vec<Event>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT id, at, level, kind, subject, message FROM
            (SELECT * FROM events ORDER BY id DESC LIMIT ?1) ORDER BY id",
     )?;

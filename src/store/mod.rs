@@ -49,6 +49,8 @@ impl Store {
 
     fn init(mut conn: Connection) -> Result<Store> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Every statement the store runs, kept prepared (`sql::Cached`).
+        conn.set_prepared_statement_cache_capacity(128);
         // WAL lets readers (console, CLI) proceed while the writer commits;
         // WAL lets readers proceed while the writer commits. FULL syncs the
         // WAL at every commit, so an acknowledged change survives a power

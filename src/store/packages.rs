@@ -3,6 +3,8 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::sql::Cached;
+
 use crate::clock::{UnixTime, rfc3339};
 use crate::model::{Kind, Package, PackageId};
 use crate::task::Format;
@@ -89,7 +91,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Package> {
 }
 
 pub fn insert(c: &Connection, content: &Content, meta: &Meta, at: UnixTime) -> Result<PackageId> {
-    c.execute(
+    c.exec(
         "INSERT INTO packages (name, version, kind, format, size, hash, sha256, file_name,
              install_command, uninstall_command, folder, success_codes, installer, product_code,
              unzipped_size, entries, created_at, updated_at)
@@ -119,18 +121,18 @@ pub fn insert(c: &Connection, content: &Content, meta: &Meta, at: UnixTime) -> R
 
 pub fn get(c: &Connection, id: PackageId) -> Result<Option<Package>> {
     let sql = format!("SELECT {COLUMNS} FROM packages WHERE id = ?1");
-    Ok(c.query_row(&sql, [id], from_row).optional()?)
+    Ok(c.one(&sql, [id], from_row).optional()?)
 }
 
 pub fn list(c: &Connection) -> Result<Vec<Package>> {
     let sql = format!("SELECT {COLUMNS} FROM packages ORDER BY id");
-    let mut st = c.prepare(&sql)?;
+    let mut st = c.prepare_cached(&sql)?;
     let rows = st.query_map([], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn update_meta(c: &Connection, id: PackageId, meta: &Meta, at: UnixTime) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE packages SET name = ?2, version = ?3, kind = ?4, install_command = ?5,
              uninstall_command = ?6, folder = ?7, success_codes = ?8, updated_at = ?9
          WHERE id = ?1",
@@ -150,14 +152,14 @@ pub fn update_meta(c: &Connection, id: PackageId, meta: &Meta, at: UnixTime) -> 
 }
 
 pub fn delete(c: &Connection, id: PackageId) -> Result<()> {
-    c.execute("DELETE FROM packages WHERE id = ?1", [id])?;
+    c.exec("DELETE FROM packages WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// How many packages share this content (identical files registered twice
 /// share one blob).
 pub fn count_by_hash(c: &Connection, hash: &str) -> Result<u64> {
-    Ok(c.query_row(
+    Ok(c.one(
         "SELECT COUNT(*) FROM packages WHERE hash = ?1",
         [hash],
         |r| r.get(0),
@@ -166,7 +168,7 @@ pub fn count_by_hash(c: &Connection, hash: &str) -> Result<u64> {
 
 /// Every content hash still referenced, for sweeping orphaned blobs.
 pub fn all_hashes(c: &Connection) -> Result<Vec<String>> {
-    let mut st = c.prepare("SELECT DISTINCT hash FROM packages")?;
+    let mut st = c.prepare_cached("SELECT DISTINCT hash FROM packages")?;
     let rows = st.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

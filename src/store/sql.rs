@@ -3,6 +3,7 @@
 //! damaged row shows up instead of being counted as something else.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, Params, Row};
 
 use crate::task::{DestStatus, Format, PackageKind, TaskClass, TaskType, WorkState};
 
@@ -31,6 +32,34 @@ text_column!(
     PackageKind,
     Format
 );
+
+/// `execute` and `query_row` through the connection's statement cache:
+/// the server runs the same few statements thousands of times a second,
+/// and parsing them again each time was a fifth of its work.
+pub trait Cached {
+    fn exec<P: Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize>;
+    fn one<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        p: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec<P: Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(p)
+    }
+
+    fn one<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        p: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(p, f)
+    }
+}
 
 /// `(name, name, …)` for `status IN …` from a set of states, so SQL never
 /// spells a state the domain does not define.

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sql::in_list;
+use super::sql::{Cached, in_list};
 use crate::clock::{UnixTime, rfc3339};
 use crate::model::{Counts, DestinationId, Failure, Kind, PackageId, TaskDestination, TaskId};
 use crate::task::rules::RetentionRow;
@@ -61,7 +61,7 @@ pub struct NewTask<'a> {
 }
 
 pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
-    c.execute(
+    c.exec(
         "INSERT INTO tasks (name, type, class, package_id, package_name, start_at, window, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -85,7 +85,7 @@ pub fn add_destination(
     dest: DestinationId,
     at: UnixTime,
 ) -> Result<()> {
-    c.execute(
+    c.exec(
         "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at)
          VALUES (?1, ?2, ?3, 1, ?4)",
         params![task, dest, WorkState::Waiting, at],
@@ -94,7 +94,7 @@ pub fn add_destination(
 }
 
 pub fn get(c: &Connection, id: TaskId) -> Result<Option<TaskRow>> {
-    Ok(c.query_row(
+    Ok(c.one(
         &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
         [id],
         task_from_row,
@@ -103,7 +103,7 @@ pub fn get(c: &Connection, id: TaskId) -> Result<Option<TaskRow>> {
 }
 
 pub fn list(c: &Connection) -> Result<Vec<TaskRow>> {
-    let mut st = c.prepare(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY id"))?;
+    let mut st = c.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY id"))?;
     let rows = st.query_map([], task_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -142,7 +142,7 @@ fn dest_from_row(
 /// Every destination of a task by name, without their output (which can
 /// be 16 KiB each).
 pub fn destinations(c: &Connection, task: TaskId, now: UnixTime) -> Result<Vec<TaskDestination>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {DEST_COLUMNS}
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
          WHERE td.task_id = ?1 ORDER BY d.name"
@@ -154,7 +154,7 @@ pub fn destinations(c: &Connection, task: TaskId, now: UnixTime) -> Result<Vec<T
 /// The revision of the last change to any task-destination row (the
 /// change cursor of migration 005).
 pub fn revision(c: &Connection) -> Result<i64> {
-    Ok(c.query_row("SELECT rev FROM revision WHERE one = 1", [], |r| r.get(0))?)
+    Ok(c.one("SELECT rev FROM revision WHERE one = 1", [], |r| r.get(0))?)
 }
 
 /// The destinations of a task changed (inserted or updated) after
@@ -165,7 +165,7 @@ pub fn destinations_since(
     since: i64,
     now: UnixTime,
 ) -> Result<Vec<TaskDestination>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {DEST_COLUMNS}
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
          WHERE td.task_id = ?1 AND td.rev > ?2 ORDER BY d.name"
@@ -180,7 +180,7 @@ pub fn destinations_with_output(
     task: TaskId,
     now: UnixTime,
 ) -> Result<Vec<TaskDestination>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {DEST_COLUMNS}, td.output
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
          WHERE td.task_id = ?1 ORDER BY d.name"
@@ -196,7 +196,7 @@ pub fn destination(
     name: &str,
     now: UnixTime,
 ) -> Result<Option<TaskDestination>> {
-    Ok(c.query_row(
+    Ok(c.one(
         &format!(
             "SELECT {DEST_COLUMNS}, td.output
              FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
@@ -210,7 +210,7 @@ pub fn destination(
 
 /// Destinations of a task by state.
 pub fn counts(c: &Connection, task: TaskId) -> Result<Counts> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT status, COUNT(*) FROM task_destinations WHERE task_id = ?1 GROUP BY status",
     )?;
     let mut counts = Counts::default();
@@ -226,7 +226,7 @@ pub fn counts(c: &Connection, task: TaskId) -> Result<Counts> {
 
 /// Whether `task` has a destination still to finish (an index lookup).
 pub fn any_unfinished(c: &Connection, task: TaskId) -> Result<bool> {
-    Ok(c.query_row(
+    Ok(c.one(
         &format!(
             "SELECT EXISTS (SELECT 1 FROM task_destinations
                  WHERE task_id = ?1 AND status IN {})",
@@ -243,7 +243,7 @@ pub fn unfinished_using_package(
     c: &Connection,
     package: PackageId,
 ) -> Result<Vec<(TaskId, String)>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT id, name FROM tasks WHERE package_id = ?1 AND completed_at IS NULL ORDER BY id",
     )?;
     let rows = st.query_map(params![package], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -281,7 +281,7 @@ pub struct WorkRow {
 /// Unfinished attempts of `dest` in tasks started by `now` and not held by
 /// a retry backoff, oldest task first.
 pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Vec<WorkRow>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT t.id, t.name, t.type, t.window, td.attempt, td.status,
                 p.id, p.name, p.hash, p.size, p.format, p.file_name, p.kind,
                 p.install_command, p.uninstall_command, p.folder, p.success_codes
@@ -330,7 +330,7 @@ pub fn next_due(
     dest: DestinationId,
     now: UnixTime,
 ) -> Result<(Option<UnixTime>, bool)> {
-    Ok(c.query_row(
+    Ok(c.one(
         "SELECT MIN(CASE WHEN MAX(COALESCE(t.start_at, 0), COALESCE(td.not_before, 0)) > ?2
                          THEN MAX(COALESCE(t.start_at, 0), COALESCE(td.not_before, 0)) END),
                 MAX(t.window IS NOT NULL)
@@ -349,7 +349,7 @@ pub fn next_due(
 
 /// True when `dest` has unfinished work that needs the content `hash`.
 pub fn may_fetch(c: &Connection, dest: DestinationId, hash: &str) -> Result<bool> {
-    Ok(c.query_row(
+    Ok(c.one(
         &format!(
             "SELECT EXISTS (SELECT 1 FROM task_destinations td
                  JOIN tasks t ON t.id = td.task_id JOIN packages p ON p.id = t.package_id
@@ -367,7 +367,7 @@ pub fn state(
     task: TaskId,
     dest: DestinationId,
 ) -> Result<Option<crate::task::rules::Current>> {
-    Ok(c.query_row(
+    Ok(c.one(
         "SELECT status, attempt, retries FROM task_destinations
              WHERE task_id = ?1 AND destination_id = ?2",
         params![task, dest],
@@ -398,7 +398,7 @@ pub fn set_progress(
     p: &Progress,
     at: UnixTime,
 ) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE task_destinations SET status = ?3, transferred = ?4, updated_at = ?5,
              started_at = COALESCE(started_at, ?5), output = COALESCE(?6, output)
          WHERE task_id = ?1 AND destination_id = ?2",
@@ -425,7 +425,7 @@ pub fn finish(
     o: &Outcome,
     at: UnixTime,
 ) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE task_destinations SET status = ?3, exit_code = ?4, message = ?5, meaning = ?6,
              output = ?7, transferred = ?8, reboot_required = ?9, updated_at = ?10,
              not_before = NULL, started_at = COALESCE(started_at, ?10)
@@ -477,7 +477,7 @@ pub fn requeue(
             meaning,
         } => (Some(at), true, Some(message), exit_code, meaning),
     };
-    c.execute(
+    c.exec(
         "UPDATE task_destinations SET status = ?8, attempt = attempt + 1,
              retries = CASE WHEN ?4 THEN retries + 1 ELSE 0 END, not_before = ?3,
              message = ?5, exit_code = ?6, meaning = ?7, output = NULL, transferred = 0,
@@ -499,7 +499,7 @@ pub fn requeue(
 }
 
 pub fn set_completed(c: &Connection, task: TaskId, at: Option<UnixTime>) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE tasks SET completed_at = ?2 WHERE id = ?1",
         params![task, at],
     )?;
@@ -511,7 +511,7 @@ pub fn destination_states(
     c: &Connection,
     task: TaskId,
 ) -> Result<Vec<(DestinationId, String, WorkState)>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT d.id, d.name, td.status FROM task_destinations td
          JOIN destinations d ON d.id = td.destination_id WHERE td.task_id = ?1 ORDER BY d.name",
     )?;
@@ -528,7 +528,7 @@ pub fn cancel(
     message: &str,
     at: UnixTime,
 ) -> Result<bool> {
-    Ok(c.execute(
+    Ok(c.exec(
         &format!(
             "UPDATE task_destinations SET status = ?5, message = ?3, not_before = NULL,
                  updated_at = ?4
@@ -540,12 +540,12 @@ pub fn cancel(
 }
 
 pub fn delete(c: &Connection, task: TaskId) -> Result<()> {
-    c.execute("DELETE FROM tasks WHERE id = ?1", [task])?;
+    c.exec("DELETE FROM tasks WHERE id = ?1", [task])?;
     Ok(())
 }
 
 pub fn set_package(c: &Connection, task: TaskId, package: PackageId, name: &str) -> Result<()> {
-    c.execute(
+    c.exec(
         "UPDATE tasks SET package_id = ?2, package_name = ?3 WHERE id = ?1",
         params![task, package, name],
     )?;
@@ -554,7 +554,7 @@ pub fn set_package(c: &Connection, task: TaskId, package: PackageId, name: &str)
 
 /// Tasks that include `dest`, as (task id, name, number of destinations).
 pub fn of_destination(c: &Connection, dest: DestinationId) -> Result<Vec<(TaskId, String, u64)>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT t.id, t.name, (SELECT COUNT(*) FROM task_destinations x WHERE x.task_id = t.id)
          FROM tasks t JOIN task_destinations td ON td.task_id = t.id
          WHERE td.destination_id = ?1 ORDER BY t.id",
@@ -564,7 +564,7 @@ pub fn of_destination(c: &Connection, dest: DestinationId) -> Result<Vec<(TaskId
 }
 
 pub fn remove_destination(c: &Connection, task: TaskId, dest: DestinationId) -> Result<()> {
-    c.execute(
+    c.exec(
         "DELETE FROM task_destinations WHERE task_id = ?1 AND destination_id = ?2",
         params![task, dest],
     )?;
@@ -574,7 +574,7 @@ pub fn remove_destination(c: &Connection, task: TaskId, dest: DestinationId) -> 
 /// What retention judges, for every task that is completed or has no
 /// destinations left (the others are never due), as (id, name, row).
 pub fn retention_candidates(c: &Connection) -> Result<Vec<(TaskId, String, RetentionRow)>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT t.id, t.name, t.class, t.completed_at,
                 (SELECT COUNT(*) FROM task_destinations td WHERE td.task_id = t.id) AS n
          FROM tasks t
@@ -598,7 +598,7 @@ pub fn retention_candidates(c: &Connection) -> Result<Vec<(TaskId, String, Reten
 
 /// Destination ids with unfinished work in a task.
 pub fn unfinished_destinations(c: &Connection, task: TaskId) -> Result<Vec<DestinationId>> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT destination_id FROM task_destinations WHERE task_id = ?1 AND status IN {}",
         unfinished()
     ))?;
@@ -609,7 +609,7 @@ pub fn unfinished_destinations(c: &Connection, task: TaskId) -> Result<Vec<Desti
 /// Every failed destination of every task, newest first, each with its
 /// command's output.
 pub fn failures(c: &Connection) -> Result<Vec<(Failure, Option<String>)>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT t.id, t.name, d.name, td.exit_code, td.meaning, td.message, td.attempt,
                 td.updated_at, d.os, td.output
          FROM task_destinations td
@@ -637,7 +637,7 @@ pub fn failures(c: &Connection) -> Result<Vec<(Failure, Option<String>)>> {
 
 /// Counts for the status line: running tasks and unfinished destinations.
 pub fn activity(c: &Connection) -> Result<(u64, u64)> {
-    Ok(c.query_row(
+    Ok(c.one(
         &format!(
             "SELECT (SELECT COUNT(*) FROM tasks WHERE completed_at IS NULL),
                     (SELECT COUNT(*) FROM task_destinations WHERE status IN {})",

@@ -3,6 +3,8 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::sql::Cached;
+
 use crate::clock::{UnixTime, rfc3339};
 use crate::model::Token;
 
@@ -22,7 +24,7 @@ pub fn insert(
     expires_at: Option<UnixTime>,
     at: UnixTime,
 ) -> Result<i64> {
-    c.execute(
+    c.exec(
         "INSERT INTO tokens (digest, auto_approve, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![digest, auto_approve, at, expires_at],
     )?;
@@ -30,7 +32,7 @@ pub fn insert(
 }
 
 pub fn by_digest(c: &Connection, digest: &str) -> Result<Option<TokenRow>> {
-    Ok(c.query_row(
+    Ok(c.one(
         "SELECT id, auto_approve, expires_at, revoked_at FROM tokens WHERE digest = ?1",
         [digest],
         |r| {
@@ -46,7 +48,7 @@ pub fn by_digest(c: &Connection, digest: &str) -> Result<Option<TokenRow>> {
 }
 
 pub fn used(c: &Connection, id: i64) -> Result<()> {
-    c.execute("UPDATE tokens SET uses = uses + 1 WHERE id = ?1", [id])?;
+    c.exec("UPDATE tokens SET uses = uses + 1 WHERE id = ?1", [id])?;
     Ok(())
 }
 
@@ -63,7 +65,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Token> {
 }
 
 pub fn list(c: &Connection) -> Result<Vec<Token>> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT id, auto_approve, created_at, expires_at, revoked_at, uses FROM tokens ORDER BY id",
     )?;
     let rows = st.query_map([], from_row)?;
@@ -72,7 +74,7 @@ pub fn list(c: &Connection) -> Result<Vec<Token>> {
 
 pub fn get(c: &Connection, id: i64) -> Result<Option<Token>> {
     Ok(c
-        .query_row(
+        .one(
             "SELECT id, auto_approve, created_at, expires_at, revoked_at, uses FROM tokens WHERE id = ?1",
             [id],
             from_row,
@@ -81,7 +83,7 @@ pub fn get(c: &Connection, id: i64) -> Result<Option<Token>> {
 }
 
 pub fn revoke(c: &Connection, id: i64, at: UnixTime) -> Result<bool> {
-    Ok(c.execute(
+    Ok(c.exec(
         "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, at],
     )? > 0)
