@@ -94,6 +94,7 @@ struct Server {
     courier: PathBuf,
     addr: String,
     ca_fingerprint: String,
+    max_connections: usize,
 }
 
 impl Server {
@@ -120,6 +121,7 @@ impl Server {
                     courier: courier.to_path_buf(),
                     addr: v["listen"].as_str().unwrap_or_default().to_string(),
                     ca_fingerprint: v["ca_fingerprint"].as_str().unwrap_or_default().to_string(),
+                    max_connections: v["max_connections"].as_u64().unwrap_or(1000) as usize,
                 });
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -177,6 +179,18 @@ impl Drop for Server {
     }
 }
 
+/// This process's limit on open files, raised to the hard limit.
+fn open_files() -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) => {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+            hard.min(1 << 20) as usize
+        }
+        Err(_) => 1024,
+    }
+}
+
 fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -196,6 +210,13 @@ struct Shared {
     dispatch: Mutex<Vec<f64>>,
     polled: AtomicUsize,
     succeeded: AtomicUsize,
+    agents: usize,
+    seq: AtomicUsize,
+    /// Connections this process may have open: its own descriptors are
+    /// limited like the server's. An agent holds one while its connection
+    /// may be open (a held poll and the work after it) and gives it back
+    /// when the server closed it and it waits to check in.
+    conns: Arc<tokio::sync::Semaphore>,
     errors: AtomicUsize,
     stop: AtomicBool,
 }
@@ -274,6 +295,17 @@ async fn step(courier: &Path, n: usize, sources: u8, serve_args: &[String]) -> R
         dispatch: Mutex::new(Vec::with_capacity(n)),
         polled: AtomicUsize::new(0),
         succeeded: AtomicUsize::new(0),
+        agents: n,
+        seq: AtomicUsize::new(0),
+        // No more than the server keeps: past that, connections would
+        // queue in its listen backlog and time out.
+        conns: Arc::new(tokio::sync::Semaphore::new(
+            server
+                .max_connections
+                .min(open_files().saturating_sub(1000))
+                .saturating_sub(500)
+                .max(100),
+        )),
         errors: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
     });
@@ -346,7 +378,23 @@ fn info() -> AgentInfo {
 async fn agent(client: reqwest::Client, shared: Arc<Shared>) {
     let mut first = true;
     let mut known: Vec<(i64, i64)> = Vec::new();
+    let mut permit = None;
+    // Agents start at different moments, as a fleet does: spread over a
+    // second per 2,000 agents (25 s for 50,000).
+    let spread = shared.agents as u64 / 2;
+    if spread > 0 {
+        let r = u64::from_le_bytes(
+            *blake3::hash(&shared.seq.fetch_add(1, Ordering::Relaxed).to_le_bytes())
+                .as_bytes()
+                .first_chunk()
+                .unwrap_or(&[0; 8]),
+        );
+        tokio::time::sleep(Duration::from_millis(r % spread)).await;
+    }
     while !shared.stop.load(Ordering::Relaxed) {
+        if permit.is_none() {
+            permit = shared.conns.clone().acquire_owned().await.ok();
+        }
         let req = PollRequest {
             info: info(),
             known: known.clone(),
@@ -404,6 +452,8 @@ async fn agent(client: reqwest::Client, shared: Arc<Shared>) {
             }
         }
         if let Some(s) = resp.next_poll_secs {
+            // The server closed the connection: wait without it.
+            permit = None;
             tokio::time::sleep(Duration::from_secs(s)).await;
         }
     }

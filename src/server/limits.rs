@@ -88,8 +88,9 @@ impl Connections {
     /// first), or from `max_polls` when given.
     pub fn new(max_polls: Option<usize>, checkin_secs: u64) -> Connections {
         let files = raise_open_files().min(131_072);
-        // A transfer holds a socket and a file: keep a fifth for files.
-        let max_open = (files.saturating_sub(RESERVED_FILES) * 4 / 5).max(16);
+        // A transfer holds a socket and a file: at most a quarter of the
+        // connections are not held polls, so a third is kept for files.
+        let max_open = (files.saturating_sub(RESERVED_FILES) * 2 / 3).max(16);
         let max_polls = max_polls.unwrap_or(max_open * 3 / 4).min(max_open);
         Connections {
             open: Arc::new(Semaphore::new(max_open)),
@@ -100,9 +101,9 @@ impl Connections {
         }
     }
 
-    /// More connections are open than held polls account for: a
-    /// connection that is not a held poll is closed after its answer, so
-    /// idle keep-alives do not take the descriptors new agents need.
+    /// More connections are open than held polls account for: an agent's
+    /// connection is closed once its work is reported, so idle
+    /// keep-alives do not take the descriptors new agents need.
     pub fn crowded(&self) -> bool {
         self.max_open - self.open.available_permits() > self.max_polls
     }

@@ -118,7 +118,7 @@ pub async fn serve(
             let crowd = core.clone();
             let svc = TowerToHyperService::new(app.layer(Extension(peer)).layer(
                 tower::util::MapResponseLayer::new(move |mut r: Response| {
-                    if crowd.conns.crowded() && r.extensions().get::<HeldPoll>().is_none() {
+                    if r.extensions().get::<WorkDone>().is_some() && crowd.conns.crowded() {
                         r.headers_mut()
                             .insert(header::CONNECTION, HeaderValue::from_static("close"));
                     }
@@ -185,10 +185,13 @@ async fn enroll(
         .map_err(|e| ApiError(StatusCode::FORBIDDEN, format!("{e:#}")))
 }
 
-/// Marks the answer of a held long-poll: its connection stays open for
-/// the next poll even when the server is crowded.
+/// Marks the answer to an agent's last request of a piece of work (its
+/// final report): when more connections are open than held polls account
+/// for, that connection is closed after it, so agents that are done do
+/// not keep descriptors idle. Work in progress keeps its connection (a
+/// new TLS session per request would cost more than the request).
 #[derive(Clone, Copy)]
-struct HeldPoll;
+struct WorkDone;
 
 async fn poll(
     State(core): State<Arc<Core>>,
@@ -237,11 +240,7 @@ async fn poll(
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return Ok(r);
         }
-        let answer = |resp: crate::proto::PollResponse| {
-            let mut r = Json(resp).into_response();
-            r.extensions_mut().insert(HeldPoll);
-            Ok(r)
-        };
+        let answer = |resp: crate::proto::PollResponse| Ok(Json(resp).into_response());
         if new_work || dropped || resp.move_to.is_some() {
             return answer(resp);
         }
@@ -261,9 +260,14 @@ async fn report(
     State(core): State<Arc<Core>>,
     Extension(peer): Extension<Peer>,
     Json(r): Json<Report>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
+    let last = r.status.is_final();
     as_agent(&core, &peer, move |svc, dest, _| svc.report(dest, &r)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if last {
+        resp.extensions_mut().insert(WorkDone);
+    }
+    Ok(resp)
 }
 
 /// The agent enrolled with the server it was ordered to move to.
@@ -336,7 +340,16 @@ async fn content(
     authorize_fetch(&core, &peer, &hash).await?;
     let mut file = tokio::fs::File::open(core.content_path(&hash))
         .await
-        .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("content {hash}: {e}")))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                ApiError(StatusCode::NOT_FOUND, format!("content {hash}: {e}"))
+            }
+            // Out of descriptors and the like: the agent tries again.
+            _ => ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("content {hash}: {e}"),
+            ),
+        })?;
     let size = file.metadata().await.map_err(|e| internal(e.into()))?.len();
     let (status, start, end) = match headers.get(header::RANGE) {
         Some(h) => match parse_range(h, size) {

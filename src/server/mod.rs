@@ -170,6 +170,12 @@ pub struct ServerInfo {
     pub listen: String,
     pub pid: u32,
     pub ca_fingerprint: String,
+    /// Agent connections the server keeps open at most, and how many of
+    /// them may be held long-polls.
+    #[serde(default)]
+    pub max_connections: usize,
+    #[serde(default)]
+    pub max_polls: usize,
 }
 
 impl ServerInfo {
@@ -238,6 +244,8 @@ pub async fn run(
         listen: bound.to_string(),
         pid: std::process::id(),
         ca_fingerprint: fingerprint.clone(),
+        max_connections: core.conns.max_open,
+        max_polls: core.conns.max_polls,
     };
     crate::pki::write_private(&ServerInfo::path(&data), &serde_json::to_vec_pretty(&info)?)?;
     core.call(move |svc| svc.log_server_start(&bound.to_string()))
