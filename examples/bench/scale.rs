@@ -461,7 +461,7 @@ async fn agent(client: reqwest::Client, shared: Arc<Shared>) {
 
 fn failed(shared: &Shared, e: &anyhow::Error) {
     let n = shared.errors.fetch_add(1, Ordering::Relaxed);
-    if n < 5 || n % 500 == 0 {
+    if n < 5 || n.is_multiple_of(500) {
         let since = shared
             .created
             .lock()
