@@ -145,6 +145,26 @@ fn raise_open_files() -> usize {
 mod tests {
     use super::*;
 
+    #[test]
+    fn connections_leave_room_for_files_and_check_ins_spread_around_the_mean() {
+        let c = Connections::new(None, 30);
+        let files = raise_open_files().min(131_072);
+        assert!(c.max_open + RESERVED_FILES <= files, "{c:?} of {files}");
+        assert!(c.max_polls < c.max_open, "{c:?}");
+        assert!(!c.crowded());
+        let waits: Vec<u64> = (0..200).map(|_| c.next_checkin()).collect();
+        assert!(waits.iter().all(|w| (20..40).contains(w)), "{waits:?}");
+        assert!(waits.iter().any(|w| *w != waits[0]), "no spread: {waits:?}");
+        // Past the held polls, the pool is crowded.
+        let c = Connections::new(Some(2), 30);
+        let held: Vec<_> = (0..3)
+            .map(|_| c.open.clone().try_acquire_owned().unwrap())
+            .collect();
+        assert!(c.crowded());
+        drop(held);
+        assert!(!c.crowded());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn bandwidth_is_shared_across_streams() {
         let l = Arc::new(Limits::new(None, Some(1 << 20)));
