@@ -160,6 +160,44 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether answering changes nothing (the server answers these on a
+    /// connection of their own, beside the writer).
+    pub fn is_read(&self) -> bool {
+        match self {
+            Request::PackageList
+            | Request::PackageShow { .. }
+            | Request::TokenList
+            | Request::DestList
+            | Request::DestShow { .. }
+            | Request::TaskSummaries
+            | Request::TaskBrief { .. }
+            | Request::TaskDestination { .. }
+            | Request::TaskChanges { .. }
+            | Request::Failures
+            | Request::Status
+            | Request::TaskList
+            | Request::TaskShow { .. }
+            | Request::Events { .. } => true,
+            Request::PackageAdd(_)
+            | Request::PackageEdit { .. }
+            | Request::PackageRm { .. }
+            | Request::TokenCreate { .. }
+            | Request::TokenRevoke { .. }
+            | Request::DestApprove { .. }
+            | Request::DestReject { .. }
+            | Request::DestRm { .. }
+            | Request::DestMove { .. }
+            | Request::TaskCreate(_)
+            | Request::TaskEditDestinations { .. }
+            | Request::TaskEditPackage { .. }
+            | Request::TaskCopy { .. }
+            | Request::TaskRerun { .. }
+            | Request::TaskRm { .. } => false,
+        }
+    }
+}
+
 /// The answer to `Request::TaskChanges`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskChanges {

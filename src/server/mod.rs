@@ -31,6 +31,9 @@ pub struct Core {
     /// The one writer: every request runs there, in order, and is
     /// answered after its batch commits.
     writer: writer::Writer,
+    /// Read-only admin requests, on a connection of their own; None: the
+    /// writer answers them too.
+    reader: Option<writer::Writer>,
     /// One wake-up per destination with a long-poll waiting.
     notifies: Arc<Mutex<HashMap<DestinationId, Arc<Waker>>>>,
     /// Content bytes sent to agents since start, for the status line.
@@ -80,6 +83,15 @@ impl Core {
         Self::with_batch(svc, limits, conns, writer::MAX_BATCH)
     }
 
+    /// Answers read-only admin requests from `reader`, a service of its
+    /// own on the same data dir, instead of the writer.
+    pub fn with_reader(self: Arc<Self>, reader: Service) -> Result<Arc<Core>> {
+        let mut core = Arc::try_unwrap(self).map_err(|_| anyhow!("the core is already shared"))?;
+        core.reader =
+            Some(writer::Writer::start_reader(reader).context("cannot start the reader thread")?);
+        Ok(Arc::new(core))
+    }
+
     /// A core whose writer commits at most `max_batch` requests together
     /// (1: a commit per request, as benchmarks compare).
     pub fn with_batch(
@@ -95,6 +107,7 @@ impl Core {
             .context("cannot start the writer thread")?;
         Ok(Arc::new(Core {
             writer,
+            reader: None,
             notifies,
             bytes_served: AtomicU64::new(0),
             content_root,
@@ -116,7 +129,12 @@ impl Core {
 
     /// Answers one admin request.
     pub async fn handle(self: &Arc<Self>, req: Request) -> Result<Response, ApiError> {
-        self.call(move |svc| Ok(svc.handle(req)))
+        let queue = match &self.reader {
+            Some(r) if req.is_read() => r,
+            _ => &self.writer,
+        };
+        queue
+            .call(move |svc| Ok(svc.handle(req)))
             .await
             .unwrap_or_else(|e| Err(ApiError::from_anyhow(&e)))
     }
@@ -235,6 +253,7 @@ pub async fn run(
         limits::Limits::new(opts.max_transfers, opts.bandwidth),
         conns,
     )?;
+    let core = core.with_reader(open_service(&data)?)?;
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -428,5 +447,40 @@ mod tests {
             })
             .await;
         assert!(matches!(t, Ok(Response::Token(_))), "{t:?}");
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_are_answered_while_the_writer_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().join("data")).unwrap();
+        let open = || Service::open(data.clone(), crate::clock::Clock::manual(1_800_000_000));
+        let core = Core::new(
+            open().unwrap(),
+            limits::Limits::new(None, None),
+            limits::Connections::new(None, 30),
+        )
+        .unwrap()
+        .with_reader(open().unwrap())
+        .unwrap();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let busy = core.call(move |_| {
+            go_rx.recv().ok();
+            Ok(())
+        });
+        let read = async {
+            let r = tokio::time::timeout(Duration::from_secs(5), core.handle(Request::Status))
+                .await
+                .expect("a read waited for the writer");
+            go_tx.send(()).unwrap();
+            r
+        };
+        let (done, status) = tokio::join!(busy, read);
+        done.unwrap();
+        assert!(matches!(status, Ok(Response::Status(_))), "{status:?}");
     }
 }

@@ -31,7 +31,8 @@ type Deliver = Box<dyn FnOnce(Option<&anyhow::Error>) + Send>;
 /// A request as the writer runs it: whether it panicked, and how to answer.
 type Job = Box<dyn FnOnce(&mut Service) -> (bool, Deliver) + Send>;
 
-/// The queue in front of the writer thread.
+/// The queue in front of the writer thread (or of a reader: see
+/// [`Writer::start_reader`]).
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
 }
@@ -49,6 +50,28 @@ impl Writer {
         std::thread::Builder::new()
             .name("courier-writer".into())
             .spawn(move || run(svc, rx, max_batch, wake))?;
+        Ok(Writer { jobs: tx })
+    }
+
+    /// A thread that answers read-only requests on a service of its own
+    /// (its own SQLite connection): in WAL mode it reads the last commit
+    /// while the writer writes, so a console's refresh over a big task
+    /// does not hold up agents' reports. No transaction is opened: each
+    /// statement reads the latest commit.
+    pub fn start_reader(svc: Service) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("courier-reader".into())
+            .spawn(move || {
+                let mut svc = svc;
+                while let Ok(job) = rx.recv() {
+                    let (panicked, deliver) = job(&mut svc);
+                    if panicked {
+                        svc.store_mut().recover();
+                    }
+                    deliver(None);
+                }
+            })?;
         Ok(Writer { jobs: tx })
     }
 
