@@ -10,6 +10,9 @@
 #   FANOUT_SIZE_MIB  package size (default 256; up to 1024)
 #   FANOUT_AGENTS    agents and curl clients (default 20)
 #   FANOUT_ROUNDS    rounds (default 3); figures are medians
+#   FANOUT_PROFILE   a directory: the first courier round runs under
+#                    `perf record -g`, agents and server apart
+#                    (agents.data, server.data, and a summary of each)
 # Quick (BENCH_QUICK=1): 16 MiB to 4 agents, 1 round.
 #
 # Rows: seconds_tls_ratio (courier, reference nginx over TLS 1.3: the one
@@ -111,11 +114,12 @@ nginx_round() {
 
 # --- courier: a server and N agents, each with its own data dir.
 cs_serve "$work/server"
+server_pid=${cs_pids[-1]}
 token=$(cs_token)
-names=()
+names=() agent_pids=()
 for i in $(seq "$agents"); do
   cs_agent alone "$work/agent$i" "a$i" "$token"
-  names+=("a$i")
+  names+=("a$i") agent_pids+=("$CS_AGENT_PID")
 done
 cs_wait_online "$agents"
 dests=$(IFS=,; echo "${names[*]}")
@@ -126,10 +130,23 @@ agent_kind=$([ -x "${BENCH_AGENT:-}" ] && echo courier-agent || echo "courier ag
 courier_round() {
   local file=$1 pkg task t0 t1 i
   pkg=$(cs_package "$file" --kind install --install-command true --name "fanout-$RANDOM")
+  local perf=()
+  if [ -n "${FANOUT_PROFILE:-}" ] && [ ! -e "$FANOUT_PROFILE/agents.data" ]; then
+    mkdir -p "$FANOUT_PROFILE"
+    perf record -g -q -o "$FANOUT_PROFILE/agents.data" -p "$(IFS=,; echo "${agent_pids[*]}")" 2>/dev/null &
+    perf+=($!)
+    perf record -g -q -o "$FANOUT_PROFILE/server.data" -p "$server_pid" 2>/dev/null &
+    perf+=($!)
+    sleep 1
+  fi
   t0=$(now)
   task=$(cs_task "$pkg" "$dests")
   cs_wait_task "$task" 1200
   t1=$(now)
+  if [ ${#perf[@]} -gt 0 ]; then
+    kill -INT "${perf[@]}"
+    wait "${perf[@]}" 2>/dev/null || true
+  fi
   cs_courier task rm "$task" >/dev/null
   cs_courier package rm "$pkg" >/dev/null 2>&1 || true
   for i in $(seq "$agents"); do rm -rf "$work/agent$i/cache/"* "$work/agent$i/work/"*; done
@@ -141,10 +158,14 @@ c_s=() tls_s=() plain_s=()
 for r in $(seq "$rounds"); do
   # New random bytes every round: nothing is cached on an agent, and
   # nginx serves the very same file.
+  # Each side starts with nothing dirty in the page cache: what the one
+  # before wrote is on disk first.
   head -c "$((size << 20))" /dev/urandom >"$work/www/file"
   sync
   c=$(courier_round "$work/www/file")
+  sync
   t=$(nginx_round "https://127.0.0.1:$tls_port/file")
+  sync
   p=$(nginx_round "http://127.0.0.1:$plain_port/file")
   echo "fanout: round $r: courier $c s, nginx TLS $t s, nginx plain $p s" >&2
   c_s+=("$c") tls_s+=("$t") plain_s+=("$p")
@@ -160,3 +181,11 @@ row courier_mib_per_s "$(awk -v s="$size" -v n="$agents" -v t="$courier" 'BEGIN 
 row size_mib "$size" MiB
 row agents "$agents" count
 done_rows
+
+if [ -n "${FANOUT_PROFILE:-}" ] && [ -e "$FANOUT_PROFILE/agents.data" ]; then
+  for who in agents server; do
+    perf report -i "$FANOUT_PROFILE/$who.data" --no-children --sort dso,symbol \
+      --percent-limit 0.5 --stdio -g none 2>/dev/null | grep -v '^$' | head -80 >"$FANOUT_PROFILE/$who.txt" || true
+  done
+  echo "fanout: profiles in $FANOUT_PROFILE (agents.txt, server.txt)" >&2
+fi

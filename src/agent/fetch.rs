@@ -3,7 +3,9 @@
 //!
 //! Invariant: a file reaches its final cache path only when every chunk
 //! and the whole-file BLAKE3 match; a corrupted chunk is fetched again and
-//! never used. Memory is one chunk buffer.
+//! never used. Memory is one chunk buffer. The whole-file hash is taken
+//! from the verified chunks as they are written (and from the kept prefix
+//! of a resumed file), so the file is not read back once it is complete.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -92,7 +94,7 @@ impl Fetcher<'_> {
         check_manifest(pkg, &manifest)?;
         let part_path = self.cache.join(format!("{}.part", pkg.hash));
         let cs = manifest.chunk_size;
-        let (mut part, mut verified) = {
+        let (mut part, mut verified, mut whole) = {
             let path = part_path.clone();
             let m = manifest.clone();
             tokio::task::spawn_blocking(move || open_part(&path, &m))
@@ -170,6 +172,7 @@ impl Fetcher<'_> {
                         part.seek(SeekFrom::Start(verified))
                             .and_then(|_| part.write_all(&buf))
                             .map_err(|e| FetchError::Transient(format!("cache write: {e}")))?;
+                        whole.update(&buf);
                         verified += buf.len() as u64;
                         buf.clear();
                         progress(verified, *transferred);
@@ -192,10 +195,7 @@ impl Fetcher<'_> {
         part.sync_all()
             .map_err(|e| FetchError::Transient(format!("cache: {e}")))?;
         drop(part);
-        let (pp, dp, hash) = (part_path.clone(), done.clone(), pkg.hash.clone());
-        tokio::task::spawn_blocking(move || finish(&pp, &dp, &hash))
-            .await
-            .map_err(|e| FetchError::Transient(e.to_string()))??;
+        finish(&part_path, &done, &pkg.hash, &whole.finalize().to_hex())?;
         Ok(Fetched {
             path: done,
             transferred: *transferred,
@@ -285,8 +285,9 @@ pub async fn error_text(r: reqwest::Response) -> String {
     }
 }
 
-/// Opens the partial file and keeps only its leading chunks that verify.
-fn open_part(path: &Path, m: &Manifest) -> std::io::Result<(std::fs::File, u64)> {
+/// Opens the partial file and keeps only its leading chunks that verify;
+/// returns it, their length and the whole-file hash over them so far.
+fn open_part(path: &Path, m: &Manifest) -> std::io::Result<(std::fs::File, u64, blake3::Hasher)> {
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -295,6 +296,7 @@ fn open_part(path: &Path, m: &Manifest) -> std::io::Result<(std::fs::File, u64)>
         .open(path)?;
     let len = f.metadata()?.len().min(m.size);
     let mut good = 0u64;
+    let mut whole = blake3::Hasher::new();
     let mut buf = vec![0u8; m.chunk_size as usize];
     f.seek(SeekFrom::Start(0))?;
     while good < len {
@@ -307,10 +309,11 @@ fn open_part(path: &Path, m: &Manifest) -> std::io::Result<(std::fs::File, u64)>
         if blake3::hash(&buf[..want]).to_hex().as_str() != m.chunks[index] {
             break;
         }
+        whole.update(&buf[..want]);
         good += want as u64;
     }
     f.set_len(good)?;
-    Ok((f, good))
+    Ok((f, good, whole))
 }
 
 /// BLAKE3 of a file, hex, streamed through a fixed buffer.
@@ -328,9 +331,9 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
-/// Checks the whole file against its address and moves it into place.
-fn finish(part: &Path, done: &Path, hash: &str) -> Result<(), FetchError> {
-    let got = hash_file(part).map_err(|e| FetchError::Transient(e.to_string()))?;
+/// Checks the whole file's hash (`got`, taken as it was written) against
+/// its address and moves it into place.
+fn finish(part: &Path, done: &Path, hash: &str, got: &str) -> Result<(), FetchError> {
     if got != hash {
         let _ = std::fs::remove_file(part);
         return Err(FetchError::Fatal(format!(
