@@ -6,7 +6,8 @@
 cs_pids=()
 
 # cs_serve DIR: starts `courier serve` on a free loopback port; sets
-# CS_DATA (its data dir) and CS_ADDR (where agents connect).
+# CS_DATA (its data dir), CS_ADDR (where agents connect) and
+# CS_SERVER_PID.
 cs_serve() {
   CS_DATA=$1
   local port i
@@ -16,7 +17,7 @@ cs_serve() {
     cs_pids+=($!)
     for _ in $(seq 50); do
       if "$BENCH_COURIER" --data "$CS_DATA" status --json 2>/dev/null | grep -q "\"listen\": \"127.0.0.1:$port\""; then
-        CS_ADDR="127.0.0.1:$port"
+        CS_ADDR="127.0.0.1:$port" CS_SERVER_PID=${cs_pids[-1]}
         return 0
       fi
       kill -0 "${cs_pids[-1]}" 2>/dev/null || break
@@ -73,6 +74,10 @@ cs_wait_task() {
   local id=$1 limit=$2 start show
   start=$(date +%s)
   while :; do
+    if ! kill -0 "$CS_SERVER_PID" 2>/dev/null; then
+      echo "bench: courier serve ended before task $id did (see $CS_DATA/logs/server.log)" >&2
+      return 1
+    fi
     show=$(cs_courier task show "$id" --json)
     if jq -e '.counts.failed > 0 or .counts.cancelled > 0' >/dev/null <<<"$show"; then
       echo "bench: task $id failed:" >&2

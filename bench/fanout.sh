@@ -93,9 +93,11 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-# nginx_round URL: N curl clients at once, each writing its own copy.
+# nginx_round URL: N curl clients at once, each writing its own copy;
+# prints the seconds until all ended, then until `sync` put them on disk
+# (what courier's agents do before they report).
 nginx_round() {
-  local url=$1 i pids=() t0 t1
+  local url=$1 i pids=() t0 t1 t2
   rm -rf "$work/curl"
   for i in $(seq "$agents"); do mkdir -p "$work/curl/$i"; done
   t0=$(now)
@@ -105,16 +107,18 @@ nginx_round() {
   done
   for i in "${pids[@]}"; do wait "$i"; done
   t1=$(now)
+  sync
+  t2=$(now)
   for i in $(seq "$agents"); do
     [ "$(stat -c %s "$work/curl/$i/file")" = $((size << 20)) ] || { echo "bench/fanout: curl $i got a short file" >&2; return 1; }
   done
   rm -rf "$work/curl"
-  elapsed "$t0" "$t1"
+  echo "$(elapsed "$t0" "$t1") $(elapsed "$t0" "$t2")"
 }
 
 # --- courier: a server and N agents, each with its own data dir.
 cs_serve "$work/server"
-server_pid=${cs_pids[-1]}
+server_pid=$CS_SERVER_PID
 token=$(cs_token)
 names=() agent_pids=()
 for i in $(seq "$agents"); do
@@ -154,7 +158,7 @@ courier_round() {
 }
 
 echo "fanout: $size MiB to $agents agents ($agent_kind), $rounds round(s); nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///')" >&2
-c_s=() tls_s=() plain_s=()
+c_s=() tls_s=() plain_s=() tls_synced=() plain_synced=()
 for r in $(seq "$rounds"); do
   # New random bytes every round: nothing is cached on an agent, and
   # nginx serves the very same file.
@@ -164,11 +168,12 @@ for r in $(seq "$rounds"); do
   sync
   c=$(courier_round "$work/www/file")
   sync
-  t=$(nginx_round "https://127.0.0.1:$tls_port/file")
-  sync
-  p=$(nginx_round "http://127.0.0.1:$plain_port/file")
-  echo "fanout: round $r: courier $c s, nginx TLS $t s, nginx plain $p s" >&2
-  c_s+=("$c") tls_s+=("$t") plain_s+=("$p")
+  out=$(nginx_round "https://127.0.0.1:$tls_port/file")
+  read -r t ts <<<"$out"
+  out=$(nginx_round "http://127.0.0.1:$plain_port/file")
+  read -r p ps <<<"$out"
+  echo "fanout: round $r: courier $c s, nginx TLS $t s ($ts s synced), nginx plain $p s ($ps s synced)" >&2
+  c_s+=("$c") tls_s+=("$t") plain_s+=("$p") tls_synced+=("$ts") plain_synced+=("$ps")
 done
 
 courier=$(median "${c_s[@]}") tls=$(median "${tls_s[@]}") plain=$(median "${plain_s[@]}")
@@ -177,6 +182,9 @@ row seconds_plain_ratio "$courier" s "$plain"
 row courier_seconds "$courier" s
 row nginx_tls_seconds "$tls" s
 row nginx_plain_seconds "$plain" s
+# Informative: nginx's clients' copies on disk too, as courier's are.
+row seconds_tls_synced_ratio "$courier" s "$(median "${tls_synced[@]}")"
+row seconds_plain_synced_ratio "$courier" s "$(median "${plain_synced[@]}")"
 row courier_mib_per_s "$(awk -v s="$size" -v n="$agents" -v t="$courier" 'BEGIN { printf "%.1f", s * n / t }')" MiB/s
 row size_mib "$size" MiB
 row agents "$agents" count
