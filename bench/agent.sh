@@ -30,6 +30,9 @@ if [ ! -x "${BENCH_AGENT:-}" ]; then
   exit 1
 fi
 
+# A binary just built has dirty page-cache pages, which smaps counts as
+# private to the one process mapping them: write them out first.
+sync
 work=$(mktemp -d "${TMPDIR:-/tmp}/courier-bench-agent.XXXXXX")
 trap 'cs_cleanup; rm -rf "$work"' EXIT
 
