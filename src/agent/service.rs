@@ -1,7 +1,8 @@
 //! The agent as a Windows service: `courier agent install-service` enrols
 //! the agent (so a wrong token or an unreachable server is said at once, to
 //! the admin installing it) and registers `courier.exe --data DIR agent
-//! run-service` with the Service Control Manager: LocalSystem, started at
+//! run-service` (or `courier-agent.exe --data DIR run-service`, whichever
+//! program installed it) with the Service Control Manager: LocalSystem, started at
 //! boot, restarted when it fails. The token is not on the service's command
 //! line, where every local account could read it: enrolment has already
 //! used it. The service answers stop and shutdown by ending the agent
@@ -36,9 +37,60 @@ pub fn run(_cfg: AgentConfig) -> Result<()> {
 #[cfg(windows)]
 pub use self::windows::{install, run, uninstall};
 
+/// The service's command line after the program: `courier.exe` needs the
+/// `agent` word, `courier-agent.exe` (the agent alone) takes the same
+/// arguments without it.
+#[cfg(any(windows, test))]
+fn launch_arguments(exe: &std::path::Path, cfg: &AgentConfig) -> Vec<std::ffi::OsString> {
+    let mut args = vec!["--data".into(), cfg.data.clone().into_os_string()];
+    let alone = exe
+        .file_stem()
+        .is_some_and(|s| s.eq_ignore_ascii_case("courier-agent"));
+    if !alone {
+        args.push("agent".into());
+    }
+    args.extend([
+        "run-service".into(),
+        "--command-timeout".into(),
+        cfg.command_timeout.as_secs().to_string().into(),
+    ]);
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_service_runs_whichever_program_installed_it() {
+        let cfg = AgentConfig {
+            data: "D".into(),
+            server: None,
+            token: None,
+            name: None,
+            command_timeout: Duration::from_secs(60),
+        };
+        let words = |exe: &str| -> Vec<String> {
+            launch_arguments(Path::new(exe), &cfg)
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        let tail = ["run-service", "--command-timeout", "60"];
+        let full = words("C/courier.exe");
+        assert_eq!(full[..3], ["--data", "D", "agent"]);
+        assert_eq!(full[3..], tail);
+        let alone = words("C/courier-agent.exe");
+        assert_eq!(alone[..2], ["--data", "D"]);
+        assert_eq!(alone[2..], tail);
+    }
+}
+
 #[cfg(windows)]
 mod windows {
-    use std::ffi::OsString;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -89,14 +141,7 @@ mod windows {
             start_type: ServiceStartType::AutoStart,
             error_control: ServiceErrorControl::Normal,
             executable_path: exe.clone(),
-            launch_arguments: vec![
-                OsString::from("--data"),
-                cfg.data.clone().into_os_string(),
-                "agent".into(),
-                "run-service".into(),
-                "--command-timeout".into(),
-                cfg.command_timeout.as_secs().to_string().into(),
-            ],
+            launch_arguments: super::launch_arguments(&exe, cfg),
             dependencies: vec![],
             // LocalSystem: installers need it.
             account_name: None,

@@ -46,6 +46,32 @@ pub struct Cli {
     pub(super) command: Option<Command>,
 }
 
+/// The `courier-agent` binary: `courier agent`'s arguments and subcommands,
+/// with `--data`, in a program that carries no server or console.
+#[derive(Parser, Debug)]
+#[command(
+    name = "courier-agent",
+    version,
+    about = "The courier agent alone: enrols, long-polls for work, downloads, installs, reports",
+    long_about = "The courier agent alone: the same arguments as 'courier agent', \
+        in a program that carries no server or console (less memory on a destination)."
+)]
+pub struct AgentCli {
+    #[cfg_attr(
+        not(windows),
+        doc = "The agent's data dir; default $XDG_DATA_HOME/courier-agent"
+    )]
+    #[cfg_attr(
+        windows,
+        doc = "The agent's data dir; default %ProgramData%\\courier\\agent"
+    )]
+    #[arg(long, global = true, env = "COURIER_DATA", value_name = "DIR")]
+    pub(super) data: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(super) agent: AgentArgs,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server: agent listener, admin socket, scheduler

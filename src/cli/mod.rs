@@ -20,8 +20,8 @@ mod commands;
 mod render;
 mod roles;
 
-pub use args::Cli;
 use args::Command;
+pub use args::{AgentCli, Cli};
 use commands::with_client;
 use render::Failure;
 
@@ -29,8 +29,21 @@ use render::Failure;
 /// (a JSON object under `--json`), maps outcomes to exit codes (0 ok,
 /// 1 error, 2 usage).
 pub fn main() -> ExitCode {
+    finish(Cli::try_parse().and_then(console_flags_alone), run)
+}
+
+/// Entry point of the `courier-agent` binary: `courier agent` alone, with
+/// the same arguments, parsing, errors and exit codes. It reaches no server
+/// or console code, so a build of it carries none.
+pub fn agent_main() -> ExitCode {
+    finish(AgentCli::try_parse(), |c| roles::agent(c.data, c.agent))
+}
+
+/// Runs a parsed command line, or answers a usage error: the one place
+/// where outcomes become messages and exit codes, for both binaries.
+fn finish<T>(parsed: Result<T, clap::Error>, run: impl FnOnce(T) -> Result<()>) -> ExitCode {
     let json = json_requested(std::env::args_os());
-    let cli = match Cli::try_parse().and_then(console_flags_alone) {
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
