@@ -78,6 +78,11 @@ pub struct Connections {
     pub max_open: usize,
     /// Long-polls held at once.
     pub polls: Arc<Semaphore>,
+    /// Content files open at once (a transfer holds one as long as its
+    /// body, a manifest briefly): what the descriptors beside the
+    /// connections allow, so a burst of transfers waits instead of
+    /// failing to open.
+    files: Arc<Semaphore>,
     pub max_polls: usize,
     /// Mean seconds between check-ins of agents without a held poll.
     pub checkin_secs: u64,
@@ -88,11 +93,16 @@ impl Connections {
     /// first), or from `max_polls` when given.
     pub fn new(max_polls: Option<usize>, checkin_secs: u64) -> Connections {
         let files = raise_open_files().min(131_072);
-        // A transfer holds a socket and a file: at most a quarter of the
-        // connections are not held polls, so a third is kept for files.
-        let max_open = (files.saturating_sub(RESERVED_FILES) * 2 / 3).max(16);
-        let max_polls = max_polls.unwrap_or(max_open * 3 / 4).min(max_open);
+        // Two thirds of the descriptors for held polls, a twelfth for
+        // other connections, and the last quarter for content files
+        // (`file_slot`): any connection, held polls included, may be
+        // sending one.
+        let usable = files.saturating_sub(RESERVED_FILES);
+        let max_open = (usable * 3 / 4).max(16);
+        let max_polls = max_polls.unwrap_or(usable * 2 / 3).min(max_open);
+        let files = usable.saturating_sub(max_open).max(16);
         Connections {
+            files: Arc::new(Semaphore::new(files)),
             open: Arc::new(Semaphore::new(max_open)),
             max_open,
             polls: Arc::new(Semaphore::new(max_polls)),
@@ -106,6 +116,12 @@ impl Connections {
     /// keep-alives do not take the descriptors new agents need.
     pub fn crowded(&self) -> bool {
         self.max_open - self.open.available_permits() > self.max_polls
+    }
+
+    /// Waits for a descriptor to open a content file with; held until the
+    /// returned permit drops.
+    pub async fn file_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.files.clone().acquire_owned().await.ok()
     }
 
     /// Seconds until an agent without a held poll asks again: the mean

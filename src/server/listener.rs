@@ -236,8 +236,11 @@ async fn poll(
         if held.is_none() {
             resp.next_poll_secs = Some(core.conns.next_checkin());
             let mut r = Json(resp).into_response();
-            r.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            // An agent given work goes on with it on this connection.
+            if !new_work {
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             return Ok(r);
         }
         let answer = |resp: crate::proto::PollResponse| Ok(Json(resp).into_response());
@@ -311,6 +314,7 @@ async fn manifest(
 ) -> Result<Response, ApiError> {
     authorize_fetch(&core, &peer, &hash).await?;
     let store = crate::store::blobs::ContentStore::at(core.content_root.clone());
+    let _file = core.conns.file_slot().await;
     let m = tokio::task::spawn_blocking(move || store.manifest(&hash))
         .await
         .map_err(|e| internal(e.into()))?
@@ -338,6 +342,8 @@ async fn content(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize_fetch(&core, &peer, &hash).await?;
+    // A descriptor for the file, held as long as the body.
+    let file_slot = core.conns.file_slot().await;
     let mut file = tokio::fs::File::open(core.content_path(&hash))
         .await
         .map_err(|e| match e.kind() {
@@ -374,7 +380,7 @@ async fn content(
     let stream =
         tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).then(move |chunk| {
             let core = counter.clone();
-            let _held = &permit;
+            let _held = (&permit, &file_slot);
             async move {
                 if let Ok(c) = &chunk {
                     core.limits.spend(c.len()).await;
