@@ -8,6 +8,8 @@ use ratatui::style::Modifier;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use super::theme::Theme;
@@ -43,17 +45,58 @@ impl Needle {
     }
 }
 
-/// What a row sorts by in one column.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SortKey {
+/// What a row sorts by in one column: a number, or text compared
+/// without regard to case. Text borrows the row's own, so comparing two
+/// rows allocates nothing.
+#[derive(Debug, Clone)]
+pub enum SortKey<'a> {
     Num(i64),
-    Text(String),
+    Text(Cow<'a, str>),
 }
 
-impl SortKey {
-    pub fn text(s: &str) -> SortKey {
-        SortKey::Text(s.to_lowercase())
+impl<'a> SortKey<'a> {
+    pub fn text(s: impl Into<Cow<'a, str>>) -> SortKey<'a> {
+        SortKey::Text(s.into())
     }
+}
+
+impl Ord for SortKey<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (SortKey::Num(a), SortKey::Num(b)) => a.cmp(b),
+            (SortKey::Num(_), SortKey::Text(_)) => Ordering::Less,
+            (SortKey::Text(_), SortKey::Num(_)) => Ordering::Greater,
+            (SortKey::Text(a), SortKey::Text(b)) => cmp_folded(a, b),
+        }
+    }
+}
+
+impl PartialOrd for SortKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for SortKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for SortKey<'_> {}
+
+/// `a` and `b` in the order of their lowercase forms, without building
+/// them.
+fn cmp_folded(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        let (a, b) = (a.bytes(), b.bytes());
+        return a
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.map(|c| c.to_ascii_lowercase()));
+    }
+    let (a, b) = (a.chars(), b.chars());
+    a.flat_map(char::to_lowercase)
+        .cmp(b.flat_map(char::to_lowercase))
 }
 
 /// A row of a list as the table needs it: which one it is (its
@@ -62,7 +105,7 @@ impl SortKey {
 pub trait Listed {
     fn id(&self) -> String;
     fn matches(&self, n: &Needle) -> bool;
-    fn sort_key(&self, column: usize) -> SortKey;
+    fn sort_key(&self, column: usize) -> SortKey<'_>;
 }
 
 /// Which column a list is sorted by, if any; `None` is the server's order.
@@ -157,65 +200,67 @@ impl Table {
         if needle.0.is_empty() && self.sort.column.is_none() && self.visible.len() == rows.len() {
             return;
         }
+        let was = self.current();
         let mut touched = vec![false; rows.len()];
         for &i in changed {
             touched[i] = true;
         }
-        let mut visible = Vec::with_capacity(self.visible.len() + changed.len());
-        let mut ids = Vec::with_capacity(self.visible.len() + changed.len());
-        for (i, id) in std::mem::take(&mut self.visible)
-            .into_iter()
-            .zip(std::mem::take(&mut self.ids))
-        {
-            if !touched[i] {
-                visible.push(i);
-                ids.push(id);
-            }
-        }
+        // The changed rows leave their places; the others close up, in
+        // place (a list of 100,000 rows copied is a megabyte of fresh
+        // pages every second).
+        let mut k = 0;
+        self.ids.retain(|_| {
+            k += 1;
+            !touched[self.visible[k - 1]]
+        });
+        self.visible.retain(|&v| !touched[v]);
         // Where each changed row that passes goes: the place `refilter`'s
         // stable sort gives it (key, then server order; reversed when
         // descending).
         let column = self.sort.column;
         let descending = self.sort.descending && column.is_some();
-        let key = |i: usize| column.map(|c| rows[i].sort_key(c));
+        let key = |i: usize| (column.map(|c| rows[i].sort_key(c)), i);
         let before = |a: &(Option<SortKey>, usize), b: &(Option<SortKey>, usize)| {
             if descending { a > b } else { a < b }
         };
-        let mut coming: Vec<(usize, (Option<SortKey>, usize))> = changed
+        let mut coming: Vec<(usize, usize)> = changed
             .iter()
             .copied()
             .filter(|&i| rows[i].matches(&needle))
             .map(|i| {
-                let k = (key(i), i);
-                let at = visible.partition_point(|&v| before(&(key(v), v), &k));
-                (at, k)
+                let k = key(i);
+                (self.visible.partition_point(|&v| before(&key(v), &k)), i)
             })
             .collect();
         coming.sort_by(|a, b| {
             a.0.cmp(&b.0).then_with(|| {
-                if before(&a.1, &b.1) {
-                    std::cmp::Ordering::Less
+                if before(&key(a.1), &key(b.1)) {
+                    Ordering::Less
                 } else {
-                    std::cmp::Ordering::Greater
+                    Ordering::Greater
                 }
             })
         });
-        let mut out = Vec::with_capacity(visible.len() + coming.len());
-        let mut out_ids = Vec::with_capacity(visible.len() + coming.len());
-        let mut next = coming.into_iter().peekable();
-        for (pos, (v, id)) in visible.into_iter().zip(ids).enumerate() {
-            while let Some((_, (_, i))) = next.next_if(|(at, _)| *at == pos) {
-                out.push(i);
-                out_ids.push(rows[i].id());
+        // They join from the back, each row moving once.
+        let mut src = self.visible.len();
+        let mut dst = src + coming.len();
+        self.visible.resize(dst, 0);
+        self.ids.resize(dst, String::new());
+        for (at, i) in coming.into_iter().rev() {
+            while src > at {
+                src -= 1;
+                dst -= 1;
+                self.visible[dst] = self.visible[src];
+                self.ids.swap(dst, src);
             }
-            out.push(v);
-            out_ids.push(id);
+            dst -= 1;
+            self.visible[dst] = i;
+            self.ids[dst] = rows[i].id();
         }
-        for (_, (_, i)) in next {
-            out.push(i);
-            out_ids.push(rows[i].id());
-        }
-        self.set_rows(out, out_ids);
+        // The rows stayed where they are in the data: the selected one is
+        // found by its index, not by comparing every identity.
+        let found = was.and_then(|w| self.visible.iter().position(|&v| v == w));
+        self.reselect(found);
     }
 
     /// Rows a view filtered and ordered itself (triage: groups and their
@@ -228,8 +273,20 @@ impl Table {
             .anchor
             .as_ref()
             .and_then(|a| ids.iter().position(|id| id == a));
+        self.place(visible, ids, found);
+    }
+
+    /// Shows `visible`, the selection as `reselect` puts it.
+    fn place(&mut self, visible: Vec<usize>, ids: Vec<String>, found: Option<usize>) {
+        debug_assert_eq!(visible.len(), ids.len());
         self.visible = visible;
         self.ids = ids;
+        self.reselect(found);
+    }
+
+    /// Puts the selection on the row at `found` (where the selected row
+    /// now is) or, when it is gone, on the same place.
+    fn reselect(&mut self, found: Option<usize>) {
         self.selected = match found {
             Some(at) => at,
             None => self.selected.min(self.visible.len().saturating_sub(1)),
@@ -421,12 +478,31 @@ mod tests {
         fn matches(&self, n: &Needle) -> bool {
             n.matches(self.0)
         }
-        fn sort_key(&self, column: usize) -> SortKey {
+        fn sort_key(&self, column: usize) -> SortKey<'_> {
             match column {
                 0 => SortKey::text(self.0),
                 _ => SortKey::Num(self.1),
             }
         }
+    }
+
+    /// Text sorts as its lowercase form would, ASCII or not.
+    #[test]
+    fn text_keys_compare_without_regard_to_case() {
+        let sorted = |mut v: Vec<&'static str>| {
+            v.sort_by(|a, b| SortKey::text(*a).cmp(&SortKey::text(*b)));
+            v
+        };
+        assert_eq!(
+            sorted(vec!["b", "Zeta", "alpha", "ALPHABET", "Alpha"]),
+            ["alpha", "Alpha", "ALPHABET", "b", "Zeta"]
+        );
+        assert_eq!(
+            sorted(vec!["Ärger", "zoo", "ärge", "Apfel"]),
+            ["Apfel", "zoo", "ärge", "Ärger"]
+        );
+        assert_eq!(SortKey::text("ÉLAN"), SortKey::text("élan"));
+        assert!(SortKey::Num(i64::MAX) < SortKey::text(""));
     }
 
     #[test]
@@ -482,7 +558,7 @@ mod tests {
         fn matches(&self, n: &Needle) -> bool {
             n.matches(self.1)
         }
-        fn sort_key(&self, column: usize) -> SortKey {
+        fn sort_key(&self, column: usize) -> SortKey<'_> {
             match column {
                 0 => SortKey::text(self.1),
                 _ => SortKey::Num(self.2),

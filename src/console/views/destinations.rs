@@ -48,7 +48,7 @@ impl Listed for Destination {
             || self.os.as_deref().is_some_and(|o| n.matches(o))
     }
 
-    fn sort_key(&self, column: usize) -> SortKey {
+    fn sort_key(&self, column: usize) -> SortKey<'_> {
         match column {
             0 => SortKey::text(&self.name),
             1 => SortKey::text(self.status.as_str()),

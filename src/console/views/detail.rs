@@ -50,7 +50,7 @@ impl Listed for TaskDestination {
             || self.message.as_deref().is_some_and(|m| n.matches(m))
     }
 
-    fn sort_key(&self, column: usize) -> SortKey {
+    fn sort_key(&self, column: usize) -> SortKey<'_> {
         match column {
             0 => SortKey::text(&self.name),
             1 => SortKey::text(self.status.as_str()),

@@ -61,7 +61,7 @@ impl Listed for Event {
     }
 
     /// The log stays in time order: it has no sort.
-    fn sort_key(&self, _column: usize) -> SortKey {
+    fn sort_key(&self, _column: usize) -> SortKey<'_> {
         SortKey::Num(self.id)
     }
 }

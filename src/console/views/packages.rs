@@ -53,12 +53,12 @@ impl Listed for Package {
             || n.matches(&self.id.to_string())
     }
 
-    fn sort_key(&self, column: usize) -> SortKey {
+    fn sort_key(&self, column: usize) -> SortKey<'_> {
         match column {
             0 => SortKey::Num(self.id),
             1 => SortKey::text(&self.name),
             2 => SortKey::text(self.version.as_deref().unwrap_or("")),
-            3 => SortKey::text(&format!("{} {}", self.kind.as_str(), self.format)),
+            3 => SortKey::text(format!("{} {}", self.kind.as_str(), self.format)),
             4 => SortKey::Num(self.size as i64),
             _ => SortKey::text(
                 self.install_command

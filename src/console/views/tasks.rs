@@ -104,7 +104,7 @@ impl Listed for Task {
             || n.matches(&self.id.to_string())
     }
 
-    fn sort_key(&self, column: usize) -> SortKey {
+    fn sort_key(&self, column: usize) -> SortKey<'_> {
         let c = &self.counts;
         match column {
             0 => SortKey::Num(self.id),
