@@ -20,6 +20,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
+use sql::Cached;
+
 /// Numbered migrations; `PRAGMA user_version` records how many are applied.
 /// Append only: a released migration is never edited.
 const MIGRATIONS: &[&str] = &[
@@ -51,8 +53,15 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Every statement the store runs, kept prepared (`sql::Cached`).
         conn.set_prepared_statement_cache_capacity(128);
-        // WAL lets readers (console, CLI) proceed while the writer commits;
-        // WAL lets readers proceed while the writer commits. FULL syncs the
+        // One plan per statement whatever its parameters: SQLite (built
+        // with STAT4) otherwise re-prepares a statement at every run when a
+        // bound value might change its plan, which was most of the
+        // writer's time when 10,000 agents polled (docs/PERFORMANCE.md).
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
+        // WAL lets readers (console, CLI) proceed while the writer commits. FULL syncs the
         // WAL at every commit, so an acknowledged change survives a power
         // loss; the server's writer commits requests in batches, which
         // keeps that affordable (docs/PERFORMANCE.md, store).
@@ -88,41 +97,51 @@ impl Store {
             tx.commit()?;
             Ok(out)
         } else {
-            let sp = self.conn.savepoint()?;
-            let out = f(&sp)?;
-            sp.commit()?;
-            Ok(out)
+            // Prepared once like every other statement: a batch of 1,000
+            // requests would otherwise parse these 2,000 times.
+            self.conn.exec("SAVEPOINT write", [])?;
+            match f(&self.conn) {
+                Ok(out) => {
+                    self.conn.exec("RELEASE write", [])?;
+                    Ok(out)
+                }
+                Err(e) => {
+                    self.conn.exec("ROLLBACK TO write", [])?;
+                    self.conn.exec("RELEASE write", [])?;
+                    Err(e)
+                }
+            }
         }
     }
 
     /// Opens the transaction a batch of requests runs in (group commit).
     pub fn begin_batch(&self) -> Result<()> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.conn.exec("BEGIN IMMEDIATE", [])?;
         Ok(())
     }
 
     /// Commits the batch: from here its changes survive a crash (and,
     /// with `synchronous=FULL`, a power loss).
     pub fn commit_batch(&self) -> Result<()> {
-        self.conn.execute_batch("COMMIT")?;
+        self.conn.exec("COMMIT", [])?;
         Ok(())
     }
 
     /// Marks where one request of a batch starts.
     pub fn savepoint(&self) -> Result<()> {
-        self.conn.execute_batch("SAVEPOINT request")?;
+        self.conn.exec("SAVEPOINT request", [])?;
         Ok(())
     }
 
     /// Ends one request of a batch: keeps its changes, or drops them all
     /// (a request that panicked).
     pub fn end_savepoint(&self, rollback: bool) {
-        let sql = if rollback {
-            "ROLLBACK TO request; RELEASE request"
+        let undo = if rollback {
+            self.conn.exec("ROLLBACK TO request", [])
         } else {
-            "RELEASE request"
+            Ok(0)
         };
-        if let Err(e) = self.conn.execute_batch(sql) {
+        if let Err(e) = undo.and_then(|_| self.conn.exec("RELEASE request", [])) {
             tracing::error!("savepoint: {e}");
         }
     }

@@ -278,10 +278,9 @@ pub struct WorkRow {
     pub package: WorkPackage,
 }
 
-/// Unfinished attempts of `dest` in tasks started by `now` and not held by
-/// a retry backoff, oldest task first.
-pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Vec<WorkRow>> {
-    let mut st = c.prepare_cached(&format!(
+/// The query of `work_for`.
+fn work_sql() -> String {
+    format!(
         "SELECT t.id, t.name, t.type, t.window, td.attempt, td.status,
                 p.id, p.name, p.hash, p.size, p.format, p.file_name, p.kind,
                 p.install_command, p.uninstall_command, p.folder, p.success_codes
@@ -294,7 +293,13 @@ pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Ve
            AND (td.not_before IS NULL OR td.not_before <= ?2)
          ORDER BY t.id",
         unfinished()
-    ))?;
+    )
+}
+
+/// Unfinished attempts of `dest` in tasks started by `now` and not held by
+/// a retry backoff, oldest task first.
+pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Vec<WorkRow>> {
+    let mut st = c.prepare_cached(&work_sql())?;
     let rows = st.query_map(params![dest, now], |r| {
         let codes: String = r.get(16)?;
         Ok(WorkRow {

@@ -303,3 +303,17 @@ fn the_change_cursor_brings_only_rows_written_since() {
     s.write(|tx| remove_destination(tx, task, d[0])).unwrap();
     assert_eq!(revision(s.conn()).unwrap(), r1);
 }
+
+/// The poll's query is planned once, not again at every run with a new
+/// time: SQLite re-prepared it at each poll, which was most of the
+/// server's writer time with 10,000 agents polling.
+#[test]
+fn the_poll_query_is_not_prepared_again_at_each_run() {
+    let (s, _, d) = seeded(2);
+    let c = s.conn();
+    for k in 0..6 {
+        work_for(c, d[k % 2], T0 + k as i64).unwrap();
+    }
+    let st = c.prepare_cached(&work_sql()).unwrap();
+    assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0);
+}
