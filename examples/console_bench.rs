@@ -303,6 +303,8 @@ fn main() -> Result<()> {
         bail!("after the updates the detail holds {held} rows, not {rows}");
     }
     println!("ROW frame_ms {:.3} ms", p99(frames));
+    eprintln!("updates (ms): {updates:.2?}");
+    println!("ROW update_median_ms {:.3} ms", median(updates.clone()));
     println!("ROW update_ms {:.3} ms", p99(updates));
     println!(
         "ROW bytes_per_refresh {:.0} bytes {old_bytes}",
