@@ -35,6 +35,7 @@ ref() { awk -v m="$2" '$1 == m { print $4 }' <<<"$1"; }
 
 row frame_ms "$(get "$big_out" frame_ms)" ms
 row update_ms "$(get "$big_out" update_ms)" ms
+row update_median_ms "$(get "$big_out" update_median_ms)" ms
 row first_frame_ms "$(get "$big_out" first_frame_ms)" ms
 row first_detail_ms "$(get "$big_out" first_detail_ms)" ms
 # Reference: the whole task, as each busy second fetched it before.
