@@ -29,8 +29,32 @@ pub fn emit<T: Render + ?Sized>(out: &mut dyn Write, value: &T, json: bool) -> R
     if json {
         value.json(out)
     } else {
-        value.text(out)
+        let mut text = Vec::new();
+        value.text(&mut text)?;
+        out.write_all(printable(&String::from_utf8_lossy(&text)).as_bytes())?;
+        Ok(())
     }
+}
+
+/// Text for a terminal. Names, messages and output come from agents and
+/// installers: a control character in them (an escape sequence that
+/// retitles the window, clears the screen or recolours it) is shown as
+/// `\u{1b}` instead of acting. Newlines and tabs stay.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let acts = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.chars().any(acts) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if acts(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// What kind of failure a script is told under `--json`.
@@ -62,7 +86,7 @@ pub fn failure(kind: Failure, what: &str, json: bool) {
             .unwrap_or_else(|_| format!("{{\"error\": {what:?}, \"kind\": \"internal\"}}"));
         writeln!(err, "{line}")
     } else {
-        writeln!(err, "courier: {what}")
+        writeln!(err, "courier: {}", printable(what))
     };
 }
 
@@ -465,4 +489,18 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<(
         writeln!(out, "{}", line(r))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("pc-1\tok\n"), "pc-1\tok\n");
+        assert_eq!(
+            printable("a\u{1b}]0;owned\u{7}b\u{1b}[2J\u{9b}c"),
+            "a\\u{1b}]0;owned\\u{7}b\\u{1b}[2J\\u{9b}c"
+        );
+    }
 }

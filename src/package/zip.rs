@@ -41,11 +41,23 @@ const BUF_LEN: usize = 64 << 10;
 /// component made only of dots and spaces other than "." (Windows trims
 /// trailing dots and spaces, so ".. " and "..." would act as ".."), any
 /// other component ending in a dot or space (it would land under another
-/// name), and device names (`CON`, `nul.txt`, `COM1`…).
+/// name), device names (`CON`, `nul.txt`, `COM1`…), control characters
+/// and the characters Windows does not allow in names (`< > " | ? *`).
 /// The agent must extract with this same function.
 pub fn entry_path(name: &str) -> Result<String, String> {
     if name.contains('\0') {
         return Err("has a NUL byte in its name".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("has a control character in its name".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '<' | '>' | '"' | '|' | '?' | '*'))
+    {
+        return Err(format!(
+            "has a character Windows does not allow in names ('{c}')"
+        ));
     }
     if name.starts_with(['/', '\\']) {
         return Err("has an absolute path".into());
@@ -107,13 +119,32 @@ fn is_reserved_windows_name(part: &str) -> bool {
 }
 
 /// The key two paths collide under on a Windows destination, which ignores
-/// case and trailing dots and spaces of each component.
+/// case and trailing dots and spaces of each component. NTFS compares
+/// names upper-cased one character to one (its upcase table), not
+/// lower-cased: "ı.txt" and "I.txt" are one file there, "K.txt" (Kelvin
+/// sign) and "k.txt" are two.
 pub(crate) fn collision_key(path: &str) -> String {
+    let upper = |c: char| {
+        let mut u = c.to_uppercase();
+        match (u.next(), u.next()) {
+            (Some(one), None) => one,
+            _ => c,
+        }
+    };
     path.split('/')
-        .map(|part| part.trim_end_matches(['.', ' ']).to_lowercase())
-        .collect::<Vec<_>>()
+        .map(|part| {
+            part.trim_end_matches(['.', ' '])
+                .chars()
+                .map(upper)
+                .collect()
+        })
+        .collect::<Vec<String>>()
         .join("/")
 }
+
+/// Entries a ZIP package may have: each is a file the agent creates and
+/// syncs, and a directory walked at every check.
+pub const MAX_ENTRIES: usize = 65_536;
 
 /// An entry that may be the package's installer.
 struct Candidate {
@@ -136,6 +167,12 @@ pub(super) fn inspect_zip(
     // The central directory is indexed by name, so a second entry of the
     // same name would be hidden from the checks below but not from an
     // extractor that walks the local headers.
+    if archive.len() > MAX_ENTRIES {
+        return Err(refused(format!(
+            "ZIP has {} entries, more than the {MAX_ENTRIES} a package may have",
+            archive.len()
+        )));
+    }
     if archive.has_duplicate_names() {
         return Err(refused(
             "ZIP has two entries with the same name".to_string(),
@@ -600,6 +637,14 @@ mod tests {
             let e = entry_path(trailing).unwrap_err();
             assert!(e.contains("ending in a dot or space"), "{trailing}: {e}");
         }
+        for bad in ["a\u{1b}[2J.txt", "bell\u{7}", "a\u{9b}b"] {
+            let e = entry_path(bad).unwrap_err();
+            assert!(e.contains("control character"), "{bad:?}: {e}");
+        }
+        for bad in ["a?.txt", "dir/x*y", "q\"uote", "a|b", "<x>"] {
+            let e = entry_path(bad).unwrap_err();
+            assert!(e.contains("Windows does not allow"), "{bad}: {e}");
+        }
         for fine in ["console.txt", "com10", "LPT0", "nullable/x", "a.b.c"] {
             assert!(entry_path(fine).is_ok(), "{fine}");
         }
@@ -612,11 +657,35 @@ mod tests {
             Item::File("DIR\\A.TXT", b"2".to_vec()),
         ]);
         assert!(case.refusal().contains("same path as 'dir/a.txt'"));
+        // NTFS upper-cases: dotless ı and I are one name there.
+        let case = Case::new(vec![
+            Item::File("\u{131}.txt", b"1".to_vec()),
+            Item::File("I.txt", b"2".to_vec()),
+        ]);
+        assert!(
+            case.refusal().contains("same path as"),
+            "{}",
+            case.refusal()
+        );
+        assert_ne!(collision_key("\u{212a}.txt"), collision_key("k.txt"));
         let case = Case::new(vec![
             Item::File("a", b"1".to_vec()),
             Item::File("a/b", b"2".to_vec()),
         ]);
         assert!(case.refusal().contains("'a' is a file but"));
+    }
+
+    /// 100,000 empty files are 100,000 creates and syncs on every
+    /// destination: refused before any is looked at.
+    #[test]
+    fn too_many_entries_are_refused() {
+        let names: Vec<String> = (0..=MAX_ENTRIES).map(|i| format!("f{i}")).collect();
+        let case = Case::new(names.iter().map(|n| Item::File(n, Vec::new())).collect());
+        let message = case.refusal();
+        assert!(
+            message.contains("65537 entries, more than the 65536"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use super::Core;
@@ -35,12 +35,38 @@ pub async fn serve(
     }
 }
 
-/// Answers the requests of one client until it hangs up.
+/// The longest request line read: a task to 100,000 destinations named
+/// is about 2 MB.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// Answers the requests of one client until it hangs up. A line longer
+/// than `MAX_LINE` is answered with an error and the connection closed,
+/// without reading the rest.
 async fn answer(stream: impl AsyncRead + AsyncWrite, core: Arc<Core>, listen: String) {
     let (read, mut write) = tokio::io::split(stream);
-    let mut lines = BufReader::new(read).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let reply: Reply = match serde_json::from_str::<Request>(&line) {
+    let mut read = BufReader::new(read);
+    loop {
+        let mut line = Vec::new();
+        match (&mut read)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if line.len() > MAX_LINE {
+            let too_long = Reply::Error(ApiError::refused(format!(
+                "bad request: longer than {} MiB",
+                MAX_LINE >> 20
+            )));
+            if let Ok(mut out) = serde_json::to_string(&too_long) {
+                out.push('\n');
+                let _ = write.write_all(out.as_bytes()).await;
+            }
+            break;
+        }
+        let reply: Reply = match serde_json::from_slice::<Request>(&line) {
             Ok(req) => {
                 let mut r = core.handle(req).await;
                 // Only the server knows its address and traffic.

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::Core;
+use super::{Core, guard};
 use crate::model::DestinationId;
 use crate::pki::fingerprint;
 use crate::proto::{EnrollRequest, ErrorBody, POLL_WAIT_SECS, PollRequest, Report};
@@ -41,7 +41,18 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+        // A condition that passes: the agent tries again after this.
+        let retry = match self.0 {
+            StatusCode::SERVICE_UNAVAILABLE => Some("5"),
+            StatusCode::TOO_MANY_REQUESTS => Some("60"),
+            _ => None,
+        };
+        let mut r = (self.0, Json(ErrorBody { error: self.1 })).into_response();
+        if let Some(s) = retry {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(s));
+        }
+        r
     }
 }
 
@@ -115,22 +126,44 @@ pub async fn serve(
                     .map(|c| fingerprint(c)),
                 addr,
             };
-            let crowd = core.clone();
-            let svc = TowerToHyperService::new(app.layer(Extension(peer)).layer(
-                tower::util::MapResponseLayer::new(move |mut r: Response| {
-                    if r.extensions().get::<WorkDone>().is_some() && crowd.conns.crowded() {
-                        r.headers_mut()
-                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            // Without a certificate, only enrolment is open: a few such
+            // connections per address, and an eighth of all in total.
+            let _anonymous = match peer.fingerprint {
+                Some(_) => None,
+                None => match core.guard.anonymous(addr.ip()) {
+                    Some(a) => Some(a),
+                    None => {
+                        tracing::debug!(%addr, "too many connections without a certificate");
+                        return;
                     }
-                    r
-                }),
-            ));
+                },
+            };
+            let crowd = core.clone();
+            let svc = TowerToHyperService::new(
+                app.layer(axum::middleware::from_fn(admit))
+                    .layer(Extension(peer))
+                    .layer(tower::util::MapResponseLayer::new(
+                        move |mut r: Response| {
+                            if r.extensions().get::<WorkDone>().is_some() && crowd.conns.crowded() {
+                                r.headers_mut()
+                                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            }
+                            r
+                        },
+                    )),
+            );
             let conn = hyper::server::conn::http1::Builder::new()
                 // A client that opens a connection and sends nothing
                 // (or a header a byte a minute) is dropped.
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(tls), svc);
+                .serve_connection(
+                    TokioIo::new(guard::Stalled::new(
+                        tls,
+                        Duration::from_secs(guard::STALL_SECS),
+                    )),
+                    svc,
+                );
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {
@@ -143,6 +176,52 @@ pub async fn serve(
         });
     }
 }
+
+/// Before a handler reads anything of a request: without a client
+/// certificate only enrolment is answered, and a body must arrive whole
+/// within `BODY_SECS` and fit the size limit, so neither a stranger nor a
+/// slow sender makes the server parse or wait.
+async fn admit(
+    Extension(peer): Extension<Peer>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if peer.fingerprint.is_none() && req.uri().path() != "/v1/enroll" {
+        return ApiError(
+            StatusCode::UNAUTHORIZED,
+            "no client certificate: enrol first".into(),
+        )
+        .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let read = axum::body::to_bytes(body, MAX_BODY);
+    let bytes = match tokio::time::timeout(Duration::from_secs(guard::BODY_SECS), read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            return ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}"))
+                .into_response();
+        }
+        Err(_) => {
+            let mut r = ApiError(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    guard::BODY_SECS
+                ),
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// The largest request body an agent sends (a report with its output
+/// tail is a few tens of KiB).
+const MAX_BODY: usize = 1 << 20;
 
 /// Runs `f` in the writer for the destination behind the connection's
 /// client certificate, looked up in the same request.
@@ -178,11 +257,34 @@ async fn enroll(
     Extension(peer): Extension<Peer>,
     Json(req): Json<EnrollRequest>,
 ) -> Result<Json<crate::proto::EnrollResponse>, ApiError> {
-    let addr = peer.addr.to_string();
-    core.call(move |svc| svc.enroll(req, &addr))
-        .await
-        .map(Json)
-        .map_err(|e| ApiError(StatusCode::FORBIDDEN, format!("{e:#}")))
+    let ip = peer.addr.ip();
+    if !core.guard.may_enrol(ip, tokio::time::Instant::now()) {
+        core.guard.refused(ip, tokio::time::Instant::now());
+        return Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "more than {} refused enrolments from {ip} in a minute: wait a minute",
+                guard::REFUSALS_PER_MINUTE
+            ),
+        ));
+    }
+    let name = req.name.clone();
+    match core.call(move |svc| svc.enroll(req)).await {
+        Ok(r) => Ok(Json(r)),
+        Err(e) => {
+            let why = format!("{e:#}");
+            if core.guard.refused(ip, tokio::time::Instant::now()) {
+                let (addr, why) = (peer.addr.to_string(), why.clone());
+                if let Err(e) = core
+                    .call(move |svc| svc.log_refused(&name, &addr, &why))
+                    .await
+                {
+                    tracing::warn!("{e:#}");
+                }
+            }
+            Err(ApiError(StatusCode::FORBIDDEN, why))
+        }
+    }
 }
 
 /// Marks the answer to an agent's last request of a piece of work (its
@@ -198,6 +300,8 @@ async fn poll(
     Extension(peer): Extension<Peer>,
     Json(req): Json<PollRequest>,
 ) -> Result<Response, ApiError> {
+    crate::service::check_info(&req.info)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
     // A held poll waits on its connection for work; past the pool, the
     // agent is answered at once and told when to check in again.
     let held = core.conns.polls.clone().try_acquire_owned().ok();
@@ -265,7 +369,16 @@ async fn report(
     Json(r): Json<Report>,
 ) -> Result<Response, ApiError> {
     let last = r.status.is_final();
-    as_agent(&core, &peer, move |svc, dest, _| svc.report(dest, &r)).await?;
+    as_agent(&core, &peer, move |svc, dest, status| {
+        // As for content: an agent not (or no longer) approved reports
+        // nothing, whatever attempt it names.
+        if !status.is_approved() {
+            return Ok(Err(format!("destination is {status}")));
+        }
+        svc.report(dest, &r).map(Ok)
+    })
+    .await?
+    .map_err(|why| ApiError(StatusCode::FORBIDDEN, why))?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if last {
         resp.extensions_mut().insert(WorkDone);

@@ -6,6 +6,7 @@
 //! it on the one writer thread and answers after the commit (`writer.rs`).
 
 mod admin;
+pub mod guard;
 pub mod limits;
 mod listener;
 mod writer;
@@ -43,6 +44,8 @@ pub struct Core {
     limits: limits::Limits,
     /// Agent connections and held long-polls.
     conns: limits::Connections,
+    /// What strangers may hold: anonymous connections, refused enrolments.
+    guard: Arc<guard::Guard>,
 }
 
 /// What a long-poll of one destination waits on: a generation, counted up
@@ -112,6 +115,7 @@ impl Core {
             bytes_served: AtomicU64::new(0),
             content_root,
             limits,
+            guard: Arc::new(guard::Guard::new(conns.max_open)),
             conns,
         }))
     }
@@ -318,9 +322,26 @@ async fn sweep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         let swept = core
             .call(move |svc| {
                 svc.mark_offline(stale)?;
+                svc.prune_events()?;
                 svc.apply_retention()
             })
             .await;
+        // Refused enrolments beyond each address's first few of a minute:
+        // one event per address and minute (`guard.rs`).
+        let ended = core.guard.ended(tokio::time::Instant::now());
+        if !ended.is_empty() {
+            let logged = core
+                .call(move |svc| {
+                    for s in ended {
+                        svc.log_refusals(&s.addr.to_string(), s.more)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = logged {
+                tracing::warn!("sweep: {e:#}");
+            }
+        }
         if let Err(e) = swept {
             tracing::warn!("sweep: {e:#}");
         }

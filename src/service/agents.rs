@@ -36,9 +36,32 @@ pub fn check_name(name: &str) -> Result<()> {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && name.as_bytes()[0].is_ascii_alphanumeric();
     if !ok {
+        // Not echoed as sent: it may be megabytes, or terminal escapes.
+        let shown: String = name
+            .chars()
+            .take(64)
+            .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+            .collect();
+        let more = if name.chars().count() > 64 { "…" } else { "" };
         bail!(
-            "destination name '{name}': use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+            "destination name '{shown}{more}' ({} bytes): use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+            name.len()
         );
+    }
+    Ok(())
+}
+
+/// What an agent says of its computer, as it is shown in the log and
+/// lists: bounded, and without control characters.
+pub fn check_info(info: &crate::proto::AgentInfo) -> Result<()> {
+    for (what, v, max) in [
+        ("os", &info.os, 64),
+        ("hostname", &info.hostname, 255),
+        ("agent version", &info.agent_version, 64),
+    ] {
+        if v.len() > max || v.chars().any(char::is_control) {
+            bail!("{what}: at most {max} bytes, no control characters");
+        }
     }
     Ok(())
 }
@@ -121,25 +144,51 @@ impl Service {
 
     /// Enrols an agent: checks the token, signs its CSR, records it as a
     /// pending (or, with an auto-approving token, online) destination.
-    /// A refusal is logged as an event and returned as one line for the
-    /// agent to show.
-    pub fn enroll(&mut self, req: EnrollRequest, peer: &str) -> Result<EnrollResponse> {
-        match self.try_enroll(&req) {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                let ev = self.event(
-                    Level::Warn,
-                    "agent.refused",
-                    format!("agent '{}'", req.name),
-                    format!("enrolment from {peer} refused: {e:#}"),
-                );
-                let _ = self.store.write(|tx| events::append(tx, &ev));
-                Err(e)
-            }
-        }
+    /// A refusal is returned as one line for the agent to show; the
+    /// listener logs it ([`Service::log_refused`]), the first of an
+    /// address in a minute on its own and the rest counted
+    /// (`server/guard.rs`).
+    pub fn enroll(&mut self, req: EnrollRequest) -> Result<EnrollResponse> {
+        self.try_enroll(&req)
+    }
+
+    /// Logs one refused enrolment of an agent calling itself `name`.
+    pub fn log_refused(&mut self, name: &str, peer: &str, why: &str) -> Result<()> {
+        // The name is the peer's: shown only once it passed the rules,
+        // never as sent.
+        let subject = match check_name(name) {
+            Ok(()) => format!("agent '{name}'"),
+            Err(_) => "agent with an invalid name".to_string(),
+        };
+        let ev = self.event(
+            Level::Warn,
+            "agent.refused",
+            subject,
+            format!("enrolment from {peer} refused: {why}"),
+        );
+        self.store.write(|tx| events::append(tx, &ev))?;
+        Ok(())
+    }
+
+    /// Logs the enrolments refused from `addr` in a minute beyond those
+    /// logged on their own.
+    pub fn log_refusals(&mut self, addr: &str, more: u32) -> Result<()> {
+        let ev = self.event(
+            Level::Warn,
+            "agent.refused",
+            format!("address {addr}"),
+            format!(
+                "{more} more refused enrolment{} from {addr} in the last minute",
+                if more == 1 { "" } else { "s" }
+            ),
+        );
+        self.store.write(|tx| events::append(tx, &ev))?;
+        Ok(())
     }
 
     fn try_enroll(&mut self, req: &EnrollRequest) -> Result<EnrollResponse> {
+        check_name(&req.name)?;
+        check_info(&req.info)?;
         let (secret, fp) = pki::parse_token(&req.token)?;
         let (ours, ca_pem) = {
             let p = self.pki()?;
@@ -161,7 +210,6 @@ impl Service {
                 crate::clock::rfc3339(exp)
             );
         }
-        check_name(&req.name)?;
         if destinations::by_name(self.store.conn(), &req.name)?.is_some() {
             return Err(super::conflict(format!(
                 "a destination named '{}' is already enrolled: start the agent with another --name, or remove the old one (courier dest rm {})",
@@ -246,9 +294,22 @@ impl Service {
             format!("destination {name}"),
             format!("{} → {}", d.status, new),
         );
+        // A rejected destination gets no more work: what it had left
+        // ends cancelled, so its tasks can complete.
+        let affected = if new == DestStatus::Rejected {
+            tasks::of_destination(self.store.conn(), d.id)?
+        } else {
+            Vec::new()
+        };
+        let now = self.clock.now();
         self.store.write(|tx| {
             destinations::set_status(tx, d.id, new)?;
             events::append(tx, &ev)?;
+            for (tid, tname, _) in &affected {
+                if tasks::cancel(tx, *tid, d.id, "the destination was rejected", now)? {
+                    super::task_rules::complete_if_done(tx, now, *tid, tname)?;
+                }
+            }
             Ok(())
         })?;
         self.wake.push(d.id);

@@ -8,6 +8,7 @@
 //! nor in the content store.
 
 mod agents;
+pub use agents::{check_info, check_name};
 mod handle;
 mod task_rules;
 #[cfg(test)]
@@ -91,6 +92,12 @@ impl Service {
 
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
+    }
+
+    /// Applies the log's retention (`store::events::KEEP`, `KEEP_DAYS`).
+    pub fn prune_events(&mut self) -> Result<usize> {
+        let now = self.clock.now();
+        self.store.write(|tx| events::prune(tx, now))
     }
 
     pub(crate) fn event(

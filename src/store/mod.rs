@@ -192,6 +192,21 @@ mod tests {
         assert_eq!(mode, "wal");
     }
 
+    /// Every commit, the server's batches included, is synced to disk
+    /// before it returns: an outcome acknowledged to an agent survives a
+    /// power loss (under NORMAL, WAL commits are synced only at
+    /// checkpoints, and the agent would not send it again).
+    #[test]
+    fn commits_are_durable_before_they_are_acknowledged() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(&t.path().join("db")).unwrap();
+        let sync: i64 = s
+            .conn()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
     #[test]
     fn refuses_a_newer_schema() {
         let t = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 
 mod checkin;
 mod enrolment;
+mod hostile;
 mod install;
 mod live;
 mod offline;
