@@ -48,6 +48,8 @@ impl DataDir {
                 .with_context(|| format!("data dir {}: cannot create", root.display()))?;
         } else if !root.is_dir() {
             bail!("data dir {}: not a directory", root.display());
+        } else {
+            tighten(&root)?;
         }
         let dir = DataDir { root };
         create_private_dir(&dir.content_dir())?;
@@ -128,6 +130,29 @@ fn default_root() -> Result<PathBuf> {
 /// Creates `path` and any missing parents, each new one private: mode
 /// 0700 on Unix; on Windows an access list of its own that only SYSTEM,
 /// Administrators and this process's account are on.
+/// An existing data dir that others may read or enter is made its
+/// owner's alone (0700), as a new one is created: it holds the CA key
+/// and the database.
+fn tighten(root: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(root)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(root, fs::Permissions::from_mode(mode & 0o700 | 0o700))
+                .with_context(|| format!("data dir {}: cannot make it private", root.display()))?;
+            tracing::warn!(
+                "data dir {} was open to others (mode {:o}); now 0700",
+                root.display(),
+                mode & 0o777
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = root;
+    Ok(())
+}
+
 pub fn create_private_dir(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
@@ -176,6 +201,19 @@ mod tests {
             let mode = fs::metadata(d.root()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_data_dir_open_to_others_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("data");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        DataDir::open(root.clone()).unwrap();
+        let mode = fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[cfg(windows)]

@@ -294,9 +294,13 @@ pub enum TaskCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Show a task with every destination's state
+    /// Show a task with every destination's state (with their outputs up
+    /// to 200 destinations), or one destination's with its output
     Show {
         id: i64,
+        /// Only this destination, with the tail of its command's output
+        #[arg(long, value_name = "NAME")]
+        dest: Option<String>,
         #[arg(long)]
         json: bool,
     },

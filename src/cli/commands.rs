@@ -12,7 +12,7 @@ use super::render::{Done, Headed, emit};
 use crate::api::{AddPackage, CreateTask, EditPackage};
 use crate::api::{Client, Request};
 use crate::datadir::DataDir;
-use crate::model::{Destination, Event, Package, Status, Task, Token};
+use crate::model::{Destination, Event, Package, Status, Task, TaskDestination, Token};
 
 /// Runs one admin command against the server for the data dir, or against
 /// the store itself when no server runs, with stdout as its output.
@@ -171,7 +171,19 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
             let list: Vec<Task> = client.call_as(Request::TaskList)?;
             emit(out, &list, json)
         }
-        TaskCmd::Show { id, json } => {
+        TaskCmd::Show {
+            id,
+            dest: Some(name),
+            json,
+        } => {
+            let d: TaskDestination = client.call_as(Request::TaskDestination { id, name })?;
+            emit(out, &d, json)
+        }
+        TaskCmd::Show {
+            id,
+            dest: None,
+            json,
+        } => {
             let t: Task = client.call_as(Request::TaskShow { id })?;
             emit(out, &t, json)
         }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::api::ErrorKind;
 use crate::model::human_size;
-use crate::model::{Destination, Event, Kind, Package, Status, Task, Token};
+use crate::model::{Destination, Event, Kind, Package, Status, Task, TaskDestination, Token};
 use crate::task::WorkState;
 
 /// A reply as the CLI prints it.
@@ -370,6 +370,26 @@ impl Render for Task {
                     writeln!(out, "{l}")?;
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl Render for TaskDestination {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let d = self;
+        writeln!(out, "destination {}: {}", d.name, d.status)?;
+        writeln!(out, "attempt    {} ({} retries)", d.attempt, d.retries)?;
+        if let Some(c) = d.exit_code {
+            writeln!(out, "exit code  {c}")?;
+        }
+        for (what, v) in [("meaning", &d.meaning), ("message", &d.message)] {
+            if let Some(v) = v {
+                writeln!(out, "{what:<10} {v}")?;
+            }
+        }
+        if let Some(o) = d.output.as_deref().filter(|o| !o.trim().is_empty()) {
+            writeln!(out, "\n--- output (last 16 KiB) ---\n{}", o.trim_end())?;
         }
         Ok(())
     }

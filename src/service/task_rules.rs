@@ -94,6 +94,9 @@ fn resolve_names(all: &[Destination], to: &[String]) -> Result<Vec<Destination>>
     Ok(picked)
 }
 
+/// A task shows its destinations' outputs up to this many destinations.
+pub const OUTPUTS_SHOWN: usize = 200;
+
 impl Service {
     /// A task as users see it. `rows`: None leaves the destination rows
     /// out (lists), Some(with_output) includes them.
@@ -194,7 +197,12 @@ impl Service {
 
     pub fn task(&self, id: TaskId) -> Result<Task> {
         let row = self.task_row(id)?;
-        self.task_view(row, Some(true))
+        let c = tasks::counts(self.store.conn(), id)?;
+        let rows = c.waiting + c.transferring + c.installing + c.succeeded + c.failed + c.cancelled;
+        // Outputs are up to 16 KiB a destination: past a few hundred, the
+        // reply would be megabytes nobody reads whole (`task show` names
+        // one destination for its output then).
+        self.task_view(row, Some(rows <= OUTPUTS_SHOWN as u64))
     }
 
     /// Creates an administrator task: one waiting destination per target.

@@ -41,7 +41,10 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)
             .with_context(|| format!("database {}: cannot open", path.display()))?;
-        Self::init(conn).with_context(|| format!("database {}", path.display()))
+        private(path)?;
+        let store = Self::init(conn).with_context(|| format!("database {}", path.display()))?;
+        private(path)?;
+        Ok(store)
     }
 
     /// A private in-memory store, for tests.
@@ -147,6 +150,31 @@ impl Store {
     }
 }
 
+/// The database and its WAL and shared-memory files readable by their
+/// owner only, whatever the umask made them (SQLite gives the WAL the
+/// database's mode when it creates it).
+fn private(db: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let p = std::path::PathBuf::from(name);
+            match std::fs::metadata(&p) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                        .with_context(|| format!("{}: cannot make it private", p.display()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if applied > MIGRATIONS.len() {
@@ -190,6 +218,28 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    /// The database and its WAL are the owner's alone, even when made under
+    /// a permissive umask or by an older courier.
+    #[cfg(unix)]
+    #[test]
+    fn database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("db");
+        std::fs::write(&p, b"").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut s = Store::open(&p).unwrap();
+        s.write(|tx| Ok(tx.execute_batch("CREATE TABLE t (x)")?))
+            .unwrap();
+        for f in ["db", "db-wal"] {
+            let mode = std::fs::metadata(t.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
     }
 
     /// Every commit, the server's batches included, is synced to disk

@@ -305,3 +305,25 @@ fn an_endless_admin_line_is_cut_off() {
     writer.join().unwrap();
     assert!(s.ok(&["status"]).contains("destinations"));
 }
+
+/// One destination of a task is shown by name, with its output: what
+/// `task show` leaves out past 200 destinations (16 KiB each).
+#[test]
+fn one_destination_of_a_task_is_shown_by_name() {
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let mut agent = Agent::enrolled(&s, &token, "pc-1");
+    agent.stop();
+    let zip = s.input("pkg.zip");
+    make_zip(&zip, &[("a.txt", b"a")]);
+    let pkg = add_package(&s, &zip, &["--kind", "file", "--folder", "/tmp/x"]);
+    let t = create_task(&s, &pkg, "pc-1", &[]);
+    let id = task_id(&t).to_string();
+    let one: Value = s.json(&["task", "show", &id, "--dest", "pc-1", "--json"]);
+    assert_eq!(one["name"], "pc-1");
+    assert_eq!(one["status"], "waiting");
+    let text = s.ok(&["task", "show", &id, "--dest", "pc-1"]);
+    assert!(text.starts_with("destination pc-1: waiting"), "{text}");
+    let err = s.err(&["task", "show", &id, "--dest", "nobody"]);
+    assert!(err.contains("nobody"), "{err}");
+}
