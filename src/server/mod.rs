@@ -40,6 +40,8 @@ pub struct Core {
     /// Content bytes sent to agents since start, for the status line.
     pub bytes_served: AtomicU64,
     content_root: std::path::PathBuf,
+    /// Where package registrations inspect archives.
+    scratch: std::path::PathBuf,
     /// Concurrent transfers and bandwidth allowed for content.
     limits: limits::Limits,
     /// Agent connections and held long-polls.
@@ -104,6 +106,7 @@ impl Core {
         max_batch: usize,
     ) -> Result<Arc<Core>> {
         let content_root = svc.data().content_dir();
+        let scratch = svc.data().scratch_dir();
         let notifies: Arc<Mutex<HashMap<DestinationId, Arc<Waker>>>> = Arc::default();
         let waker = notifies.clone();
         let writer = writer::Writer::start(svc, max_batch, move |dests| wake(&waker, dests))
@@ -114,6 +117,7 @@ impl Core {
             notifies,
             bytes_served: AtomicU64::new(0),
             content_root,
+            scratch,
             limits,
             guard: Arc::new(guard::Guard::new(conns.max_open)),
             conns,
@@ -133,6 +137,25 @@ impl Core {
 
     /// Answers one admin request.
     pub async fn handle(self: &Arc<Self>, req: Request) -> Result<Response, ApiError> {
+        // A registration copies and hashes its file (seconds for a big
+        // one) beside the writer, which then only records it: agents and
+        // admins are not held up meanwhile.
+        if let Request::PackageAdd(add) = req {
+            let store = crate::store::blobs::ContentStore::at(self.content_root.clone());
+            let scratch = self.scratch.clone();
+            let prepared = tokio::task::spawn_blocking(move || {
+                crate::service::prepare_package(&store, &scratch, &add)
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("registration: {e}")))?
+            .map_err(|e| ApiError::from_anyhow(&e))?;
+            return self
+                .writer
+                .call(move |svc| Ok(svc.add_prepared(prepared).map(Response::from)))
+                .await
+                .unwrap_or_else(Err)
+                .map_err(|e| ApiError::from_anyhow(&e));
+        }
         let queue = match &self.reader {
             Some(r) if req.is_read() => r,
             _ => &self.writer,

@@ -121,10 +121,20 @@ impl Service {
     /// Registers a file as a package: copies it into the content store,
     /// inspects the copy, decides kind and commands, and records it.
     pub fn add_package(&mut self, req: AddPackage) -> Result<Package> {
-        let shown = req.path.display().to_string();
-        let (content, meta, staged) = self
-            .prepare_package(&req)
-            .map_err(|e| anyhow!("{shown}: {e:#}"))?;
+        let prepared = prepare_package(&self.content, &self.data.scratch_dir(), &req)?;
+        self.add_prepared(prepared)
+    }
+
+    /// Records a package whose file was copied and inspected by
+    /// [`prepare_package`]: the short part of a registration, the only
+    /// one the server's writer waits for.
+    pub fn add_prepared(&mut self, prepared: PreparedPackage) -> Result<Package> {
+        let PreparedPackage {
+            shown,
+            content,
+            meta,
+            staged,
+        } = prepared;
         let hash = content.hash.clone();
         self.content.commit(staged)?;
         let ev = self.event(
@@ -167,50 +177,6 @@ impl Service {
                 Err(e)
             }
         }
-    }
-
-    fn prepare_package(
-        &self,
-        req: &AddPackage,
-    ) -> Result<(Content, Meta, crate::store::blobs::Staged)> {
-        let md =
-            std::fs::metadata(&req.path).map_err(|e| anyhow!("cannot read: {}", io_reason(&e)))?;
-        if !md.is_file() {
-            bail!("not a regular file");
-        }
-        if md.len() > MAX_FILE_SIZE {
-            bail!(too_large(md.len()));
-        }
-        let mut f = File::open(&req.path).map_err(|e| anyhow!("cannot read: {}", io_reason(&e)))?;
-        let staged = match self.content.stage(&mut f, MAX_FILE_SIZE) {
-            Ok(s) => s,
-            Err(StageError::TooLarge { .. }) => bail!(too_large(MAX_FILE_SIZE + 1)),
-            Err(StageError::Io(e)) => return Err(anyhow!("cannot copy: {}", io_reason(&e))),
-        };
-        let inspection = package::inspect(staged.path(), &self.data.scratch_dir())?;
-        let file_name = req
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "package".into());
-        let meta = plan(req, &inspection, &file_name)?;
-        validate(&meta)?;
-        let content = Content {
-            format: inspection.format,
-            size: staged.size,
-            hash: staged.hash.clone(),
-            sha256: staged.sha256.clone(),
-            file_name,
-            installer: inspection.installer.as_ref().and_then(|i| i.path.clone()),
-            product_code: inspection
-                .installer
-                .as_ref()
-                .and_then(|i| i.msi.as_ref())
-                .and_then(|m| m.product_code.clone()),
-            unzipped_size: inspection.unzipped_size,
-            entries: inspection.entries,
-        };
-        Ok((content, meta, staged))
     }
 
     pub fn packages(&self) -> Result<Vec<Package>> {
@@ -522,6 +488,76 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
         bail!("{what}: longer than {max} bytes");
     }
     Ok(())
+}
+
+/// A package file copied into the content store's staging area, hashed
+/// and inspected, not yet recorded.
+pub struct PreparedPackage {
+    shown: String,
+    content: Content,
+    meta: Meta,
+    staged: crate::store::blobs::Staged,
+}
+
+/// The long part of a registration: reads, hashes, copies and inspects
+/// the file (seconds for a big one), touching no database, so the server
+/// runs it beside its writer (`server::Core::handle`). Errors name the
+/// file.
+pub fn prepare_package(
+    content: &ContentStore,
+    scratch: &std::path::Path,
+    req: &AddPackage,
+) -> Result<PreparedPackage> {
+    prepare(content, scratch, req).map_err(|e| anyhow!("{}: {e:#}", req.path.display()))
+}
+
+fn prepare(
+    content: &ContentStore,
+    scratch: &std::path::Path,
+    req: &AddPackage,
+) -> Result<PreparedPackage> {
+    let md = std::fs::metadata(&req.path).map_err(|e| anyhow!("cannot read: {}", io_reason(&e)))?;
+    if !md.is_file() {
+        bail!("not a regular file");
+    }
+    if md.len() > MAX_FILE_SIZE {
+        bail!(too_large(md.len()));
+    }
+    let mut f = File::open(&req.path).map_err(|e| anyhow!("cannot read: {}", io_reason(&e)))?;
+    let staged = match content.stage(&mut f, MAX_FILE_SIZE) {
+        Ok(s) => s,
+        Err(StageError::TooLarge { .. }) => bail!(too_large(MAX_FILE_SIZE + 1)),
+        Err(StageError::Io(e)) => return Err(anyhow!("cannot copy: {}", io_reason(&e))),
+    };
+    let inspection = package::inspect(staged.path(), scratch)?;
+    let file_name = req
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "package".into());
+    let meta = plan(req, &inspection, &file_name)?;
+    validate(&meta)?;
+    let content = Content {
+        format: inspection.format,
+        size: staged.size,
+        hash: staged.hash.clone(),
+        sha256: staged.sha256.clone(),
+        file_name,
+        installer: inspection.installer.as_ref().and_then(|i| i.path.clone()),
+        product_code: inspection
+            .installer
+            .as_ref()
+            .and_then(|i| i.msi.as_ref())
+            .and_then(|m| m.product_code.clone()),
+        unzipped_size: inspection.unzipped_size,
+        entries: inspection.entries,
+    };
+    Ok(PreparedPackage {
+        shown: req.path.display().to_string(),
+        content,
+        meta,
+        staged,
+    })
 }
 
 /// The rules every package's metadata obeys, after registration and after

@@ -327,3 +327,29 @@ fn one_destination_of_a_task_is_shown_by_name() {
     let err = s.err(&["task", "show", &id, "--dest", "nobody"]);
     assert!(err.contains("nobody"), "{err}");
 }
+
+/// Registering a big package copies and hashes it beside the server's
+/// writer: an admin's change (and any agent's report) is answered
+/// meanwhile, not after the copy.
+#[test]
+fn registering_a_big_package_holds_nobody_up() {
+    let s = Server::start();
+    let big = s.input("big.img");
+    crate::support::sparse(&big, 1 << 30);
+    let mut add = s.cmd();
+    add.args(["package", "add", big.to_str().unwrap(), "--kind", "file"]);
+    add.args(["--folder", "/srv/x"]);
+    let start = Instant::now();
+    let mut adding = add.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, token) = s.token(false);
+    let answered = start.elapsed();
+    assert!(token.starts_with("ct1."));
+    let status = adding.wait().unwrap();
+    let whole = start.elapsed();
+    assert!(status.success());
+    assert!(
+        answered < whole / 2,
+        "a token took {answered:?} while a registration took {whole:?}"
+    );
+}
