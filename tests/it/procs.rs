@@ -353,12 +353,18 @@ impl Agent {
     /// Starts an agent that enrols with `token` as `name`. Returns at once:
     /// see [`Agent::wait_enrolled`] and [`Agent::wait_exit`].
     pub fn enrol(server: &Server, token: &str, name: &str) -> Agent {
+        Agent::enrol_at(&server.addr, token, name)
+    }
+
+    /// Starts an agent that enrols with (and then talks to) the server
+    /// at `addr`, such as a proxy in front of it.
+    pub fn enrol_at(addr: &str, token: &str, name: &str) -> Agent {
         let mut a = Agent {
             name: name.to_string(),
             dir: tempfile::tempdir().expect("tempdir"),
             child: None,
         };
-        a.spawn(&["--server", &server.addr, "--token", token, "--name", name]);
+        a.spawn(&["--server", addr, "--token", token, "--name", name]);
         a
     }
 

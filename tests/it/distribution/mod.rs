@@ -4,6 +4,7 @@
 //! per-destination states.
 
 mod checkin;
+mod cuts;
 mod enrolment;
 mod hostile;
 mod install;
