@@ -6,6 +6,7 @@
 mod checkin;
 mod cuts;
 mod enrolment;
+mod full;
 mod hostile;
 mod install;
 mod live;
