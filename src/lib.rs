@@ -19,6 +19,7 @@ pub mod console;
 pub mod content;
 pub mod datadir;
 pub mod demo;
+pub mod fuzzing;
 pub mod model;
 pub mod package;
 pub mod pki;

@@ -144,16 +144,12 @@ impl App {
     }
 
     fn snapshot(&mut self, mut s: Snapshot) {
-        let t0 = std::time::Instant::now();
         self.data.absorb(&mut s);
-        eprintln!("TIMING absorb {:?}", t0.elapsed());
         if let (Mode::Output(pane), Some(fetched)) = (&mut self.mode, &self.data.output) {
             pane.refreshed(fetched);
         }
         for v in View::ALL {
-            let t0 = std::time::Instant::now();
             self.views.get_mut(*v).on_snapshot(&mut s, &self.data);
-            eprintln!("TIMING {:?} {:?}", v, t0.elapsed());
         }
     }
 

@@ -153,8 +153,9 @@ pub fn inspect(path: &Path, scratch: &Path) -> Result<Inspection, InspectError> 
 }
 
 /// [`inspect`] with the unzipped-size limit as a parameter, so tests can
-/// exercise the limit with megabytes instead of gigabytes.
-fn inspect_with_limit(
+/// exercise the limit with megabytes instead of gigabytes (and fuzzing
+/// keeps each input small).
+pub fn inspect_with_limit(
     path: &Path,
     scratch: &Path,
     unzipped_limit: u64,

@@ -7,6 +7,7 @@ mod console;
 mod datadir;
 mod demo;
 mod distribution;
+mod fuzz_corpus;
 mod lifecycle;
 mod log;
 mod package;
