@@ -118,6 +118,7 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    scrub_agent_settings(&mut command);
     let mut child = command.spawn()?;
     // Everything the command starts, stopped together on timeout, and when
     // this future is dropped before the command ends (the agent is shutting
@@ -188,6 +189,26 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
         stderr: err_tail.to_text(),
         elapsed,
     })
+}
+
+/// Leaves the agent's own settings out of the command's environment:
+/// `COURIER_TOKEN` (an enrolment secret), `COURIER_DATA`, `COURIER_LOG`
+/// and any other `COURIER_*` variable the agent was started with are not
+/// the installer's business, and what an installer sees may end up in its
+/// logs. Everything else is inherited as the admin expects.
+fn scrub_agent_settings(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if is_agent_setting(&name) {
+            command.env_remove(name);
+        }
+    }
+}
+
+/// `COURIER_…`, in any case (Windows' names ignore it).
+fn is_agent_setting(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .and_then(|n| n.get(..8))
+        .is_some_and(|p| p.eq_ignore_ascii_case("COURIER_"))
 }
 
 #[cfg(unix)]

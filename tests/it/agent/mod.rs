@@ -1,0 +1,147 @@
+//! The agent under hostile conditions: killed mid-install, cancelled
+//! mid-extraction, a disk that refuses its reports, secrets in its
+//! environment. A real `courier serve` and a real agent process, whose
+//! environment and death the tests control.
+
+mod env;
+
+use std::fs::{self, OpenOptions};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::procs::{DEADLINE, Server, tail, wait_until};
+
+/// An agent process started with an environment of the test's choosing.
+pub struct Dest {
+    pub name: String,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Dest {
+    /// Enrols `name` with `token` on `server` (the token given on the
+    /// command line unless `env` carries `COURIER_TOKEN`) and waits until
+    /// it has its certificate.
+    pub fn enrolled(server: &Server, token: &str, name: &str, env: &[(&str, &str)]) -> Dest {
+        let mut d = Dest {
+            name: name.to_string(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+        };
+        let mut args = vec!["--server", &server.addr, "--name", name];
+        if !env.iter().any(|(k, _)| *k == "COURIER_TOKEN") {
+            args.extend(["--token", token]);
+        }
+        d.spawn(&args);
+        let identity = d.data().join("identity.json");
+        wait_until(
+            DEADLINE,
+            &format!("agent {name} to enrol"),
+            || identity.exists().then_some(()),
+            || d.diagnostics(),
+        );
+        d
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self, args: &[&str]) {
+        assert!(self.child.is_none(), "agent {} already running", self.name);
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.stderr"))
+            .expect("stderr file");
+        let child = Command::new(env!("CARGO_BIN_EXE_courier"))
+            .arg("--data")
+            .arg(self.data())
+            .arg("agent")
+            .args(args)
+            .env_remove("COURIER_DATA")
+            .env_remove("COURIER_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn courier agent");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: the agent dies as in a crash, with no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.data().join("agent.log")).unwrap_or_default()
+    }
+
+    pub fn diagnostics(&self) -> String {
+        format!(
+            "--- agent {} stderr ---\n{}\n--- agent.log (end) ---\n{}",
+            self.name,
+            tail(&self.dir.path().join("agent.stderr"), 4096),
+            tail(&self.data().join("agent.log"), 8192)
+        )
+    }
+}
+
+impl Drop for Dest {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Registers `file` (written with `body`) as an install package whose
+/// command is `command`.
+fn script_package(s: &Server, file: &str, body: &str, command: &str) -> Value {
+    let path = s.input(file);
+    fs::write(&path, body).unwrap();
+    s.json(&[
+        "package",
+        "add",
+        path.to_str().unwrap(),
+        "--install-command",
+        command,
+        "--json",
+    ])
+}
+
+/// `task show ID --json` until `done` holds, showing the agent's story
+/// when it does not.
+fn wait_task(s: &Server, id: i64, d: &Dest, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let id_text = id.to_string();
+    let last = std::cell::RefCell::new(Value::Null);
+    wait_until(
+        DEADLINE,
+        &format!("task {id}: {what}"),
+        || {
+            let t = s.json(&["task", "show", &id_text, "--json"]);
+            let ok = done(&t);
+            *last.borrow_mut() = t.clone();
+            ok.then_some(t)
+        },
+        || {
+            format!(
+                "--- last task show ---\n{:#}\n{}\n{}",
+                last.borrow(),
+                s.diagnostics(),
+                d.diagnostics()
+            )
+        },
+    )
+}
