@@ -379,10 +379,7 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
         }
         match outcome {
             Some(report) => {
-                if let Err(e) = save_report(&agent.data, &name, &report) {
-                    tracing::error!("cannot keep the report of {name}: {e:#}");
-                }
-                let _ = std::fs::write(&done_marker, b"");
+                keep_report(&agent.data, &name, &report).await;
                 agent.reports.notify_one();
             }
             None => {
@@ -410,14 +407,50 @@ async fn cancelled(agent: &Agent, key: (i64, i64)) {
     }
 }
 
+/// Puts the final report of attempt `key` on disk, then marks the attempt
+/// done, each synced with its folder so that it survives a power cut. The
+/// marker comes only after the report: an attempt marked done whose report
+/// was lost would never be reported, and never run again. A disk that
+/// refuses is tried again until it takes them; meanwhile the worker starts
+/// nothing else (the outcome is still the only copy, in memory).
+async fn keep_report(data: &Path, key: &str, r: &Report) {
+    let mut wait = Duration::from_secs(1);
+    while let Err(e) = save_report(data, key, r) {
+        tracing::error!("cannot keep the report of {key}: {e:#}; trying again in {wait:?}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+    let done = data.join("done");
+    let marked = std::fs::write(done.join(key), b"").and_then(|()| sync_dir(&done));
+    if let Err(e) = marked {
+        // The report is safe; without the marker, a restart before the
+        // server has the report could run the attempt again.
+        tracing::error!("cannot mark {key} done: {e}");
+    }
+}
+
 fn save_report(data: &Path, key: &str, r: &Report) -> Result<()> {
     let dir = data.join("reports");
     let tmp = dir.join(format!(".{key}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec(r)?)?;
-    if let Ok(f) = std::fs::File::open(&tmp) {
-        let _ = f.sync_all();
-    }
+    let mut f = std::fs::File::create(&tmp)?;
+    std::io::Write::write_all(&mut f, &serde_json::to_vec(r)?)?;
+    f.sync_all()?;
+    drop(f);
     std::fs::rename(&tmp, dir.join(format!("{key}.json")))?;
+    sync_dir(&dir)?;
+    Ok(())
+}
+
+/// Makes a rename or a new name in `dir` durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// NTFS journals its folders' metadata; a folder cannot be opened as a
+/// file to be synced anyway.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! environment and death the tests control.
 
 mod env;
+mod reports;
 
 use std::fs::{self, OpenOptions};
 use std::path::PathBuf;
