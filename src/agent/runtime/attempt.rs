@@ -5,12 +5,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::{Agent, OUTPUT_TAIL, attempt_key};
 use crate::agent::exec::{self, RunSpec};
 use crate::agent::fetch::{FetchError, Fetcher};
 use crate::agent::place::{self, Limits};
 use crate::proto::{Action, Assignment, Report, ReportStatus};
 use crate::task::outcome::{self as exitcodes, Verdict as Outcome};
+
+/// Why a cancelled attempt ended; the report is not sent (the server has
+/// dropped the attempt), the message is for whoever reads it in a test.
+const CANCELLED: &str = "cancelled";
 
 /// Sends progress now, best effort: the final report is what counts.
 pub(super) async fn progress(
@@ -50,7 +56,15 @@ fn report_for(a: &Assignment, transferred: u64) -> Report {
 }
 
 /// One attempt: fetch, then place or run; the outcome as a final report.
-pub(super) async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
+/// Once `stop` is cancelled it ends promptly: a download is dropped, a
+/// placement or extraction stops between entries and removes what it
+/// staged, a command's whole tree is killed; the blocking part is waited
+/// for, so nothing of this attempt still runs when it returns.
+pub(super) async fn perform(
+    agent: &Arc<Agent>,
+    a: &Assignment,
+    stop: &CancellationToken,
+) -> Report {
     let mut r = report_for(a, 0);
     if crate::task::rules::needs_windows(a.action, a.package.format, a.package.command.as_deref())
         && !cfg!(windows)
@@ -87,12 +101,22 @@ pub(super) async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
             }
         })
     };
-    let fetched = fetcher
-        .ensure(&a.package, |_verified, transferred| {
-            let _ = seen_tx.send(transferred);
-        })
-        .await;
+    let fetching = fetcher.ensure(&a.package, |_verified, transferred| {
+        let _ = seen_tx.send(transferred);
+    });
+    let fetched = tokio::select! {
+        f = fetching => Some(f),
+        () = stop.cancelled() => None,
+    };
     ticker.abort();
+    let Some(fetched) = fetched else {
+        r.message = Some(CANCELLED.into());
+        return r;
+    };
+    if stop.is_cancelled() {
+        r.message = Some(CANCELLED.into());
+        return r;
+    }
     let fetched = match fetched {
         Ok(f) => f,
         Err((e, transferred)) => {
@@ -115,12 +139,17 @@ pub(super) async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
     )
     .await;
     match a.action {
-        Action::Distribute => distribute(a, &fetched.path, r).await,
-        Action::Install | Action::Uninstall => run_command(agent, a, &fetched.path, r).await,
+        Action::Distribute => distribute(a, &fetched.path, r, stop).await,
+        Action::Install | Action::Uninstall => run_command(agent, a, &fetched.path, r, stop).await,
     }
 }
 
-async fn distribute(a: &Assignment, content: &Path, mut r: Report) -> Report {
+async fn distribute(
+    a: &Assignment,
+    content: &Path,
+    mut r: Report,
+    stop: &CancellationToken,
+) -> Report {
     let Some(folder) = a.package.folder.clone() else {
         r.message = Some("the package has no destination folder".into());
         return r;
@@ -134,17 +163,20 @@ async fn distribute(a: &Assignment, content: &Path, mut r: Report) -> Report {
         ));
         return r;
     }
-    let (content, name, zip) = (
+    let (content, name, zip, stop) = (
         content.to_path_buf(),
         a.package.file_name.clone(),
         a.package.format == crate::task::Format::Zip,
+        stop.clone(),
     );
     let placed = tokio::task::spawn_blocking(move || {
         let folder = Path::new(&folder);
+        let stop = || stop.is_cancelled();
         if zip {
-            place::distribute_zip(&content, folder, &Limits::default()).map(|s| (s.files, s.bytes))
+            place::distribute_zip(&content, folder, &Limits::default(), &stop)
+                .map(|s| (s.files, s.bytes))
         } else {
-            place::distribute_file(&content, folder, &name, false).map(|_| (1, 0))
+            place::distribute_file(&content, folder, &name, false, &stop).map(|_| (1, 0))
         }
     })
     .await;
@@ -163,7 +195,13 @@ async fn distribute(a: &Assignment, content: &Path, mut r: Report) -> Report {
     r
 }
 
-async fn run_command(agent: &Arc<Agent>, a: &Assignment, content: &Path, mut r: Report) -> Report {
+async fn run_command(
+    agent: &Arc<Agent>,
+    a: &Assignment,
+    content: &Path,
+    mut r: Report,
+    stop: &CancellationToken,
+) -> Report {
     let Some(command) = a.package.command.clone() else {
         r.message = Some(match a.action {
             Action::Uninstall => "the package has no uninstall command".into(),
@@ -178,17 +216,20 @@ async fn run_command(agent: &Arc<Agent>, a: &Assignment, content: &Path, mut r: 
         r.retry = true;
         return r;
     }
-    let (src, dir, zip, name) = (
+    let (src, dir, zip, name, unpack_stop) = (
         content.to_path_buf(),
         work.clone(),
         a.package.format == crate::task::Format::Zip,
         a.package.file_name.clone(),
+        stop.clone(),
     );
     let unpacked = tokio::task::spawn_blocking(move || -> Result<(), String> {
         if zip {
-            place::unzip_into(&src, &dir, &Limits::default())
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            place::unzip_into(&src, &dir, &Limits::default(), &|| {
+                unpack_stop.is_cancelled()
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
         } else {
             let dest = dir.join(Path::new(&name).file_name().unwrap_or_default());
             std::fs::hard_link(&src, &dest)
@@ -228,15 +269,24 @@ async fn run_command(agent: &Arc<Agent>, a: &Assignment, content: &Path, mut r: 
             }
         })
     };
-    let outcome = exec::run(RunSpec {
+    let running = exec::run(RunSpec {
         command: &command,
         cwd: &work,
         timeout: agent.command_timeout,
         tail_bytes: OUTPUT_TAIL,
         live: Some(&live_tx),
-    })
-    .await;
+    });
+    // Dropping the run on cancellation kills the command's whole tree.
+    let outcome = tokio::select! {
+        o = running => Some(o),
+        () = stop.cancelled() => None,
+    };
     streamer.abort();
+    let Some(outcome) = outcome else {
+        let _ = std::fs::remove_dir_all(&work);
+        r.message = Some(CANCELLED.into());
+        return r;
+    };
     let _ = std::fs::remove_dir_all(&work);
     let outcome = match outcome {
         Ok(o) => o,

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use self::attempt::perform;
 use self::enrol::{Identity, client_for, default_name, enrol, load_identity, save_identity};
@@ -365,12 +366,22 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
         if let Ok(mut r) = agent.running.lock() {
             *r = Some(key);
         }
-        // Dropping `perform` on cancellation kills the command's process
-        // group and leaves the partial download for a later attempt.
+        // On cancellation `perform` is told to stop and waited for: it
+        // kills the command's process group, stops an extraction between
+        // entries and removes what it staged, and leaves the partial
+        // download for a later attempt. The next attempt starts only once
+        // nothing of this one runs any more.
+        let stop = CancellationToken::new();
+        let work = perform(&agent, &a, &stop);
+        tokio::pin!(work);
         let outcome = tokio::select! {
-            r = perform(&agent, &a) => Some(r),
+            r = &mut work => Some(r),
             _ = cancelled(&agent, key) => None,
         };
+        if outcome.is_none() {
+            stop.cancel();
+            work.await;
+        }
         if let Ok(mut c) = agent.cancelled.lock() {
             c.remove(&key);
         }

@@ -3,11 +3,12 @@
 //! environment. A real `courier serve` and a real agent process, whose
 //! environment and death the tests control.
 
+mod cancel;
 mod env;
 mod reports;
 
 use std::fs::{self, OpenOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
@@ -145,4 +146,21 @@ fn wait_task(s: &Server, id: i64, d: &Dest, what: &str, done: impl Fn(&Value) ->
             )
         },
     )
+}
+
+/// Every name in `dir` and below, relative.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+            if p.is_dir() && !p.is_symlink() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out
 }
