@@ -77,6 +77,22 @@ pub struct RunSpec<'a> {
     /// Given the output tail while the command runs, every [`LIVE_EVERY`]
     /// when it changed, so an admin can watch an installation.
     pub live: Option<&'a tokio::sync::watch::Sender<String>>,
+    /// Told the command's process id once it exists. On Unix the command
+    /// waits at a gate until this has returned, so what it records (the
+    /// agent: which process group to stop after a crash) is in place before
+    /// the command's first step; an error kills the command before it runs
+    /// and is the run's error.
+    pub on_start: Option<OnStart<'a>>,
+}
+
+/// See [`RunSpec::on_start`].
+#[derive(Clone, Copy)]
+pub struct OnStart<'a>(pub &'a (dyn Fn(u32) -> io::Result<()> + Sync));
+
+impl std::fmt::Debug for OnStart<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnStart(..)")
+    }
 }
 
 /// How a command ended.
@@ -112,10 +128,11 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
     let deadline = started
         .checked_add(spec.timeout)
         .unwrap_or_else(|| started + Duration::from_secs(30 * 365 * 86_400));
-    let mut command = shell_command(spec.command);
+    let gated = cfg!(unix) && spec.on_start.is_some();
+    let mut command = shell_command(spec.command, gated);
     command
         .current_dir(spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(if gated { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     scrub_agent_settings(&mut command);
@@ -124,6 +141,20 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
     // this future is dropped before the command ends (the agent is shutting
     // down or the task was cancelled).
     let mut tree = Tree::attach(&child);
+    if let Some(OnStart(told)) = spec.on_start {
+        // On an error `tree` is dropped, which kills the command.
+        told(
+            child
+                .id()
+                .ok_or_else(|| io::Error::other("the command vanished"))?,
+        )?;
+    }
+    if let Some(mut gate) = child.stdin.take() {
+        // One short line: the pipe takes it at once. Closing the pipe
+        // after it leaves nothing for the command to read.
+        use tokio::io::AsyncWriteExt;
+        gate.write_all(b"run\n").await?;
+    }
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
 
@@ -211,18 +242,32 @@ fn is_agent_setting(name: &std::ffi::OsStr) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("COURIER_"))
 }
 
+/// What the shell runs first when the command is gated: it waits for the
+/// agent's "run" on stdin, then becomes the shell that runs the command,
+/// stdin from /dev/null as for an ungated one. Should the agent die first,
+/// the pipe ends and the command never runs.
 #[cfg(unix)]
-fn shell_command(line: &str) -> Command {
+const GATE: &str =
+    r#"IFS= read -r go && [ "$go" = run ] && exec /bin/sh -c "$1" </dev/null; exit 125"#;
+
+#[cfg(unix)]
+fn shell_command(line: &str, gated: bool) -> Command {
     let mut command = Command::new("/bin/sh");
-    command.arg("-c").arg(line);
+    if gated {
+        command.arg("-c").arg(GATE).arg("/bin/sh").arg(line);
+    } else {
+        command.arg("-c").arg(line);
+    }
     // A group of its own, led by the shell, so the whole group can be
     // killed on timeout without touching the agent.
     command.process_group(0);
     command
 }
 
+/// Windows: the command runs in a kill-on-close Job Object, so it dies
+/// with the agent; no gate is needed.
 #[cfg(windows)]
-fn shell_command(line: &str) -> Command {
+fn shell_command(line: &str, _gated: bool) -> Command {
     /// CREATE_NEW_PROCESS_GROUP: console control events aimed at the agent
     /// do not reach the command, and vice versa.
     const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;

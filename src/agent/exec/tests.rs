@@ -32,6 +32,7 @@ fn spec<'a>(command: &'a str, cwd: &'a Path) -> RunSpec<'a> {
         timeout: Duration::from_secs(20),
         tail_bytes: 4096,
         live: None,
+        on_start: None,
     }
 }
 
@@ -254,4 +255,43 @@ async fn dropped_run_kills_the_group() {
         alive = live_members();
     }
     assert_eq!(alive, 0, "group {pid} still has live members");
+}
+
+// Reads /proc for the shell's process group.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_gated_command_runs_only_once_its_start_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen = Mutex::new(None);
+    let record = |pid: u32| {
+        // The command has not run yet: it waits at the gate.
+        assert!(!dir.path().join("ran").exists());
+        *seen.lock().unwrap() = Some(pid);
+        Ok(())
+    };
+    let out = run(RunSpec {
+        on_start: Some(OnStart(&record)),
+        ..spec(
+            "touch ran; cut -d' ' -f5 /proc/$$/stat; read x || echo stdin-empty",
+            dir.path(),
+        )
+    })
+    .await
+    .expect("run");
+    assert_eq!(out.exit_code, Some(0), "{}", out.output);
+    let pid = seen.lock().unwrap().expect("told the pid");
+    // The pid told is the group the command runs in, and its stdin is
+    // empty, as for a command without a gate.
+    assert_eq!(out.output, format!("{pid}\nstdin-empty\n"));
+
+    let refuse = |_pid: u32| Err(io::Error::other("disk full"));
+    let err = run(RunSpec {
+        on_start: Some(OnStart(&refuse)),
+        ..spec("touch never", dir.path())
+    })
+    .await
+    .expect_err("refused");
+    assert_eq!(err.to_string(), "disk full");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!dir.path().join("never").exists(), "ran without a record");
 }

@@ -10,6 +10,7 @@ fn spec<'a>(command: &'a str, cwd: &'a Path, timeout: Duration) -> RunSpec<'a> {
         timeout,
         tail_bytes: 4096,
         live: None,
+        on_start: None,
     }
 }
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::inflight;
 use super::{Agent, OUTPUT_TAIL, attempt_key};
-use crate::agent::exec::{self, RunSpec};
+use crate::agent::exec::{self, OnStart, RunSpec};
 use crate::agent::fetch::{FetchError, Fetcher};
 use crate::agent::place::{self, Limits};
 use crate::proto::{Action, Assignment, Report, ReportStatus};
@@ -269,12 +270,25 @@ async fn run_command(
             }
         })
     };
+    // On disk before the command starts, its process group before the
+    // command's first step: after a crash the agent stops that group and
+    // does not run this attempt again (`inflight`). The worker removes the
+    // record once the report is saved.
+    if let Err(e) = inflight::begin(&agent.data, a.task_id, a.attempt) {
+        streamer.abort();
+        let _ = std::fs::remove_dir_all(&work);
+        r.message = Some(format!("cannot record the attempt before running it: {e}"));
+        r.retry = true;
+        return r;
+    }
+    let record = |pid: u32| inflight::started(&agent.data, a.task_id, a.attempt, pid);
     let running = exec::run(RunSpec {
         command: &command,
         cwd: &work,
         timeout: agent.command_timeout,
         tail_bytes: OUTPUT_TAIL,
         live: Some(&live_tx),
+        on_start: Some(OnStart(&record)),
     });
     // Dropping the run on cancellation kills the command's whole tree.
     let outcome = tokio::select! {

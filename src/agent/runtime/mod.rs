@@ -11,6 +11,7 @@
 
 mod attempt;
 mod enrol;
+mod inflight;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,9 @@ struct Agent {
 /// Runs the agent until `shutdown` resolves or the server turns it away.
 pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let _lock = prepare(&cfg)?;
+    // What a previous run left running is stopped, and its attempt
+    // reported, before any new work.
+    inflight::recover(&cfg.data).await;
     let mut id = ensure_enrolled(&cfg).await?;
     tokio::pin!(shutdown);
     loop {
@@ -391,6 +395,7 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
         match outcome {
             Some(report) => {
                 keep_report(&agent.data, &name, &report).await;
+                inflight::end(&agent.data, &name);
                 agent.reports.notify_one();
             }
             None => {
@@ -400,6 +405,7 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
                     "cancelled by the server"
                 );
                 let _ = std::fs::remove_dir_all(agent.data.join("work").join(&name));
+                inflight::end(&agent.data, &name);
             }
         }
     }

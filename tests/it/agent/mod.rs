@@ -4,6 +4,7 @@
 //! environment and death the tests control.
 
 mod cancel;
+mod crash;
 mod env;
 mod reports;
 
@@ -79,6 +80,11 @@ impl Dest {
         self.child = Some(child);
     }
 
+    /// Starts the agent again, from its identity.
+    pub fn restart(&mut self) {
+        self.spawn(&[]);
+    }
+
     /// SIGKILL: the agent dies as in a crash, with no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -146,6 +152,39 @@ fn wait_task(s: &Server, id: i64, d: &Dest, what: &str, done: impl Fn(&Value) ->
             )
         },
     )
+}
+
+/// Whether process `pid` runs (a zombie does not).
+fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().next().map(|s| s != "Z" && s != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Live processes of process group `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        // After the command name: state, ppid, pgrp, …
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2) == Some(&pgid.to_string().as_str()) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 /// Every name in `dir` and below, relative.
