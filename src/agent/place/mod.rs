@@ -31,6 +31,7 @@
 //! under temporary names and renames them at the end, `perms.rs` decides
 //! and applies permissions.
 
+mod dirs;
 mod perms;
 mod staging;
 #[cfg(all(test, unix))]
@@ -129,9 +130,10 @@ pub fn distribute_file(
     let mut staging = Staging::new(folder, Rules::Inherit);
     staging.prepare_root()?;
     let (dir, file_name) = staging.ensure_parent(&rel)?;
-    let dest = dir.join(file_name);
-    let perms = staging.perms_for(&dir, &dest, &rel, executable)?;
-    let (mut out, temp) = staging.create_temp(&dir, file_name, &dest, &perms)?;
+    let dest = dir.child(file_name);
+    let rel_dir = rel[..rel.len() - file_name.len()].trim_end_matches('/');
+    let perms = staging.perms_for(&dir, file_name, &rel, executable)?;
+    let (mut out, temp) = staging.create_temp(&dir, rel_dir, file_name, &perms)?;
     let mut buf = vec![0u8; BUF_LEN];
     let writing = || format!("writing {}", dest.display());
     let mut check = StopCheck::new(stop);

@@ -272,6 +272,59 @@ fn failure_midway_leaves_no_temp_file() {
     );
 }
 
+/// A folder of the destination swapped for a link to elsewhere while the
+/// archive is being extracted into it (here between two entries, through
+/// the cancellation probe, which is asked before each): nothing is written
+/// through the link, and the placement is refused.
+#[test]
+fn a_folder_swapped_for_a_link_midway_is_not_followed() {
+    let names: Vec<String> = (0..10).map(|i| format!("a/f{i}.txt")).collect();
+    let mut items = vec![Item::Folder("a/")];
+    items.extend(names.iter().map(|n| Item::File(n, b"data", 0o644)));
+    for rules in [Rules::Inherit, Rules::Plain] {
+        let case = Case::new(&items);
+        let outside = case.tmp.path().join("outside");
+        fs::create_dir(&outside).expect("outside");
+        fs::create_dir(&case.dest).expect("dest");
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        // Names seen outside at any later probe: a failure cleaning up at
+        // the end must not hide a write made through the link.
+        let seen_outside = std::sync::Mutex::new(Vec::new());
+        let swap = || {
+            // Before the fifth entry: `a` and three files are written.
+            if asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 4 {
+                fs::rename(case.dest.join("a"), case.dest.join("a.moved")).expect("move");
+                std::os::unix::fs::symlink(&outside, case.dest.join("a")).expect("link");
+            }
+            for e in fs::read_dir(&outside).expect("outside").flatten() {
+                seen_outside.lock().unwrap().push(e.file_name());
+            }
+            false
+        };
+        let placed = unzip::extract(&case.zip, &case.dest, &Limits::default(), rules, &swap);
+        let seen = seen_outside.into_inner().unwrap();
+        assert!(seen.is_empty(), "written outside the folder: {seen:?}");
+        let message = case.refusal(placed);
+        assert!(
+            message.ends_with("a' is a symbolic link; nothing is written through links"),
+            "{message}"
+        );
+        assert_eq!(
+            fs::read_dir(&outside).expect("outside").count(),
+            0,
+            "{:?}",
+            case.tree()
+        );
+        // What was staged before the swap stayed in the real folder, and
+        // nothing was renamed into place.
+        assert!(
+            case.tree().iter().all(|p| !p.starts_with("dest/a.moved/f")),
+            "{:?}",
+            case.tree()
+        );
+    }
+}
+
 #[test]
 fn a_stop_midway_leaves_the_folder_as_it_was() {
     let big = vec![7u8; 9 << 20];

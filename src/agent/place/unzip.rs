@@ -55,9 +55,10 @@ pub(super) fn extract(
         }
         let shown = item.path.escape_debug().to_string();
         let (dir, file_name) = staging.ensure_parent(&item.path)?;
-        let dest = dir.join(file_name);
-        let perms = staging.perms_for(&dir, &dest, &item.path, item.executable)?;
-        let (mut out, temp) = staging.create_temp(&dir, file_name, &dest, &perms)?;
+        let dest = dir.child(file_name);
+        let rel_dir = item.path[..item.path.len() - file_name.len()].trim_end_matches('/');
+        let perms = staging.perms_for(&dir, file_name, &item.path, item.executable)?;
+        let (mut out, temp) = staging.create_temp(&dir, rel_dir, file_name, &perms)?;
         let raw = archive
             .by_index_raw(item.index)
             .map_err(|e| zip_error(e, &format!("ZIP entry '{shown}' cannot be read"), reading()))?;
