@@ -185,11 +185,12 @@ async fn stop_group(group: i32, start_time: Option<u64>) -> bool {
     true
 }
 
-/// Elsewhere there is no /proc to identify the group by: it is left alone
-/// (on Windows the Job Object died with the agent).
+/// On Windows the command's kill-on-close Job Object ended it with the
+/// agent. Elsewhere there is no /proc to identify the group by: it is left
+/// alone.
 #[cfg(not(target_os = "linux"))]
 async fn stop_group(_group: i32, _start_time: Option<u64>) -> bool {
-    false
+    cfg!(windows)
 }
 
 /// Fields of /proc/PID/stat after the command name (state is the first).
