@@ -6,7 +6,7 @@
 //! of its own), and a replaced file keeps the old file's owner, group and
 //! DACL, copied onto the new one before the rename puts it in place.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -101,7 +101,7 @@ pub(super) fn apply_perms(file: &File, _path: &Path, perms: &Perms) -> io::Resul
             mode
         }
     };
-    file.set_permissions(fs::Permissions::from_mode(mode))
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
 }
 
 /// `path` is where `file` was created.
