@@ -77,6 +77,22 @@ pub struct RunSpec<'a> {
     /// Given the output tail while the command runs, every [`LIVE_EVERY`]
     /// when it changed, so an admin can watch an installation.
     pub live: Option<&'a tokio::sync::watch::Sender<String>>,
+    /// Told the command's process id once it exists. On Unix the command
+    /// waits at a gate until this has returned, so what it records (the
+    /// agent: which process group to stop after a crash) is in place before
+    /// the command's first step; an error kills the command before it runs
+    /// and is the run's error.
+    pub on_start: Option<OnStart<'a>>,
+}
+
+/// See [`RunSpec::on_start`].
+#[derive(Clone, Copy)]
+pub struct OnStart<'a>(pub &'a (dyn Fn(u32) -> io::Result<()> + Sync));
+
+impl std::fmt::Debug for OnStart<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnStart(..)")
+    }
 }
 
 /// How a command ended.
@@ -112,17 +128,33 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
     let deadline = started
         .checked_add(spec.timeout)
         .unwrap_or_else(|| started + Duration::from_secs(30 * 365 * 86_400));
-    let mut command = shell_command(spec.command);
+    let gated = cfg!(unix) && spec.on_start.is_some();
+    let mut command = shell_command(spec.command, gated);
     command
         .current_dir(spec.cwd)
-        .stdin(Stdio::null())
+        .stdin(if gated { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    scrub_agent_settings(&mut command);
     let mut child = command.spawn()?;
     // Everything the command starts, stopped together on timeout, and when
     // this future is dropped before the command ends (the agent is shutting
     // down or the task was cancelled).
     let mut tree = Tree::attach(&child);
+    if let Some(OnStart(told)) = spec.on_start {
+        // On an error `tree` is dropped, which kills the command.
+        told(
+            child
+                .id()
+                .ok_or_else(|| io::Error::other("the command vanished"))?,
+        )?;
+    }
+    if let Some(mut gate) = child.stdin.take() {
+        // One short line: the pipe takes it at once. Closing the pipe
+        // after it leaves nothing for the command to read.
+        use tokio::io::AsyncWriteExt;
+        gate.write_all(b"run\n").await?;
+    }
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
 
@@ -190,18 +222,52 @@ pub async fn run(spec: RunSpec<'_>) -> io::Result<RunOutcome> {
     })
 }
 
+/// Leaves the agent's own settings out of the command's environment:
+/// `COURIER_TOKEN` (an enrolment secret), `COURIER_DATA`, `COURIER_LOG`
+/// and any other `COURIER_*` variable the agent was started with are not
+/// the installer's business, and what an installer sees may end up in its
+/// logs. Everything else is inherited as the admin expects.
+fn scrub_agent_settings(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if is_agent_setting(&name) {
+            command.env_remove(name);
+        }
+    }
+}
+
+/// `COURIER_…`, in any case (Windows' names ignore it).
+fn is_agent_setting(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .and_then(|n| n.get(..8))
+        .is_some_and(|p| p.eq_ignore_ascii_case("COURIER_"))
+}
+
+/// What the shell runs first when the command is gated: it waits for the
+/// agent's "run" on stdin, then becomes the shell that runs the command,
+/// stdin from /dev/null as for an ungated one. Should the agent die first,
+/// the pipe ends and the command never runs.
 #[cfg(unix)]
-fn shell_command(line: &str) -> Command {
+const GATE: &str =
+    r#"IFS= read -r go && [ "$go" = run ] && exec /bin/sh -c "$1" </dev/null; exit 125"#;
+
+#[cfg(unix)]
+fn shell_command(line: &str, gated: bool) -> Command {
     let mut command = Command::new("/bin/sh");
-    command.arg("-c").arg(line);
+    if gated {
+        command.arg("-c").arg(GATE).arg("/bin/sh").arg(line);
+    } else {
+        command.arg("-c").arg(line);
+    }
     // A group of its own, led by the shell, so the whole group can be
     // killed on timeout without touching the agent.
     command.process_group(0);
     command
 }
 
+/// Windows: the command runs in a kill-on-close Job Object, so it dies
+/// with the agent; no gate is needed.
 #[cfg(windows)]
-fn shell_command(line: &str) -> Command {
+fn shell_command(line: &str, _gated: bool) -> Command {
     /// CREATE_NEW_PROCESS_GROUP: console control events aimed at the agent
     /// do not reach the command, and vice versa.
     const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
@@ -426,343 +492,7 @@ impl Tail {
 }
 
 #[cfg(all(test, unix))]
-mod tests {
-    use super::*;
+mod tests;
 
-    #[test]
-    fn msiexec_gets_a_verbose_log_unless_it_names_one() {
-        let log = Path::new("C:\\agent\\logs\\msi-3-1.log");
-        assert_eq!(
-            with_msi_log("msiexec /i \"hello.msi\" /qn /norestart", log),
-            "msiexec /i \"hello.msi\" /qn /norestart /l*v \"C:\\agent\\logs\\msi-3-1.log\""
-        );
-        assert_eq!(
-            with_msi_log(
-                "MSIEXEC.EXE /x {6F1C2B9A-3D4E-4F50-8A61-7B2C3D4E5F60} /qn",
-                log
-            ),
-            "MSIEXEC.EXE /x {6F1C2B9A-3D4E-4F50-8A61-7B2C3D4E5F60} /qn /l*v \"C:\\agent\\logs\\msi-3-1.log\""
-        );
-        for kept in [
-            "msiexec /i a.msi /qn /L*V mine.log",
-            "setup.exe /S",
-            "sh install.sh",
-        ] {
-            assert_eq!(with_msi_log(kept, log), kept);
-        }
-    }
-
-    fn spec<'a>(command: &'a str, cwd: &'a Path) -> RunSpec<'a> {
-        RunSpec {
-            command,
-            cwd,
-            timeout: Duration::from_secs(20),
-            tail_bytes: 4096,
-            live: None,
-        }
-    }
-
-    async fn run_in_tmp(command: &str) -> RunOutcome {
-        let dir = tempfile::tempdir().expect("tempdir");
-        run(spec(command, dir.path())).await.expect("run")
-    }
-
-    #[tokio::test]
-    async fn exit_codes_are_reported() {
-        let ok = run_in_tmp("true").await;
-        assert_eq!(
-            (ok.exit_code, ok.signal, ok.timed_out),
-            (Some(0), None, false)
-        );
-        let three = run_in_tmp("exit 3").await;
-        assert_eq!(three.exit_code, Some(3));
-        assert!(!three.timed_out);
-        let missing = run_in_tmp("courier-no-such-command-here").await;
-        assert_eq!(missing.exit_code, Some(127));
-    }
-
-    #[tokio::test]
-    async fn death_by_signal_has_no_exit_code() {
-        let out = run_in_tmp("kill -TERM $$").await;
-        assert_eq!((out.exit_code, out.signal), (None, Some(15)));
-        assert!(!out.timed_out);
-    }
-
-    #[tokio::test]
-    async fn endless_timeout_does_not_overflow() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = run(RunSpec {
-            timeout: Duration::MAX,
-            ..spec("exit 0", dir.path())
-        })
-        .await
-        .expect("run");
-        assert_eq!(out.exit_code, Some(0));
-    }
-
-    #[tokio::test]
-    async fn both_streams_are_captured_in_order() {
-        // Two pipes carry no common order: bytes ready on both at once are
-        // taken in either order, so the writes are spaced out.
-        let out = run_in_tmp("echo one; sleep 0.1; echo two >&2; sleep 0.1; echo three").await;
-        assert_eq!(out.output, "one\ntwo\nthree\n");
-    }
-
-    #[tokio::test]
-    async fn output_keeps_only_the_tail() {
-        // 1 MiB of 'a' on stderr, then 512 KiB of 'b' and a recognisable
-        // end on stdout (the same stream, so the end really is last).
-        let out = run_in_tmp(
-            "head -c 1048576 /dev/zero | tr '\\0' a >&2; head -c 524288 /dev/zero | tr '\\0' b; \
-             printf END",
-        )
-        .await;
-        assert_eq!(out.exit_code, Some(0));
-        let body = out
-            .output
-            .strip_prefix(TRUNCATED_MARK)
-            .expect("marked truncated");
-        assert_eq!(body.len(), 4096);
-        assert!(body.ends_with("bbbEND"), "{}", &body[body.len() - 20..]);
-    }
-
-    #[test]
-    fn tail_cuts_at_a_character_boundary() {
-        let mut tail = Tail::new(4);
-        tail.push("aé".as_bytes());
-        tail.push("ü".as_bytes());
-        // "aéü" is 5 bytes; the last 4 are 'é' and 'ü', whole.
-        assert_eq!(tail.to_text(), "…éü");
-        let mut tail = Tail::new(3);
-        tail.push("éü".as_bytes());
-        assert_eq!(tail.to_text(), "…ü");
-        let mut tail = Tail::new(8);
-        tail.push(b"short");
-        assert_eq!(tail.to_text(), "short");
-        let mut tail = Tail::new(0);
-        tail.push(b"x");
-        assert_eq!(tail.to_text(), "…");
-    }
-
-    #[tokio::test]
-    async fn output_is_offered_while_the_command_runs() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (tx, mut rx) = tokio::sync::watch::channel(String::new());
-        let finished = std::cell::Cell::new(false);
-        let running = async {
-            let out = run(RunSpec {
-                live: Some(&tx),
-                ..spec("echo first; sleep 4; echo second", dir.path())
-            })
-            .await
-            .expect("run");
-            finished.set(true);
-            out
-        };
-        let watching = async {
-            rx.changed().await.expect("offered");
-            (rx.borrow_and_update().clone(), finished.get())
-        };
-        let (out, (seen, ended_by_then)) = tokio::join!(running, watching);
-        assert_eq!(seen, "first\n");
-        assert!(!ended_by_then, "offered only after the command ended");
-        assert_eq!(out.output, "first\nsecond\n");
-    }
-
-    #[tokio::test]
-    async fn working_directory_is_respected() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("marker.txt"), "here").expect("write");
-        let out = run(spec("cat marker.txt", dir.path())).await.expect("run");
-        assert_eq!(out.output, "here");
-    }
-
-    #[tokio::test]
-    async fn missing_working_directory_is_an_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let gone = dir.path().join("gone");
-        assert!(run(spec("true", &gone)).await.is_err());
-    }
-
-    // Reads /proc to see what is still running.
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn timeout_kills_the_whole_group() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // The backgrounded sleep holds the output pipes too: unless it is
-        // killed with the shell, reading would wait for it.
-        // The timeout leaves a loaded machine ample time to start the
-        // shell; what is checked is that the 30 s sleeps did not run out.
-        let command = "sleep 30 & echo $! > bg.pid; echo started; sleep 30";
-        let out = run(RunSpec {
-            timeout: Duration::from_secs(3),
-            ..spec(command, dir.path())
-        })
-        .await
-        .expect("run");
-        assert!(out.timed_out);
-        assert_eq!(out.exit_code, None);
-        assert_eq!(out.signal, Some(9));
-        assert_eq!(out.output, "started\n");
-        assert!(out.elapsed < Duration::from_secs(25), "{:?}", out.elapsed);
-
-        let pid: i32 = std::fs::read_to_string(dir.path().join("bg.pid"))
-            .expect("pid file")
-            .trim()
-            .parse()
-            .expect("pid");
-        // The grandchild is not ours to reap; it is gone or a zombie
-        // waiting for init, either way no longer sleeping. SIGKILL is
-        // delivered asynchronously: a loaded machine gets a moment.
-        let state = || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            stat.rsplit(") ").next().unwrap_or("").chars().next()
-        };
-        let mut seen = state();
-        for _ in 0..50 {
-            if matches!(seen, None | Some('Z') | Some('X')) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            seen = state();
-        }
-        assert!(matches!(seen, None | Some('Z') | Some('X')), "{seen:?}");
-    }
-
-    // Reads /proc to see what is still running.
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn dropped_run_kills_the_group() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let command = "echo $$ > sh.pid.tmp && mv sh.pid.tmp sh.pid; sleep 30";
-        let pid_file = dir.path().join("sh.pid");
-        // Drop the run once the shell is surely up, however slow the
-        // machine is.
-        let run = run(spec(command, dir.path()));
-        let _ = timeout(Duration::from_secs(20), async {
-            tokio::pin!(run);
-            loop {
-                tokio::select! {
-                    _ = &mut run => return,
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                        if pid_file.exists() {
-                            return;
-                        }
-                    }
-                }
-            }
-        })
-        .await;
-        let pid: i32 = std::fs::read_to_string(&pid_file)
-            .expect("pid file")
-            .trim()
-            .parse()
-            .expect("pid");
-        let group = pid.to_string();
-        let live_members = || {
-            std::fs::read_dir("/proc")
-                .expect("proc")
-                .filter_map(|e| e.ok())
-                .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-                .filter(|stat| {
-                    // After the command name: state, ppid, pgrp, …
-                    let fields: Vec<&str> =
-                        stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
-                    fields.get(2) == Some(&group.as_str()) && fields.first() != Some(&"Z")
-                })
-                .count()
-        };
-        // SIGKILL is delivered asynchronously; give a loaded machine time.
-        let mut alive = live_members();
-        for _ in 0..50 {
-            if alive == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            alive = live_members();
-        }
-        assert_eq!(alive, 0, "group {pid} still has live members");
-    }
-}
-
-// Run under Wine by `tests/it/wine.rs` (the library's unit tests built for
-// Windows).
 #[cfg(all(test, windows))]
-mod windows_tests {
-    use super::*;
-
-    fn spec<'a>(command: &'a str, cwd: &'a Path, timeout: Duration) -> RunSpec<'a> {
-        RunSpec {
-            command,
-            cwd,
-            timeout,
-            tail_bytes: 4096,
-            live: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn exit_codes_and_output_come_through_cmd() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = run(spec(
-            "echo hello& exit /b 1603",
-            dir.path(),
-            Duration::from_secs(30),
-        ))
-        .await
-        .expect("run");
-        assert_eq!(out.exit_code, Some(1603));
-        assert!(out.output.contains("hello"), "{:?}", out.output);
-    }
-
-    #[tokio::test]
-    async fn quoted_paths_with_spaces_run_as_typed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sub = dir.path().join("my setup");
-        std::fs::create_dir(&sub).unwrap();
-        std::fs::write(sub.join("run me.cmd"), "@echo args=%1 %2\r\n@exit /b 7\r\n").unwrap();
-        let out = run(spec(
-            "\"my setup\\run me.cmd\" \"first arg\" second",
-            dir.path(),
-            Duration::from_secs(30),
-        ))
-        .await
-        .expect("run");
-        assert_eq!(out.exit_code, Some(7), "{:?}", out.output);
-        assert!(
-            out.output.contains("args=\"first arg\" second"),
-            "{:?}",
-            out.output
-        );
-    }
-
-    #[tokio::test]
-    async fn a_timeout_ends_the_command_and_what_it_started() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("child.cmd"),
-            "@echo off\r\n:loop\r\necho tick>>ticks.txt\r\nping -n 2 127.0.0.1 >nul\r\ngoto loop\r\n",
-        )
-        .unwrap();
-        let out = run(spec(
-            "start \"\" /b cmd /c child.cmd & ping -n 60 127.0.0.1 >nul",
-            dir.path(),
-            Duration::from_secs(4),
-        ))
-        .await
-        .expect("run");
-        assert!(out.timed_out);
-        assert_eq!(out.exit_code, None);
-        let ticks = || {
-            std::fs::metadata(dir.path().join("ticks.txt"))
-                .map(|m| m.len())
-                .unwrap_or(0)
-        };
-        assert!(ticks() > 0, "the child never ran");
-        // The kill is asynchronous: a loaded machine gets a moment.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let after = ticks();
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        assert_eq!(ticks(), after, "the child outlived the timeout");
-    }
-}
+mod windows_tests;

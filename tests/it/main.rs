@@ -2,6 +2,7 @@
 
 mod support;
 
+mod agent;
 mod cli_errors;
 mod console;
 mod datadir;

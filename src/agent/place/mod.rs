@@ -31,6 +31,7 @@
 //! under temporary names and renames them at the end, `perms.rs` decides
 //! and applies permissions.
 
+mod dirs;
 mod perms;
 mod staging;
 #[cfg(all(test, unix))]
@@ -47,6 +48,14 @@ use crate::package::{MAX_UNZIPPED_SIZE, entry_path};
 
 /// Bytes copied or inflated per read.
 const BUF_LEN: usize = 64 << 10;
+
+/// Bytes written between two looks at [`Stop`] inside one file.
+const STOP_EVERY: u64 = 4 << 20;
+
+/// Asked before every entry and every few MiB inside one: true once the
+/// attempt is cancelled. Placement then stops at once, removes what it
+/// staged and renames nothing into place, so the folder is left as it was.
+pub type Stop<'a> = dyn Fn() -> bool + Sync + 'a;
 
 /// How much an archive may unpack to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +93,21 @@ pub enum PlaceError {
     /// being done to which path.
     #[error("{1}: {0}")]
     Io(#[source] io::Error, String),
+    /// [`Stop`] said so: the attempt was cancelled.
+    #[error("stopped: the attempt was cancelled")]
+    Stopped,
 }
 
 /// Unzips `zip` into `dir` (the empty work folder the agent made for an
 /// installation). Files get ordinary permissions from the process's umask,
 /// executable when the entry's Unix mode says so.
-pub fn unzip_into(zip: &Path, dir: &Path, limits: &Limits) -> Result<Stats, PlaceError> {
-    extract(zip, dir, limits, Rules::Plain)
+pub fn unzip_into(
+    zip: &Path,
+    dir: &Path,
+    limits: &Limits,
+    stop: &Stop<'_>,
+) -> Result<Stats, PlaceError> {
+    extract(zip, dir, limits, Rules::Plain, stop)
 }
 
 /// Places the file at `src` into `folder` under `name` (which goes through
@@ -102,18 +119,24 @@ pub fn distribute_file(
     folder: &Path,
     name: &str,
     executable: bool,
+    stop: &Stop<'_>,
 ) -> Result<PathBuf, PlaceError> {
+    if stop() {
+        return Err(PlaceError::Stopped);
+    }
     let shown = name.escape_debug().to_string();
     let rel = entry_path(name).map_err(|why| refused(format!("file name '{shown}' {why}")))?;
     let mut input = File::open(src).map_err(io_context(format!("opening {}", src.display())))?;
     let mut staging = Staging::new(folder, Rules::Inherit);
     staging.prepare_root()?;
     let (dir, file_name) = staging.ensure_parent(&rel)?;
-    let dest = dir.join(file_name);
-    let perms = staging.perms_for(&dir, &dest, &rel, executable)?;
-    let (mut out, temp) = staging.create_temp(&dir, file_name, &dest, &perms)?;
+    let dest = dir.child(file_name);
+    let rel_dir = rel[..rel.len() - file_name.len()].trim_end_matches('/');
+    let perms = staging.perms_for(&dir, file_name, &rel, executable)?;
+    let (mut out, temp) = staging.create_temp(&dir, rel_dir, file_name, &perms)?;
     let mut buf = vec![0u8; BUF_LEN];
     let writing = || format!("writing {}", dest.display());
+    let mut check = StopCheck::new(stop);
     loop {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
@@ -122,6 +145,9 @@ pub fn distribute_file(
             Err(e) => return Err(PlaceError::Io(e, format!("reading {}", src.display()))),
         };
         out.write_all(&buf[..n]).map_err(io_context(writing()))?;
+        if check.wrote(n) {
+            return Err(PlaceError::Stopped);
+        }
     }
     finish_file(&out, &temp, &perms).map_err(io_context(writing()))?;
     drop(out);
@@ -131,8 +157,13 @@ pub fn distribute_file(
 
 /// Places every entry of `zip` into `folder` (sub-folders created), with
 /// the permission rules of distributed files.
-pub fn distribute_zip(zip: &Path, folder: &Path, limits: &Limits) -> Result<Stats, PlaceError> {
-    extract(zip, folder, limits, Rules::Inherit)
+pub fn distribute_zip(
+    zip: &Path,
+    folder: &Path,
+    limits: &Limits,
+    stop: &Stop<'_>,
+) -> Result<Stats, PlaceError> {
+    extract(zip, folder, limits, Rules::Inherit, stop)
 }
 
 /// Which permissions files and folders get.
@@ -142,6 +173,28 @@ pub(super) enum Rules {
     Plain,
     /// A distribution: inherited from the folder or the replaced file.
     Inherit,
+}
+
+/// Asks [`Stop`] once every [`STOP_EVERY`] bytes written.
+struct StopCheck<'a> {
+    stop: &'a Stop<'a>,
+    since: u64,
+}
+
+impl<'a> StopCheck<'a> {
+    fn new(stop: &'a Stop<'a>) -> Self {
+        StopCheck { stop, since: 0 }
+    }
+
+    /// `n` more bytes were written: true when it is time to stop.
+    fn wrote(&mut self, n: usize) -> bool {
+        self.since += n as u64;
+        if self.since < STOP_EVERY {
+            return false;
+        }
+        self.since = 0;
+        (self.stop)()
+    }
 }
 
 fn refused(message: String) -> PlaceError {

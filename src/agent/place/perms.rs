@@ -6,9 +6,11 @@
 //! of its own), and a replaced file keeps the old file's owner, group and
 //! DACL, copied onto the new one before the rename puts it in place.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::Path;
+
+use super::dirs::{Dir, Meta};
 
 /// The permissions a file gets once written.
 #[derive(Debug, Clone)]
@@ -30,55 +32,33 @@ pub(super) enum Perms {
 }
 
 #[cfg(unix)]
-pub(super) fn make_inheriting_dir(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, chown};
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let parent = fs::metadata(if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    })?;
-    // Private until it has its final group and mode.
-    fs::DirBuilder::new().mode(0o700).create(path)?;
-    allow_not_permitted(chown(path, None, Some(parent.gid())))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(parent.mode() & 0o7777))
-}
-
-#[cfg(not(unix))]
-pub(super) fn make_inheriting_dir(path: &Path) -> io::Result<()> {
-    // NTFS inheritance gives the new folder its parent's permissions.
-    fs::create_dir(path)
-}
-
-#[cfg(unix)]
 pub(super) fn inherited_perms(
-    dir: &Path,
+    dir: &Dir,
     _dest: &Path,
-    existing: Option<&fs::Metadata>,
+    existing: Option<Meta>,
     executable: bool,
 ) -> io::Result<Perms> {
-    use std::os::unix::fs::MetadataExt;
     if let Some(old) = existing {
         return Ok(Perms::Replace {
-            mode: old.mode() & 0o7777,
-            uid: old.uid(),
-            gid: old.gid(),
+            mode: old.mode,
+            uid: old.uid,
+            gid: old.gid,
         });
     }
-    let folder = fs::metadata(dir)?;
+    let folder = dir.meta()?;
     let bits = if executable { 0o777 } else { 0o666 };
     Ok(Perms::New {
-        mode: folder.mode() & bits,
-        gid: folder.gid(),
+        mode: folder.mode & bits,
+        gid: folder.gid,
     })
 }
 
 /// `dest` is the file being replaced, when `existing` says there is one.
 #[cfg(windows)]
 pub(super) fn inherited_perms(
-    _dir: &Path,
+    _dir: &Dir,
     dest: &Path,
-    existing: Option<&fs::Metadata>,
+    existing: Option<Meta>,
     executable: bool,
 ) -> io::Result<Perms> {
     match existing {
@@ -87,20 +67,15 @@ pub(super) fn inherited_perms(
     }
 }
 
-#[cfg(unix)]
-pub(super) fn set_create_mode(options: &mut OpenOptions, perms: &Perms) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mode = match perms {
+/// The mode a new file is created with: private until it has its final
+/// owner and mode, unless it keeps the umask's.
+pub(super) fn create_mode(perms: &Perms) -> u32 {
+    match perms {
         Perms::Plain { executable: true } => 0o777,
         Perms::Plain { executable: false } => 0o666,
-        // Private until it has its final owner and mode.
-        Perms::New { .. } | Perms::Replace { .. } => 0o600,
-    };
-    options.mode(mode);
+        _ => 0o600,
+    }
 }
-
-#[cfg(not(unix))]
-pub(super) fn set_create_mode(_options: &mut OpenOptions, _perms: &Perms) {}
 
 #[cfg(unix)]
 pub(super) fn apply_perms(file: &File, _path: &Path, perms: &Perms) -> io::Result<()> {
@@ -126,7 +101,7 @@ pub(super) fn apply_perms(file: &File, _path: &Path, perms: &Perms) -> io::Resul
             mode
         }
     };
-    file.set_permissions(fs::Permissions::from_mode(mode))
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
 }
 
 /// `path` is where `file` was created.

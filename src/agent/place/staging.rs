@@ -3,11 +3,12 @@
 //! placement that fails leaves nothing behind.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::perms::{Perms, apply_perms, inherited_perms, make_inheriting_dir, set_create_mode};
+use super::dirs::{Dir, Kind};
+use super::perms::{Perms, apply_perms, create_mode, inherited_perms};
 use super::{PlaceError, Rules, io_context, refused};
 
 /// Longest part of the final name kept in a temporary name, so that the
@@ -17,132 +18,162 @@ const TEMP_NAME_KEEP: usize = 200;
 /// Files and folders written so far for one placement, undone on drop
 /// unless committed: temporary files are removed, folders made are removed
 /// again (when empty).
+///
+/// Folders inside the root are reached from the root's handle, one part at
+/// a time, never through a link (`dirs.rs`), each time they are used: a
+/// folder swapped for a link after it was made or checked is refused at
+/// its next use, and nothing is written, renamed or removed through it.
 pub(super) struct Staging {
-    root: PathBuf,
+    root_path: PathBuf,
+    root: Option<Dir>,
     rules: Rules,
-    /// Relative folders known to exist as real folders (not links).
-    known_dirs: BTreeSet<String>,
-    /// Folders this placement made, parents first.
-    made_dirs: Vec<PathBuf>,
-    /// Temporary files and the final paths they are renamed to.
-    staged: Vec<(PathBuf, PathBuf)>,
+    /// Folders above and including the root that this placement made, by
+    /// path (the root's path is the admin's), parents first.
+    made_above: Vec<PathBuf>,
+    /// Folders inside the root this placement made, relative, parents
+    /// first.
+    made: Vec<String>,
+    /// Temporary files: their folder (relative), temporary and final name.
+    staged: Vec<(String, String, String)>,
 }
 
 impl Staging {
     pub(super) fn new(root: &Path, rules: Rules) -> Self {
         Staging {
-            root: root.to_path_buf(),
+            root_path: root.to_path_buf(),
+            root: None,
             rules,
-            known_dirs: BTreeSet::new(),
-            made_dirs: Vec::new(),
+            made_above: Vec::new(),
+            made: Vec::new(),
             staged: Vec::new(),
         }
     }
 
     /// Makes sure the root folder exists, creating it and any missing
-    /// parents. The root itself may be reached through a link: it is the
-    /// admin's (or the agent's) choice, not the archive's.
+    /// parents, and opens it. The root itself may be reached through a
+    /// link: it is the admin's (or the agent's) choice, not the archive's.
     pub(super) fn prepare_root(&mut self) -> Result<(), PlaceError> {
-        let root = self.root.clone();
-        match fs::metadata(&root) {
-            Ok(m) if m.is_dir() => return Ok(()),
+        let root = self.root_path.clone();
+        match std::fs::metadata(&root) {
+            Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 return Err(refused(format!(
                     "destination '{}' exists and is not a folder",
                     root.display()
                 )));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let missing: Vec<&Path> = root
+                    .ancestors()
+                    .take_while(|p| !p.as_os_str().is_empty() && std::fs::metadata(p).is_err())
+                    .collect();
+                for dir in missing.into_iter().rev() {
+                    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+                        return Err(refused(format!("cannot make '{}'", dir.display())));
+                    };
+                    let parent = if parent.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        parent
+                    };
+                    let parent = Dir::open_root(parent)
+                        .map_err(io_context(format!("opening {}", parent.display())))?;
+                    self.make_dir_in(&parent, &name.to_string_lossy())?;
+                    self.made_above.push(dir.to_path_buf());
+                }
+            }
             Err(e) => return Err(PlaceError::Io(e, format!("reading {}", root.display()))),
         }
-        let missing: Vec<&Path> = root
-            .ancestors()
-            .take_while(|p| !p.as_os_str().is_empty() && fs::metadata(p).is_err())
-            .collect();
-        for dir in missing.into_iter().rev() {
-            self.make_dir(dir)?;
-        }
+        let dir =
+            Dir::open_root(&root).map_err(io_context(format!("opening {}", root.display())))?;
+        self.root = Some(dir);
         Ok(())
     }
 
+    fn root(&self) -> Result<Dir, PlaceError> {
+        let root = self.root.as_ref().expect("prepare_root comes first");
+        root.try_clone()
+            .map_err(io_context(format!("opening {}", root.path().display())))
+    }
+
     /// The folder of `rel`'s parent (made if needed) and `rel`'s file name.
-    pub(super) fn ensure_parent<'r>(
-        &mut self,
-        rel: &'r str,
-    ) -> Result<(PathBuf, &'r str), PlaceError> {
+    pub(super) fn ensure_parent<'r>(&mut self, rel: &'r str) -> Result<(Dir, &'r str), PlaceError> {
         match rel.rsplit_once('/') {
             Some((parent, name)) => Ok((self.ensure_dir(parent)?, name)),
-            None => Ok((self.root.clone(), rel)),
+            None => Ok((self.root()?, rel)),
         }
     }
 
-    /// Makes sure every folder of `rel` (relative, '/'-separated) exists
-    /// under the root as a real folder, and returns its path. A link or a
-    /// file in the way is refused: following a link could lead out of the
-    /// root.
-    pub(super) fn ensure_dir(&mut self, rel: &str) -> Result<PathBuf, PlaceError> {
-        let mut path = self.root.clone();
+    /// Opens every folder of `rel` (relative, '/'-separated) under the
+    /// root, making those missing, and returns the last. A link or a file
+    /// in the way is refused: following a link could lead out of the root.
+    pub(super) fn ensure_dir(&mut self, rel: &str) -> Result<Dir, PlaceError> {
+        self.walk(rel, true)
+    }
+
+    /// Opens the folder `rel` under the root, one part at a time and never
+    /// through a link; with `make`, missing parts are made.
+    fn walk(&mut self, rel: &str, make: bool) -> Result<Dir, PlaceError> {
+        let mut dir = self.root()?;
         let mut so_far = String::new();
-        for part in rel.split('/') {
-            path.push(part);
+        for part in rel.split('/').filter(|p| !p.is_empty()) {
             if !so_far.is_empty() {
                 so_far.push('/');
             }
             so_far.push_str(part);
-            if self.known_dirs.contains(&so_far) {
-                continue;
-            }
-            match fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(refused(format!(
-                        "'{}' is a symbolic link; nothing is written through links",
-                        path.display()
-                    )));
+            let opened = match dir.open_dir(part) {
+                Err(e) if make && e.kind() == io::ErrorKind::NotFound => {
+                    self.make_dir_in(&dir, part)?;
+                    self.made.push(so_far.clone());
+                    dir.open_dir(part)
                 }
-                Ok(_) => {
-                    return Err(refused(format!(
-                        "'{}' exists and is not a folder",
-                        path.display()
-                    )));
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => self.make_dir(&path)?,
-                Err(e) => return Err(PlaceError::Io(e, format!("reading {}", path.display()))),
-            }
-            self.known_dirs.insert(so_far.clone());
+                other => other,
+            };
+            dir = match opened {
+                Ok(next) => next,
+                Err(e) => return Err(not_a_folder(&dir, part, e)),
+            };
         }
-        Ok(path)
+        Ok(dir)
     }
 
-    /// Makes one folder whose parent exists, with the placement's rules.
-    fn make_dir(&mut self, path: &Path) -> Result<(), PlaceError> {
-        let made = match self.rules {
-            Rules::Plain => fs::create_dir(path),
-            Rules::Inherit => make_inheriting_dir(path),
-        };
-        made.map_err(io_context(format!("creating folder {}", path.display())))?;
-        self.made_dirs.push(path.to_path_buf());
-        Ok(())
+    /// Makes the folder `name` in `parent` with the placement's rules.
+    fn make_dir_in(&self, parent: &Dir, name: &str) -> Result<(), PlaceError> {
+        let path = parent.child(name);
+        let context = || format!("creating folder {}", path.display());
+        match self.rules {
+            Rules::Plain => parent.make_dir(name, 0o777).map_err(io_context(context())),
+            Rules::Inherit => {
+                // Private until it has its parent's group and mode.
+                let like = parent.meta().map_err(io_context(context()))?;
+                parent
+                    .make_dir(name, 0o700)
+                    .map_err(io_context(context()))?;
+                let made = parent.open_dir(name).map_err(io_context(context()))?;
+                made.set_group_and_mode(like.gid, like.mode)
+                    .map_err(io_context(context()))
+            }
+        }
     }
 
-    /// Decides the permissions of the file to be placed at `dest` (in
-    /// `dir`): from the file it replaces, or from `dir`.
+    /// Decides the permissions of the file to be placed as `name` in `dir`:
+    /// from the file it replaces, or from `dir`.
     pub(super) fn perms_for(
         &self,
-        dir: &Path,
-        dest: &Path,
+        dir: &Dir,
+        name: &str,
         rel: &str,
         executable: bool,
     ) -> Result<Perms, PlaceError> {
-        let existing = match fs::symlink_metadata(dest) {
-            Ok(m) if m.file_type().is_file() => Some(m),
-            Ok(m) => {
-                let what = if m.file_type().is_symlink() {
-                    "a symbolic link"
-                } else if m.is_dir() {
-                    "a folder"
-                } else {
-                    "not a regular file"
+        let dest = dir.child(name);
+        let existing = match dir.kind(name) {
+            Ok(None) => None,
+            Ok(Some(Kind::File(meta))) => Some(meta),
+            Ok(Some(other)) => {
+                let what = match other {
+                    Kind::Link => "a symbolic link",
+                    Kind::Dir => "a folder",
+                    _ => "not a regular file",
                 };
                 return Err(refused(format!(
                     "'{}' cannot be replaced: it is {what} at {}",
@@ -150,23 +181,23 @@ impl Staging {
                     dest.display()
                 )));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(PlaceError::Io(e, format!("reading {}", dest.display()))),
         };
         if self.rules == Rules::Plain {
             return Ok(Perms::Plain { executable });
         }
-        inherited_perms(dir, dest, existing.as_ref(), executable)
-            .map_err(io_context(format!("reading {}", dir.display())))
+        inherited_perms(dir, &dest, existing, executable)
+            .map_err(io_context(format!("reading {}", dir.path().display())))
     }
 
-    /// Creates the temporary file that becomes `dest`, in the same folder
-    /// so that the rename is atomic, and registers it for cleanup.
+    /// Creates the temporary file that becomes `name` in `dir` (relative
+    /// `rel_dir`), in the same folder so that the rename is atomic, and
+    /// registers it for cleanup. Returns it and its path.
     pub(super) fn create_temp(
         &mut self,
-        dir: &Path,
+        dir: &Dir,
+        rel_dir: &str,
         name: &str,
-        dest: &Path,
         perms: &Perms,
     ) -> Result<(File, PathBuf), PlaceError> {
         let mut keep = name.len().min(TEMP_NAME_KEEP);
@@ -175,52 +206,67 @@ impl Staging {
         }
         let stem = &name[..keep];
         loop {
-            let temp = dir.join(format!(".{stem}.courier-{}", random_suffix()));
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            set_create_mode(&mut options, perms);
-            match options.open(&temp) {
+            let temp = format!(".{stem}.courier-{}", random_suffix());
+            match dir.create_new(&temp, create_mode(perms)) {
                 Ok(file) => {
-                    self.staged.push((temp.clone(), dest.to_path_buf()));
-                    return Ok((file, temp));
+                    let path = dir.child(&temp);
+                    self.staged
+                        .push((rel_dir.to_string(), temp, name.to_string()));
+                    return Ok((file, path));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
                     return Err(PlaceError::Io(
                         e,
-                        format!("creating a temporary file in {}", dir.display()),
+                        format!("creating a temporary file in {}", dir.path().display()),
                     ));
                 }
             }
         }
     }
 
-    /// Renames every staged file into place and syncs the folders, so the
-    /// renames survive a crash.
+    /// Renames every staged file into place, each in its folder reached
+    /// again from the root, and syncs the folders, so the renames survive
+    /// a crash.
     pub(super) fn commit(mut self) -> Result<(), PlaceError> {
-        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut staged = std::mem::take(&mut self.staged).into_iter();
-        while let Some((temp, dest)) = staged.next() {
-            if let Err(e) = fs::rename(&temp, &dest) {
-                // Those not renamed yet are removed on drop.
-                self.staged.push((temp, dest.clone()));
-                self.staged.extend(staged);
+        let mut dirs: BTreeSet<String> = BTreeSet::new();
+        let staged = std::mem::take(&mut self.staged);
+        let mut open: Option<(String, Dir)> = None;
+        for (i, (rel_dir, temp, name)) in staged.iter().enumerate() {
+            if open.as_ref().is_none_or(|(r, _)| r != rel_dir) {
+                match self.walk(rel_dir, false) {
+                    Ok(dir) => open = Some((rel_dir.clone(), dir)),
+                    Err(e) => {
+                        // Those not renamed yet are removed on drop.
+                        self.staged.extend_from_slice(&staged[i..]);
+                        return Err(e);
+                    }
+                }
+            }
+            let Some((_, dir)) = &open else { continue };
+            if let Err(e) = dir.rename(temp, name) {
+                self.staged.extend_from_slice(&staged[i..]);
                 return Err(PlaceError::Io(
                     e,
-                    format!("renaming into {}", dest.display()),
+                    format!("renaming into {}", dir.child(name).display()),
                 ));
             }
-            if let Some(dir) = dest.parent() {
-                dirs.insert(dir.to_path_buf());
+            dirs.insert(rel_dir.clone());
+        }
+        for made in std::mem::take(&mut self.made) {
+            dirs.insert(made.rsplit_once('/').map_or("", |(p, _)| p).to_string());
+        }
+        for rel in dirs {
+            // Best effort: the files are in place and synced; a folder that
+            // cannot be synced only weakens durability across a power cut.
+            if let Ok(dir) = self.walk(&rel, false) {
+                let _ = dir.sync();
             }
         }
-        for made in std::mem::take(&mut self.made_dirs) {
-            if let Some(parent) = made.parent() {
-                dirs.insert(parent.to_path_buf());
+        for made in std::mem::take(&mut self.made_above) {
+            if let Some(parent) = made.parent().and_then(|p| Dir::open_root(p).ok()) {
+                let _ = parent.sync();
             }
-        }
-        for dir in dirs {
-            sync_dir(&dir);
         }
         Ok(())
     }
@@ -228,13 +274,41 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        // Best effort: this runs on a failure already being reported.
-        for (temp, _) in self.staged.drain(..) {
-            let _ = fs::remove_file(temp);
+        // Best effort: this runs on a failure already being reported. A
+        // folder that became a link is not entered: what was staged in it
+        // stays where the real folder went.
+        if self.root.is_some() {
+            for (rel_dir, temp, _) in std::mem::take(&mut self.staged) {
+                if let Ok(dir) = self.walk(&rel_dir, false) {
+                    let _ = dir.remove_file(&temp);
+                }
+            }
+            for rel in std::mem::take(&mut self.made).into_iter().rev() {
+                let (parent, name) = rel.rsplit_once('/').unwrap_or(("", &rel));
+                if let Ok(dir) = self.walk(parent, false) {
+                    let _ = dir.remove_dir(name);
+                }
+            }
         }
-        for dir in self.made_dirs.drain(..).rev() {
-            let _ = fs::remove_dir(dir);
+        for dir in self.made_above.drain(..).rev() {
+            let _ = std::fs::remove_dir(dir);
         }
+    }
+}
+
+/// Why the folder `name` in `dir` could not be opened: a link or a file
+/// in the way is refused, anything else is the disk's failure.
+fn not_a_folder(dir: &Dir, name: &str, e: io::Error) -> PlaceError {
+    let path = dir.child(name);
+    match dir.kind(name) {
+        Ok(Some(Kind::Link)) => refused(format!(
+            "'{}' is a symbolic link; nothing is written through links",
+            path.display()
+        )),
+        Ok(Some(Kind::File(_) | Kind::Other)) => {
+            refused(format!("'{}' exists and is not a folder", path.display()))
+        }
+        _ => PlaceError::Io(e, format!("opening {}", path.display())),
     }
 }
 
@@ -259,15 +333,3 @@ fn random_suffix() -> String {
     }
     hex::encode(bytes)
 }
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) {
-    // Best effort: the files are in place and synced; a folder that cannot
-    // be synced only weakens durability across a power cut.
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
-    }
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) {}

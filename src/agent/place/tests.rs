@@ -4,6 +4,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
+/// A placement nobody cancels.
+const NEVER: &Stop<'static> = &|| false;
+
 /// What a test puts in a ZIP.
 enum Item<'a> {
     File(&'a str, &'a [u8], u32),
@@ -105,7 +108,7 @@ fn nested_zip_is_unzipped() {
         Item::File("a\\win.txt", b"win", 0o644),
         Item::File("bin/tool", b"#!/bin/sh\n", 0o755),
     ]);
-    let stats = unzip_into(&case.zip, &case.dest, &small()).expect("unzip");
+    let stats = unzip_into(&case.zip, &case.dest, &small(), NEVER).expect("unzip");
     assert_eq!(
         stats,
         Stats {
@@ -137,11 +140,11 @@ fn paths_out_of_the_folder_are_refused_and_nothing_is_written() {
             Item::File(name, b"x", 0o644),
         ]);
         let before = case.tree();
-        let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small()));
+        let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small(), NEVER));
         assert!(message.contains(why), "{name}: {message}");
         assert!(message.starts_with("ZIP entry '"), "{name}: {message}");
         assert_eq!(case.tree(), before, "{name}");
-        let message = case.refusal(unzip_into(&case.zip, &case.dest, &small()));
+        let message = case.refusal(unzip_into(&case.zip, &case.dest, &small(), NEVER));
         assert!(message.contains(why), "{name}: {message}");
         assert_eq!(case.tree(), before, "{name}");
     }
@@ -150,7 +153,7 @@ fn paths_out_of_the_folder_are_refused_and_nothing_is_written() {
 #[test]
 fn symlink_entry_is_refused() {
     let case = Case::new(&[Item::Link("link", "/etc/passwd")]);
-    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small()));
+    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small(), NEVER));
     assert_eq!(message, "ZIP entry 'link' is a symbolic link");
     assert!(!case.dest.exists());
 }
@@ -162,7 +165,7 @@ fn links_already_in_the_folder_are_not_followed() {
     fs::create_dir_all(&outside).expect("outside");
     fs::create_dir_all(&case.dest).expect("dest");
     std::os::unix::fs::symlink(&outside, case.dest.join("sub")).expect("link");
-    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small()));
+    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small(), NEVER));
     assert!(message.contains("is a symbolic link"), "{message}");
     assert_eq!(fs::read_dir(&outside).expect("outside").count(), 0);
 
@@ -172,7 +175,7 @@ fn links_already_in_the_folder_are_not_followed() {
     let target = case.tmp.path().join("target");
     fs::write(&target, "keep").expect("target");
     std::os::unix::fs::symlink(&target, case.dest.join("x.txt")).expect("link");
-    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small()));
+    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small(), NEVER));
     assert!(message.contains("symbolic link"), "{message}");
     assert_eq!(fs::read_to_string(&target).expect("target"), "keep");
 }
@@ -188,7 +191,7 @@ fn encrypted_and_unknown_compression_are_refused() {
             bytes[at + 8] |= 1;
         }
     });
-    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small()));
+    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small(), NEVER));
     assert_eq!(message, "ZIP entry 'secret.txt' is encrypted");
 
     let case = Case::new(&[Item::File("a.bin", b"data", 0o644)]);
@@ -200,7 +203,7 @@ fn encrypted_and_unknown_compression_are_refused() {
             bytes[at + 10] = 12;
         }
     });
-    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small()));
+    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small(), NEVER));
     assert!(message.contains("compression method"), "{message}");
 }
 
@@ -209,7 +212,7 @@ fn bomb_is_refused_and_partial_files_removed() {
     // Honest headers past the limit: refused before anything is written.
     let big = vec![0u8; 2 << 20];
     let case = Case::new(&[Item::File("big.bin", &big, 0o644)]);
-    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small()));
+    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small(), NEVER));
     assert!(message.contains("more than the limit"), "{message}");
     assert!(!case.dest.exists());
 
@@ -227,7 +230,7 @@ fn bomb_is_refused_and_partial_files_removed() {
         bytes[central + 24..central + 28].copy_from_slice(&claim);
     });
     let before = case.tree();
-    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small()));
+    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small(), NEVER));
     assert_eq!(
         message,
         "ZIP entry 'bomb/zeros.bin' claims 1024 bytes but decompresses to more"
@@ -240,7 +243,7 @@ fn bomb_is_refused_and_partial_files_removed() {
         Item::File("one.bin", &part, 0o644),
         Item::File("two.bin", &part, 0o644),
     ]);
-    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small()));
+    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small(), NEVER));
     assert!(message.ends_with("crossed at 'two.bin'"), "{message}");
     assert!(!case.dest.exists());
 }
@@ -260,13 +263,104 @@ fn failure_midway_leaves_no_temp_file() {
     fs::create_dir_all(&case.dest).expect("dest");
     fs::write(case.dest.join("one.txt"), "old").expect("old");
     let before = case.tree();
-    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small()));
+    let message = case.refusal(distribute_zip(&case.zip, &case.dest, &small(), NEVER));
     assert_eq!(message, "ZIP entry 'sub/two.txt' is corrupt (CRC mismatch)");
     assert_eq!(case.tree(), before);
     assert_eq!(
         fs::read_to_string(case.dest.join("one.txt")).expect("one"),
         "old"
     );
+}
+
+/// A folder of the destination swapped for a link to elsewhere while the
+/// archive is being extracted into it (here between two entries, through
+/// the cancellation probe, which is asked before each): nothing is written
+/// through the link, and the placement is refused.
+#[test]
+fn a_folder_swapped_for_a_link_midway_is_not_followed() {
+    let names: Vec<String> = (0..10).map(|i| format!("a/f{i}.txt")).collect();
+    let mut items = vec![Item::Folder("a/")];
+    items.extend(names.iter().map(|n| Item::File(n, b"data", 0o644)));
+    for rules in [Rules::Inherit, Rules::Plain] {
+        let case = Case::new(&items);
+        let outside = case.tmp.path().join("outside");
+        fs::create_dir(&outside).expect("outside");
+        fs::create_dir(&case.dest).expect("dest");
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        // Names seen outside at any later probe: a failure cleaning up at
+        // the end must not hide a write made through the link.
+        let seen_outside = std::sync::Mutex::new(Vec::new());
+        let swap = || {
+            // Before the fifth entry: `a` and three files are written.
+            if asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 4 {
+                fs::rename(case.dest.join("a"), case.dest.join("a.moved")).expect("move");
+                std::os::unix::fs::symlink(&outside, case.dest.join("a")).expect("link");
+            }
+            for e in fs::read_dir(&outside).expect("outside").flatten() {
+                seen_outside.lock().unwrap().push(e.file_name());
+            }
+            false
+        };
+        let placed = unzip::extract(&case.zip, &case.dest, &Limits::default(), rules, &swap);
+        let seen = seen_outside.into_inner().unwrap();
+        assert!(seen.is_empty(), "written outside the folder: {seen:?}");
+        let message = case.refusal(placed);
+        assert!(
+            message.ends_with("a' is a symbolic link; nothing is written through links"),
+            "{message}"
+        );
+        assert_eq!(
+            fs::read_dir(&outside).expect("outside").count(),
+            0,
+            "{:?}",
+            case.tree()
+        );
+        // What was staged before the swap stayed in the real folder, and
+        // nothing was renamed into place.
+        assert!(
+            case.tree().iter().all(|p| !p.starts_with("dest/a.moved/f")),
+            "{:?}",
+            case.tree()
+        );
+    }
+}
+
+#[test]
+fn a_stop_midway_leaves_the_folder_as_it_was() {
+    let big = vec![7u8; 9 << 20];
+    let case = Case::new(&[
+        Item::File("one.txt", b"one", 0o644),
+        Item::File("sub/two.txt", b"two", 0o644),
+        Item::File("sub/big.bin", &big, 0o644),
+        Item::File("three.txt", b"three", 0o644),
+    ]);
+    fs::create_dir_all(&case.dest).expect("dest");
+    fs::write(case.dest.join("one.txt"), "old").expect("old");
+    let before = case.tree();
+    // Between entries: asked before the third.
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let third = || asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 2;
+    let placed = distribute_zip(&case.zip, &case.dest, &Limits::default(), &third);
+    assert!(matches!(placed, Err(PlaceError::Stopped)), "{placed:?}");
+    assert_eq!(case.tree(), before);
+    // Inside an entry: 9 MiB are asked about every 4 MiB.
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let inside = || asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 3;
+    let placed = unzip_into(
+        &case.zip,
+        &case.tmp.path().join("work"),
+        &Limits::default(),
+        &inside,
+    );
+    assert!(matches!(placed, Err(PlaceError::Stopped)), "{placed:?}");
+    assert_eq!(case.tree(), before);
+    // A single file, stopped before it is written.
+    let src = case.tmp.path().join("src");
+    fs::write(&src, "new").expect("src");
+    let placed = distribute_file(&src, &case.dest, "one.txt", false, &|| true);
+    assert!(matches!(placed, Err(PlaceError::Stopped)), "{placed:?}");
+    fs::remove_file(&src).expect("src");
+    assert_eq!(case.tree(), before);
 }
 
 #[test]
@@ -278,7 +372,7 @@ fn new_file_takes_the_folder_mode_without_x_unless_executable() {
     ]);
     fs::create_dir_all(&case.dest).expect("dest");
     fs::set_permissions(&case.dest, fs::Permissions::from_mode(0o750)).expect("chmod");
-    distribute_zip(&case.zip, &case.dest, &small()).expect("distribute");
+    distribute_zip(&case.zip, &case.dest, &small(), NEVER).expect("distribute");
     // The entry's own mode is not used, only whether it is executable.
     assert_eq!(mode_of(&case.dest.join("data.txt")), 0o750);
     assert_eq!(mode_of(&case.dest.join("run.sh")), 0o750);
@@ -287,10 +381,10 @@ fn new_file_takes_the_folder_mode_without_x_unless_executable() {
 
     let src = case.tmp.path().join("notes");
     fs::write(&src, "notes").expect("src");
-    let placed = distribute_file(&src, &case.dest, "notes.txt", false).expect("file");
+    let placed = distribute_file(&src, &case.dest, "notes.txt", false, NEVER).expect("file");
     assert_eq!(placed, case.dest.join("notes.txt"));
     assert_eq!(mode_of(&placed), 0o640);
-    let placed = distribute_file(&src, &case.dest, "tool", true).expect("file");
+    let placed = distribute_file(&src, &case.dest, "tool", true, NEVER).expect("file");
     assert_eq!(mode_of(&placed), 0o750);
 }
 
@@ -305,7 +399,7 @@ fn replaced_file_keeps_its_mode_owner_and_group() {
     if is_root() {
         chown(&old, Some(4242), Some(4343)).expect("chown");
     }
-    distribute_zip(&case.zip, &case.dest, &small()).expect("distribute");
+    distribute_zip(&case.zip, &case.dest, &small(), NEVER).expect("distribute");
     assert_eq!(fs::read_to_string(&old).expect("new"), "new");
     assert_eq!(mode_of(&old), 0o600);
     if is_root() {
@@ -315,7 +409,7 @@ fn replaced_file_keeps_its_mode_owner_and_group() {
 
     let src = case.tmp.path().join("again");
     fs::write(&src, "again").expect("src");
-    distribute_file(&src, &case.dest, "conf.ini", true).expect("file");
+    distribute_file(&src, &case.dest, "conf.ini", true, NEVER).expect("file");
     assert_eq!(fs::read_to_string(&old).expect("again"), "again");
     assert_eq!(mode_of(&old), 0o600);
 }
@@ -329,13 +423,13 @@ fn new_file_and_folder_take_the_folder_group() {
     let case = Case::new(&[Item::File("sub/x.txt", b"x", 0o644)]);
     fs::create_dir_all(&case.dest).expect("dest");
     chown(&case.dest, None, Some(12345)).expect("chown");
-    distribute_zip(&case.zip, &case.dest, &small()).expect("distribute");
+    distribute_zip(&case.zip, &case.dest, &small(), NEVER).expect("distribute");
     let gid = |p: &Path| fs::metadata(p).expect("meta").gid();
     assert_eq!(gid(&case.dest.join("sub")), 12345);
     assert_eq!(gid(&case.dest.join("sub/x.txt")), 12345);
     let src = case.tmp.path().join("src");
     fs::write(&src, "y").expect("src");
-    let placed = distribute_file(&src, &case.dest, "y.txt", false).expect("file");
+    let placed = distribute_file(&src, &case.dest, "y.txt", false, NEVER).expect("file");
     assert_eq!(gid(&placed), 12345);
 }
 
@@ -346,7 +440,7 @@ fn missing_folder_is_made_like_its_parent() {
     fs::create_dir(&parent).expect("parent");
     fs::set_permissions(&parent, fs::Permissions::from_mode(0o2770)).expect("chmod");
     let folder = parent.join("a/b");
-    distribute_zip(&case.zip, &folder, &small()).expect("distribute");
+    distribute_zip(&case.zip, &folder, &small(), NEVER).expect("distribute");
     assert_eq!(mode_of(&parent.join("a")), 0o2770);
     assert_eq!(mode_of(&folder), 0o2770);
     assert_eq!(mode_of(&folder.join("x.txt")), 0o660);
@@ -354,7 +448,7 @@ fn missing_folder_is_made_like_its_parent() {
     // A refusal removes the folders it made.
     let bad = Case::new(&[Item::Link("l", "/")]);
     let folder = parent.join("c/d");
-    bad.refusal(distribute_zip(&bad.zip, &folder, &small()));
+    bad.refusal(distribute_zip(&bad.zip, &folder, &small(), NEVER));
     assert!(!parent.join("c").exists());
 }
 
@@ -365,7 +459,7 @@ fn distribute_file_refuses_unsafe_names() {
     fs::write(&src, "x").expect("src");
     let folder = tmp.path().join("dest");
     for name in ["../x", "/etc/x", "C:\\x", ""] {
-        match distribute_file(&src, &folder, name, false) {
+        match distribute_file(&src, &folder, name, false, NEVER) {
             Err(PlaceError::Refused(m)) => assert!(m.starts_with("file name '"), "{m}"),
             other => panic!("{name}: expected a refusal, got {other:?}"),
         }
@@ -379,10 +473,10 @@ fn colliding_entries_are_refused() {
         Item::File("dir/a.txt", b"1", 0o644),
         Item::File("DIR/A.TXT", b"2", 0o644),
     ]);
-    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small()));
+    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small(), NEVER));
     assert!(message.contains("same path as 'dir/a.txt'"), "{message}");
     let case = Case::new(&[Item::File("a", b"1", 0o644), Item::File("a/b", b"2", 0o644)]);
-    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small()));
+    let message = case.refusal(unzip_into(&case.zip, &case.dest, &small(), NEVER));
     assert!(message.contains("'a' is a file but"), "{message}");
 }
 
@@ -390,6 +484,6 @@ fn colliding_entries_are_refused() {
 fn long_names_get_a_short_enough_temp_name() {
     let name = "é".repeat(120); // 240 bytes, close to the 255 limit
     let case = Case::new(&[Item::File(&name, b"x", 0o644)]);
-    unzip_into(&case.zip, &case.dest, &small()).expect("unzip");
+    unzip_into(&case.zip, &case.dest, &small(), NEVER).expect("unzip");
     assert_eq!(fs::read(case.dest.join(&name)).expect("read"), b"x");
 }

@@ -11,7 +11,7 @@ use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
 use super::staging::{Staging, finish_file};
-use super::{BUF_LEN, Limits, PlaceError, Rules, Stats, io_context, refused};
+use super::{BUF_LEN, Limits, PlaceError, Rules, Stats, Stop, StopCheck, io_context, refused};
 use crate::package::entry_path;
 use crate::package::inflate::{Claim, InflateError, inflate};
 use crate::package::zip::{add_parents, check_type, collision_key};
@@ -33,6 +33,7 @@ pub(super) fn extract(
     folder: &Path,
     limits: &Limits,
     rules: Rules,
+    stop: &Stop<'_>,
 ) -> Result<Stats, PlaceError> {
     let file = File::open(zip).map_err(io_context(format!("opening {}", zip.display())))?;
     let reading = || format!("reading {}", zip.display());
@@ -45,24 +46,36 @@ pub(super) fn extract(
     let mut buf = vec![0u8; BUF_LEN];
     let mut stats = Stats::default();
     for item in &plan {
+        if stop() {
+            return Err(PlaceError::Stopped);
+        }
         if item.is_folder {
             staging.ensure_dir(&item.path)?;
             continue;
         }
         let shown = item.path.escape_debug().to_string();
         let (dir, file_name) = staging.ensure_parent(&item.path)?;
-        let dest = dir.join(file_name);
-        let perms = staging.perms_for(&dir, &dest, &item.path, item.executable)?;
-        let (mut out, temp) = staging.create_temp(&dir, file_name, &dest, &perms)?;
+        let dest = dir.child(file_name);
+        let rel_dir = item.path[..item.path.len() - file_name.len()].trim_end_matches('/');
+        let perms = staging.perms_for(&dir, file_name, &item.path, item.executable)?;
+        let (mut out, temp) = staging.create_temp(&dir, rel_dir, file_name, &perms)?;
         let raw = archive
             .by_index_raw(item.index)
             .map_err(|e| zip_error(e, &format!("ZIP entry '{shown}' cannot be read"), reading()))?;
         let budget = limits.max_total.saturating_sub(stats.bytes);
         let claimed = item.claim.size;
+        let mut check = StopCheck::new(stop);
+        let mut stopped = false;
         let size = inflate(raw, &item.claim, budget, &mut buf, |_, piece| {
-            out.write_all(piece)
+            out.write_all(piece)?;
+            stopped = check.wrote(piece.len());
+            if stopped {
+                return Err(io::Error::other("stopped"));
+            }
+            Ok(())
         })
         .map_err(|e| match e {
+            _ if stopped => PlaceError::Stopped,
             InflateError::MoreThanClaimed => refused(format!(
                 "ZIP entry '{shown}' claims {claimed} bytes but decompresses to more"
             )),

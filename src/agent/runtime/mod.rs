@@ -9,7 +9,9 @@
 //!
 //! Enrolment and the identity it leaves are in `enrol.rs`.
 
+mod attempt;
 mod enrol;
+mod inflight;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -18,16 +20,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
+use self::attempt::perform;
 use self::enrol::{Identity, client_for, default_name, enrol, load_identity, save_identity};
-use super::exec::{self, RunSpec};
-use super::fetch::{FetchError, Fetcher};
-use super::place::{self, Limits};
 use crate::proto::{
-    Action, AgentInfo, Assignment, MoveOrder, POLL_WAIT_SECS, PollRequest, PollResponse, Report,
-    ReportStatus,
+    AgentInfo, Assignment, MoveOrder, POLL_WAIT_SECS, PollRequest, PollResponse, Report,
 };
-use crate::task::outcome::{self as exitcodes, Verdict as Outcome};
 
 /// Settings of one agent process.
 #[derive(Debug, Clone)]
@@ -86,6 +85,9 @@ struct Agent {
 /// Runs the agent until `shutdown` resolves or the server turns it away.
 pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let _lock = prepare(&cfg)?;
+    // What a previous run left running is stopped, and its attempt
+    // reported, before any new work.
+    inflight::recover(&cfg.data).await;
     let mut id = ensure_enrolled(&cfg).await?;
     tokio::pin!(shutdown);
     loop {
@@ -368,12 +370,22 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
         if let Ok(mut r) = agent.running.lock() {
             *r = Some(key);
         }
-        // Dropping `perform` on cancellation kills the command's process
-        // group and leaves the partial download for a later attempt.
+        // On cancellation `perform` is told to stop and waited for: it
+        // kills the command's process group, stops an extraction between
+        // entries and removes what it staged, and leaves the partial
+        // download for a later attempt. The next attempt starts only once
+        // nothing of this one runs any more.
+        let stop = CancellationToken::new();
+        let work = perform(&agent, &a, &stop);
+        tokio::pin!(work);
         let outcome = tokio::select! {
-            r = perform(&agent, &a) => Some(r),
+            r = &mut work => Some(r),
             _ = cancelled(&agent, key) => None,
         };
+        if outcome.is_none() {
+            stop.cancel();
+            work.await;
+        }
         if let Ok(mut c) = agent.cancelled.lock() {
             c.remove(&key);
         }
@@ -382,10 +394,8 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
         }
         match outcome {
             Some(report) => {
-                if let Err(e) = save_report(&agent.data, &name, &report) {
-                    tracing::error!("cannot keep the report of {name}: {e:#}");
-                }
-                let _ = std::fs::write(&done_marker, b"");
+                keep_report(&agent.data, &name, &report).await;
+                inflight::end(&agent.data, &name);
                 agent.reports.notify_one();
             }
             None => {
@@ -395,6 +405,7 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
                     "cancelled by the server"
                 );
                 let _ = std::fs::remove_dir_all(agent.data.join("work").join(&name));
+                inflight::end(&agent.data, &name);
             }
         }
     }
@@ -413,37 +424,51 @@ async fn cancelled(agent: &Agent, key: (i64, i64)) {
     }
 }
 
+/// Puts the final report of attempt `key` on disk, then marks the attempt
+/// done, each synced with its folder so that it survives a power cut. The
+/// marker comes only after the report: an attempt marked done whose report
+/// was lost would never be reported, and never run again. A disk that
+/// refuses is tried again until it takes them; meanwhile the worker starts
+/// nothing else (the outcome is still the only copy, in memory).
+async fn keep_report(data: &Path, key: &str, r: &Report) {
+    let mut wait = Duration::from_secs(1);
+    while let Err(e) = save_report(data, key, r) {
+        tracing::error!("cannot keep the report of {key}: {e:#}; trying again in {wait:?}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+    let done = data.join("done");
+    let marked = std::fs::write(done.join(key), b"").and_then(|()| sync_dir(&done));
+    if let Err(e) = marked {
+        // The report is safe; without the marker, a restart before the
+        // server has the report could run the attempt again.
+        tracing::error!("cannot mark {key} done: {e}");
+    }
+}
+
 fn save_report(data: &Path, key: &str, r: &Report) -> Result<()> {
     let dir = data.join("reports");
     let tmp = dir.join(format!(".{key}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec(r)?)?;
-    if let Ok(f) = std::fs::File::open(&tmp) {
-        let _ = f.sync_all();
-    }
+    let mut f = std::fs::File::create(&tmp)?;
+    std::io::Write::write_all(&mut f, &serde_json::to_vec(r)?)?;
+    f.sync_all()?;
+    drop(f);
     std::fs::rename(&tmp, dir.join(format!("{key}.json")))?;
+    sync_dir(&dir)?;
     Ok(())
 }
 
-/// Sends progress now, best effort: the final report is what counts.
-async fn progress(
-    agent: &Agent,
-    a: &Assignment,
-    status: ReportStatus,
-    transferred: u64,
-    output: Option<String>,
-) {
-    let r = Report {
-        status,
-        output,
-        ..report_for(a, transferred)
-    };
-    let _ = agent
-        .client
-        .post(format!("{}/v1/report", agent.base))
-        .json(&r)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await;
+/// Makes a rename or a new name in `dir` durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// NTFS journals its folders' metadata; a folder cannot be opened as a
+/// file to be synced anyway.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Sends every report on disk until the server has each, oldest first.
@@ -503,265 +528,4 @@ async fn reporter(agent: Arc<Agent>) {
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
         }
     }
-}
-
-/// A report on attempt `a`, failed until something says otherwise.
-fn report_for(a: &Assignment, transferred: u64) -> Report {
-    Report {
-        task_id: a.task_id,
-        attempt: a.attempt,
-        status: ReportStatus::Failed,
-        exit_code: None,
-        message: None,
-        output: None,
-        transferred,
-        retry: false,
-        reboot_required: false,
-    }
-}
-
-/// One attempt: fetch, then place or run; the outcome as a final report.
-async fn perform(agent: &Arc<Agent>, a: &Assignment) -> Report {
-    let mut r = report_for(a, 0);
-    if crate::task::rules::needs_windows(a.action, a.package.format, a.package.command.as_deref())
-        && !cfg!(windows)
-    {
-        r.message = Some(format!(
-            "cannot run a Windows installer ({}) on {}: send it to Windows destinations",
-            a.package.format,
-            std::env::consts::OS
-        ));
-        return r;
-    }
-    progress(agent, a, ReportStatus::Transferring, 0, None).await;
-    let cache = agent.data.join("cache");
-    let fetcher = Fetcher {
-        client: &agent.client,
-        base: &agent.base,
-        cache: &cache,
-    };
-    // The download reports its progress through a watch; a side task turns
-    // it into a progress report a second, so the console can show a gauge.
-    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(0u64);
-    let ticker = {
-        let agent = agent.clone();
-        let a = a.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_secs(1));
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                interval.tick().await;
-                if seen_rx.has_changed().unwrap_or(false) {
-                    let n = *seen_rx.borrow_and_update();
-                    progress(&agent, &a, ReportStatus::Transferring, n, None).await;
-                }
-            }
-        })
-    };
-    let fetched = fetcher
-        .ensure(&a.package, |_verified, transferred| {
-            let _ = seen_tx.send(transferred);
-        })
-        .await;
-    ticker.abort();
-    let fetched = match fetched {
-        Ok(f) => f,
-        Err((e, transferred)) => {
-            r.retry = matches!(e, FetchError::Transient(_));
-            r.message = Some(format!("download failed: {e}"));
-            r.transferred = transferred;
-            return r;
-        }
-    };
-    r.transferred = fetched.transferred;
-    if fetched.resumed_from > 0 && fetched.resumed_from < a.package.size {
-        tracing::info!(from = fetched.resumed_from, "download resumed");
-    }
-    progress(
-        agent,
-        a,
-        ReportStatus::Installing,
-        fetched.transferred,
-        None,
-    )
-    .await;
-    match a.action {
-        Action::Distribute => distribute(a, &fetched.path, r).await,
-        Action::Install | Action::Uninstall => run_command(agent, a, &fetched.path, r).await,
-    }
-}
-
-async fn distribute(a: &Assignment, content: &Path, mut r: Report) -> Report {
-    let Some(folder) = a.package.folder.clone() else {
-        r.message = Some("the package has no destination folder".into());
-        return r;
-    };
-    // A folder of the other family (C:\Data on Linux) would be taken
-    // as relative to the agent's working directory: refuse instead.
-    if !Path::new(&folder).is_absolute() {
-        r.message = Some(format!(
-            "folder '{folder}' is not an absolute path on {}: give the package a folder for this system",
-            std::env::consts::OS
-        ));
-        return r;
-    }
-    let (content, name, zip) = (
-        content.to_path_buf(),
-        a.package.file_name.clone(),
-        a.package.format == crate::task::Format::Zip,
-    );
-    let placed = tokio::task::spawn_blocking(move || {
-        let folder = Path::new(&folder);
-        if zip {
-            place::distribute_zip(&content, folder, &Limits::default()).map(|s| (s.files, s.bytes))
-        } else {
-            place::distribute_file(&content, folder, &name, false).map(|_| (1, 0))
-        }
-    })
-    .await;
-    match placed {
-        Ok(Ok((files, _))) => {
-            r.status = ReportStatus::Succeeded;
-            r.message = Some(format!(
-                "placed {files} file{} in {}",
-                if files == 1 { "" } else { "s" },
-                a.package.folder.as_deref().unwrap_or("")
-            ));
-        }
-        Ok(Err(e)) => r.message = Some(e.to_string()),
-        Err(e) => r.message = Some(format!("placement crashed: {e}")),
-    }
-    r
-}
-
-async fn run_command(agent: &Arc<Agent>, a: &Assignment, content: &Path, mut r: Report) -> Report {
-    let Some(command) = a.package.command.clone() else {
-        r.message = Some(match a.action {
-            Action::Uninstall => "the package has no uninstall command".into(),
-            _ => "the package has no install command".into(),
-        });
-        return r;
-    };
-    let work = agent.data.join("work").join(attempt_key(a));
-    let _ = std::fs::remove_dir_all(&work);
-    if let Err(e) = std::fs::create_dir_all(&work) {
-        r.message = Some(format!("cannot make work dir {}: {e}", work.display()));
-        r.retry = true;
-        return r;
-    }
-    let (src, dir, zip, name) = (
-        content.to_path_buf(),
-        work.clone(),
-        a.package.format == crate::task::Format::Zip,
-        a.package.file_name.clone(),
-    );
-    let unpacked = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        if zip {
-            place::unzip_into(&src, &dir, &Limits::default())
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        } else {
-            let dest = dir.join(Path::new(&name).file_name().unwrap_or_default());
-            std::fs::hard_link(&src, &dest)
-                .or_else(|_| std::fs::copy(&src, &dest).map(|_| ()))
-                .map_err(|e| format!("cannot copy the package into the work dir: {e}"))
-        }
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
-    if let Err(e) = unpacked {
-        r.message = Some(e);
-        let _ = std::fs::remove_dir_all(&work);
-        return r;
-    }
-    // One Windows Installer log per task, the last attempt's, kept beside
-    // the agent's own log so it outlives the work dir.
-    let msi_logs = agent.data.join("msi-logs");
-    let _ = std::fs::create_dir_all(&msi_logs);
-    let command = exec::with_msi_log(&command, &msi_logs.join(format!("task-{}.log", a.task_id)));
-    // While the command runs, its output tail goes to the server as
-    // progress (when it changed, at most every `exec::LIVE_EVERY`), so the
-    // task shows what the installer is doing before it ends.
-    let (live_tx, mut live_rx) = tokio::sync::watch::channel(String::new());
-    let streamer = {
-        let (agent, a, transferred) = (agent.clone(), a.clone(), r.transferred);
-        tokio::spawn(async move {
-            while live_rx.changed().await.is_ok() {
-                let tail = live_rx.borrow_and_update().clone();
-                progress(
-                    &agent,
-                    &a,
-                    ReportStatus::Installing,
-                    transferred,
-                    Some(tail),
-                )
-                .await;
-            }
-        })
-    };
-    let outcome = exec::run(RunSpec {
-        command: &command,
-        cwd: &work,
-        timeout: agent.command_timeout,
-        tail_bytes: OUTPUT_TAIL,
-        live: Some(&live_tx),
-    })
-    .await;
-    streamer.abort();
-    let _ = std::fs::remove_dir_all(&work);
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            r.message = Some(format!("cannot start the command: {e}"));
-            return r;
-        }
-    };
-    // Installers say why they failed on stderr; its last line is the
-    // reason, else the last line of all output.
-    let last_line = |s: &str| {
-        s.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(|l| l.trim().chars().take(200).collect::<String>())
-    };
-    let reason = last_line(&outcome.stderr).or_else(|| last_line(&outcome.output));
-    r.output = Some(outcome.output);
-    r.exit_code = outcome.exit_code;
-    if outcome.timed_out {
-        // What a killed process "exits" with says nothing about the
-        // installation.
-        r.exit_code = None;
-        r.message = Some(format!(
-            "timed out after {} s and was killed",
-            agent.command_timeout.as_secs()
-        ));
-        return r;
-    }
-    let Some(code) = outcome.exit_code else {
-        r.message = Some(format!(
-            "killed by signal {}",
-            outcome
-                .signal
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "?".into())
-        ));
-        return r;
-    };
-    // The exit code travels on its own, with what the command last said;
-    // the server tells the outcome from these (`task::Ending`).
-    match exitcodes::classify(code, &a.package.success_codes) {
-        Outcome::Success => r.status = ReportStatus::Succeeded,
-        Outcome::SuccessRebootRequired => {
-            r.status = ReportStatus::Succeeded;
-            r.reboot_required = true;
-        }
-        Outcome::RetryLater => {
-            r.retry = true;
-            r.message = reason;
-        }
-        // Without a known meaning, the last line the command printed is
-        // usually the reason (an installer's "error: …").
-        Outcome::Failure => r.message = reason,
-    }
-    r
 }
