@@ -125,7 +125,7 @@ impl Fetcher<'_> {
                 .await;
             let resp = match resp {
                 Ok(r) if r.status() == reqwest::StatusCode::PARTIAL_CONTENT => r,
-                Ok(r) if r.status().is_client_error() => {
+                Ok(r) if final_refusal(r.status()) => {
                     return Err(FetchError::Fatal(format!(
                         "server refused the content: {}",
                         error_text(r).await
@@ -228,7 +228,7 @@ impl Fetcher<'_> {
                         .await
                         .map_err(|e| FetchError::Transient(format!("manifest: {e}")));
                 }
-                Ok(r) if r.status().is_client_error() => {
+                Ok(r) if final_refusal(r.status()) => {
                     return Err(FetchError::Fatal(format!(
                         "server refused the manifest: {}",
                         error_text(r).await
@@ -351,8 +351,39 @@ fn finish(part: &Path, done: &Path, hash: &str, got: &str) -> Result<(), FetchEr
     std::fs::rename(part, done).map_err(|e| FetchError::Transient(format!("cache: {e}")))
 }
 
+/// A 4xx the server will answer again the same way: the request is
+/// refused for good. 408 (the request came too slowly) and 429 (too many
+/// at once) pass, like 5xx: the agent tries again later.
+pub(crate) fn final_refusal(status: reqwest::StatusCode) -> bool {
+    status.is_client_error()
+        && status != reqwest::StatusCode::REQUEST_TIMEOUT
+        && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+}
+
 #[cfg(test)]
 mod tests {
+    /// A slow or crowded server's answer is tried again, not taken as a
+    /// refusal: a report answered 408 must not be set aside for good.
+    #[test]
+    fn timeouts_and_crowding_are_not_final() {
+        use reqwest::StatusCode;
+        for s in [
+            StatusCode::NOT_FOUND,
+            StatusCode::FORBIDDEN,
+            StatusCode::BAD_REQUEST,
+        ] {
+            assert!(final_refusal(s), "{s}");
+        }
+        for s in [
+            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ] {
+            assert!(!final_refusal(s), "{s}");
+        }
+    }
+
     use super::*;
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

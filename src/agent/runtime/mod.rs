@@ -503,7 +503,7 @@ async fn reporter(agent: Arc<Agent>) {
                     let _ = std::fs::remove_file(&p);
                 }
                 Ok(r)
-                    if r.status().is_client_error()
+                    if crate::agent::fetch::final_refusal(r.status())
                         && r.status() != reqwest::StatusCode::FORBIDDEN =>
                 {
                     // The server will never take this one (malformed); keep

@@ -353,3 +353,26 @@ fn registering_a_big_package_holds_nobody_up() {
         "a token took {answered:?} while a registration took {whole:?}"
     );
 }
+
+/// Without a certificate, a request other than enrolment is refused
+/// before its body is read: announcing a megabyte and sending nothing
+/// gets 401 at once.
+#[test]
+fn a_stranger_is_refused_before_its_body_is_read() {
+    let s = Server::start();
+    let (_, token) = s.token(false);
+    runtime().block_on(async {
+        let mut c = stranger(&s.addr, &pin(&token)).await;
+        c.write_all(
+            b"POST /v1/report HTTP/1.1\r\nhost: courier\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut head = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut head))
+            .await
+            .expect("an answer within 5 s, without the body")
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 401");
+    });
+}
