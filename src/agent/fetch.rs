@@ -222,12 +222,7 @@ impl Fetcher<'_> {
                 .send()
                 .await
             {
-                Ok(r) if r.status().is_success() => {
-                    return r
-                        .json::<Manifest>()
-                        .await
-                        .map_err(|e| FetchError::Transient(format!("manifest: {e}")));
-                }
+                Ok(r) if r.status().is_success() => return read_manifest(r).await,
                 Ok(r) if final_refusal(r.status()) => {
                     return Err(FetchError::Fatal(format!(
                         "server refused the manifest: {}",
@@ -239,6 +234,31 @@ impl Fetcher<'_> {
             }
         }
     }
+}
+
+/// The longest manifest read: 64 hex digits and quotes a chunk, 1,024
+/// chunks for the largest package, with room to spare.
+const MANIFEST_MAX: usize = 1 << 20;
+
+/// Reads a manifest's body, refusing one longer than `MANIFEST_MAX` as
+/// it arrives: a hostile or broken server cannot make the agent buffer
+/// gigabytes.
+async fn read_manifest(mut r: reqwest::Response) -> Result<Manifest, FetchError> {
+    let mut body = Vec::new();
+    while let Some(part) = r
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Transient(format!("manifest: {e}")))?
+    {
+        if body.len() + part.len() > MANIFEST_MAX {
+            return Err(FetchError::Fatal(format!(
+                "the server's manifest is longer than {} KiB",
+                MANIFEST_MAX >> 10
+            )));
+        }
+        body.extend_from_slice(&part);
+    }
+    serde_json::from_slice(&body).map_err(|e| FetchError::Fatal(format!("manifest: {e}")))
 }
 
 /// Refuses a manifest the content cannot be verified against. Its chunks
@@ -476,6 +496,20 @@ mod tests {
 
     fn hashes(n: usize) -> Vec<String> {
         vec![blake3::hash(b"").to_hex().to_string(); n]
+    }
+
+    /// A manifest of 2 million chunks (140 MB of JSON) is refused as it
+    /// arrives, before the agent holds it: a hostile server cannot make
+    /// it buffer gigabytes.
+    #[tokio::test]
+    async fn a_huge_manifest_is_refused_before_it_is_held() {
+        let manifest = Manifest {
+            size: 10,
+            chunk_size: CHUNK_SIZE,
+            chunks: hashes(2_000_000),
+        };
+        let message = refusal(&package(10), &manifest).await;
+        assert!(message.contains("longer than 1024 KiB"), "{message}");
     }
 
     #[tokio::test]
