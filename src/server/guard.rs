@@ -26,8 +26,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Connections without a client certificate one address may hold.
-pub const ANONYMOUS_PER_ADDRESS: usize = 16;
+/// Connections without a client certificate one address may hold: a
+/// site enrolling a few hundred computers behind one NAT address at once
+/// gets through (an agent turned away retries), one stranger cannot hold
+/// the server's descriptors.
+pub const ANONYMOUS_PER_ADDRESS: usize = 128;
 /// Refused enrolments an address may cause in a minute before it is
 /// answered 429 without a look at the store.
 pub const REFUSALS_PER_MINUTE: u32 = 20;
@@ -246,7 +249,8 @@ mod tests {
 
     #[test]
     fn anonymous_connections_are_bounded_per_address_and_in_all() {
-        let g = Arc::new(Guard::new(8 * 40));
+        let total = 2 * ANONYMOUS_PER_ADDRESS + 8;
+        let g = Arc::new(Guard::new(8 * total));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let held: Vec<_> = (0..ANONYMOUS_PER_ADDRESS)
@@ -260,7 +264,7 @@ mod tests {
         let more: Vec<_> = (0..8).map(|_| g.anonymous(c).unwrap()).collect();
         assert!(
             g.anonymous(c).is_none(),
-            "all addresses past the total (40)"
+            "all addresses past the total ({total})"
         );
         drop(held);
         assert!(
