@@ -375,6 +375,11 @@ impl Agent {
         a
     }
 
+    /// The running agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the agent runs").id()
+    }
+
     /// The agent's own data dir (identity, cache, work, agent.log).
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")

@@ -79,3 +79,44 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// An installer that prints 200 MB: the attempt ends normally, the agent
+/// keeps and sends only the tail, and stays small.
+#[test]
+fn an_install_flooding_its_output_keeps_only_the_tail() {
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let a = Agent::enrolled(&s, &token, "flood-01");
+    let script = s.input("noisy-setup.sh");
+    std::fs::write(
+        &script,
+        "head -c 200000000 /dev/zero | tr '\\0' 'x' | fold -w 100\necho 'last line'\n",
+    )
+    .unwrap();
+    let pkg = add_package(&s, &script, &["--install-command", "sh noisy-setup.sh"]);
+    let t = create_task(&s, &pkg, "flood-01", &[]);
+    let done = s.wait_task_finished(task_id(&t), &[&a]);
+    let d = dest(&done, "flood-01");
+    assert_eq!(d["status"], "succeeded", "{done:#}");
+    let out = d["output"].as_str().unwrap_or_default();
+    assert!(
+        out.ends_with("last line\n"),
+        "{:?}",
+        &out[out.len().saturating_sub(200)..]
+    );
+    // The last 16 KiB, marked as cut.
+    assert!(out.starts_with('…'), "{:?}", &out[..40.min(out.len())]);
+    assert!(
+        out.len() <= (16 << 10) + '…'.len_utf8(),
+        "{} bytes of output kept",
+        out.len()
+    );
+    let pid = a.pid();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(peak < 64 << 10, "the agent peaked at {peak} KiB");
+}
