@@ -45,9 +45,7 @@ pub(super) fn serve(data: Option<PathBuf>, flags: ServeArgs) -> Result<()> {
     let data = DataDir::open(DataDir::resolve(data)?)?;
     let opts = serve_options(flags, &config_file(&data)?.server)?;
     init_logging(&data.log_dir().join("server.log"))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::server::runtime(None)?;
     rt.block_on(crate::server::run(data, opts, crate::shutdown::requested()))?;
     Ok(())
 }

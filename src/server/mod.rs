@@ -384,6 +384,26 @@ pub struct InProcess {
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
+/// The runtime the server runs on: tokio's multi-thread scheduler, with
+/// `workers` threads or one per core. A build without the `server` feature
+/// (the `courier-agent` binary, which never serves) has no such scheduler
+/// and says so.
+#[cfg(feature = "server")]
+pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    builder.enable_all().build()
+}
+
+#[cfg(not(feature = "server"))]
+pub fn runtime(_workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    Err(std::io::Error::other(
+        "this build cannot serve (built without the `server` feature)",
+    ))
+}
+
 impl InProcess {
     /// Starts the server core for `data` and waits until its admin socket
     /// answers.
@@ -395,10 +415,7 @@ impl InProcess {
         let thread = std::thread::Builder::new()
             .name("courier-server".into())
             .spawn(move || -> Result<()> {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()?;
+                let rt = runtime(Some(2))?;
                 rt.block_on(run(data, opts, async {
                     let _ = stop_rx.await;
                 }))
