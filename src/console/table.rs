@@ -60,6 +60,62 @@ impl<'a> SortKey<'a> {
     }
 }
 
+/// The last byte of a `prefix` of text longer than it holds.
+const LONG: u8 = 15;
+
+impl SortKey<'_> {
+    /// The key's first bytes as one number that orders as the key does:
+    /// keys with different prefixes compare as their prefixes; equal
+    /// prefixes are equal keys, unless both are text longer than 14 bytes
+    /// folded (the last byte `LONG`), which only the keys can tell apart.
+    /// Byte 0 sorts numbers before text; a number is its 8 bytes
+    /// big-endian with the sign flipped; text is its case-folded UTF-8
+    /// (the order of code points, as `cmp_folded`) and its length.
+    pub fn prefix(&self) -> u128 {
+        let mut b = [0u8; 16];
+        match self {
+            SortKey::Num(n) => {
+                b[1..9].copy_from_slice(&((*n as u64) ^ (1 << 63)).to_be_bytes());
+            }
+            SortKey::Text(t) => {
+                b[0] = 1;
+                let mut len = 0usize;
+                if t.is_ascii() {
+                    for c in t.bytes().take(15) {
+                        if len < 14 {
+                            b[1 + len] = c.to_ascii_lowercase();
+                        }
+                        len += 1;
+                    }
+                } else {
+                    let mut buf = [0u8; 4];
+                    'chars: for ch in t.chars().flat_map(char::to_lowercase) {
+                        for &c in ch.encode_utf8(&mut buf).as_bytes() {
+                            if len < 14 {
+                                b[1 + len] = c;
+                            }
+                            len += 1;
+                            if len > 14 {
+                                break 'chars;
+                            }
+                        }
+                    }
+                }
+                b[15] = len.min(LONG as usize) as u8;
+            }
+        }
+        u128::from_be_bytes(b)
+    }
+}
+
+/// Two keys by their prefixes, asking `full` only when those cannot tell.
+fn by_key(a: u128, b: u128, full: impl FnOnce() -> Ordering) -> Ordering {
+    match a.cmp(&b) {
+        Ordering::Equal if a as u8 == LONG => full(),
+        o => o,
+    }
+}
+
 impl Ord for SortKey<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
@@ -128,8 +184,13 @@ pub struct Table {
     pub selected: usize,
     pub filter: String,
     pub visible: Vec<usize>,
-    /// The identity of each visible row, in step with `visible`.
+    /// The identity of each row by its index in the data (empty for rows
+    /// never shown), so rows that move carry no text with them.
     ids: Vec<String>,
+    /// While sorted: each shown row's sort key as a `prefix`, by index in
+    /// the data, so placing a changed row compares numbers in one array
+    /// instead of reading the rows.
+    keys: Vec<u128>,
     /// The identity of the selected row, followed across updates.
     anchor: Option<String>,
     /// Rows marked with Space, by identity.
@@ -145,7 +206,13 @@ impl Table {
 
     /// The identity of the selected row.
     pub fn current_id(&self) -> Option<&str> {
-        self.ids.get(self.selected).map(String::as_str)
+        self.id_at(self.selected)
+    }
+
+    /// The identity of the row shown at `pos`.
+    fn id_at(&self, pos: usize) -> Option<&str> {
+        let row = *self.visible.get(pos)?;
+        self.ids.get(row).map(String::as_str)
     }
 
     pub fn needle(&self) -> Needle {
@@ -165,21 +232,37 @@ impl Table {
         also: impl Fn(&T) -> bool,
     ) {
         let needle = self.needle();
-        let mut kept: Vec<(usize, &T)> = rows
-            .into_iter()
-            .enumerate()
-            .filter(|(_, r)| also(r) && r.matches(&needle))
-            .collect();
-        if let Some(col) = self.sort.column {
-            // Stable: rows that sort equal keep the server's order.
-            kept.sort_by_cached_key(|(_, r)| r.sort_key(col));
+        let column = self.sort.column;
+        let mut kept: Vec<(usize, &T)> = Vec::new();
+        let (mut ids, mut keys) = (Vec::new(), Vec::new());
+        for (i, r) in rows.into_iter().enumerate() {
+            let shown = also(r) && r.matches(&needle);
+            ids.push(if shown { r.id() } else { String::new() });
+            if let Some(c) = column {
+                keys.push(if shown { r.sort_key(c).prefix() } else { 0 });
+            }
+            if shown {
+                kept.push((i, r));
+            }
+        }
+        if let Some(c) = column {
+            // Key, then the server's order: what a stable sort gives.
+            kept.sort_unstable_by(|(a, ra), (b, rb)| {
+                by_key(keys[*a], keys[*b], || ra.sort_key(c).cmp(&rb.sort_key(c))).then(a.cmp(b))
+            });
             if self.sort.descending {
                 kept.reverse();
             }
         }
-        let ids = kept.iter().map(|(_, r)| r.id()).collect();
-        let visible = kept.into_iter().map(|(i, _)| i).collect();
-        self.set_rows(visible, ids);
+        let visible: Vec<usize> = kept.into_iter().map(|(i, _)| i).collect();
+        let found = self
+            .anchor
+            .as_ref()
+            .and_then(|a| visible.iter().position(|&v| ids[v] == *a));
+        self.visible = visible;
+        self.ids = ids;
+        self.keys = keys;
+        self.reselect(found);
     }
 
     /// The rows at `changed` changed in place (no row came or went): only
@@ -190,14 +273,18 @@ impl Table {
         if changed.is_empty() {
             return;
         }
-        if changed.len() * 8 > rows.len() {
+        let column = self.sort.column;
+        if changed.len() * 8 > rows.len()
+            || self.ids.len() != rows.len()
+            || (column.is_some() && self.keys.len() != rows.len())
+        {
             self.refilter(rows);
             return;
         }
         let needle = self.needle();
         // Unfiltered and in the server's order: every row stays shown
         // where it was.
-        if needle.0.is_empty() && self.sort.column.is_none() && self.visible.len() == rows.len() {
+        if needle.0.is_empty() && column.is_none() && self.visible.len() == rows.len() {
             return;
         }
         let was = self.current();
@@ -208,33 +295,40 @@ impl Table {
         // The changed rows leave their places; the others close up, in
         // place (a list of 100,000 rows copied is a megabyte of fresh
         // pages every second).
-        let mut k = 0;
-        self.ids.retain(|_| {
-            k += 1;
-            !touched[self.visible[k - 1]]
-        });
         self.visible.retain(|&v| !touched[v]);
-        // Where each changed row that passes goes: the place `refilter`'s
-        // stable sort gives it (key, then server order; reversed when
-        // descending).
-        let column = self.sort.column;
+        let mut coming: Vec<usize> = Vec::with_capacity(changed.len());
+        for &i in changed {
+            if rows[i].matches(&needle) {
+                if self.ids[i].is_empty() {
+                    self.ids[i] = rows[i].id();
+                }
+                if let Some(c) = column {
+                    self.keys[i] = rows[i].sort_key(c).prefix();
+                }
+                coming.push(i);
+            }
+        }
+        // Where each changed row that passes goes: the place `refilter`
+        // gives it (key, then server order; reversed when descending).
+        let keys = &self.keys;
         let descending = self.sort.descending && column.is_some();
-        let key = |i: usize| (column.map(|c| rows[i].sort_key(c)), i);
-        let before = |a: &(Option<SortKey>, usize), b: &(Option<SortKey>, usize)| {
-            if descending { a > b } else { a < b }
+        let before = |a: usize, b: usize| {
+            let o = match column {
+                Some(c) => by_key(keys[a], keys[b], || {
+                    rows[a].sort_key(c).cmp(&rows[b].sort_key(c))
+                }),
+                None => Ordering::Equal,
+            }
+            .then(a.cmp(&b));
+            if descending { o.is_gt() } else { o.is_lt() }
         };
-        let mut coming: Vec<(usize, usize)> = changed
-            .iter()
-            .copied()
-            .filter(|&i| rows[i].matches(&needle))
-            .map(|i| {
-                let k = key(i);
-                (self.visible.partition_point(|&v| before(&key(v), &k)), i)
-            })
+        let mut coming: Vec<(usize, usize)> = coming
+            .into_iter()
+            .map(|i| (self.visible.partition_point(|&v| before(v, i)), i))
             .collect();
-        coming.sort_by(|a, b| {
+        coming.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0).then_with(|| {
-                if before(&key(a.1), &key(b.1)) {
+                if before(a.1, b.1) {
                     Ordering::Less
                 } else {
                     Ordering::Greater
@@ -245,17 +339,14 @@ impl Table {
         let mut src = self.visible.len();
         let mut dst = src + coming.len();
         self.visible.resize(dst, 0);
-        self.ids.resize(dst, String::new());
         for (at, i) in coming.into_iter().rev() {
             while src > at {
                 src -= 1;
                 dst -= 1;
                 self.visible[dst] = self.visible[src];
-                self.ids.swap(dst, src);
             }
             dst -= 1;
             self.visible[dst] = i;
-            self.ids[dst] = rows[i].id();
         }
         // The rows stayed where they are in the data: the selected one is
         // found by its index, not by comparing every identity.
@@ -269,18 +360,17 @@ impl Table {
     /// same place.
     pub fn set_rows(&mut self, visible: Vec<usize>, ids: Vec<String>) {
         debug_assert_eq!(visible.len(), ids.len());
+        let mut by_row = vec![String::new(); visible.iter().max().map_or(0, |m| m + 1)];
+        for (&v, id) in visible.iter().zip(ids) {
+            by_row[v] = id;
+        }
         let found = self
             .anchor
             .as_ref()
-            .and_then(|a| ids.iter().position(|id| id == a));
-        self.place(visible, ids, found);
-    }
-
-    /// Shows `visible`, the selection as `reselect` puts it.
-    fn place(&mut self, visible: Vec<usize>, ids: Vec<String>, found: Option<usize>) {
-        debug_assert_eq!(visible.len(), ids.len());
+            .and_then(|a| visible.iter().position(|&v| by_row[v] == *a));
         self.visible = visible;
-        self.ids = ids;
+        self.ids = by_row;
+        self.keys = Vec::new();
         self.reselect(found);
     }
 
@@ -291,7 +381,7 @@ impl Table {
             Some(at) => at,
             None => self.selected.min(self.visible.len().saturating_sub(1)),
         };
-        self.anchor = self.ids.get(self.selected).cloned();
+        self.anchor = self.current_id().map(str::to_string);
     }
 
     /// A new filter starts at the first row that matches it; the caller
@@ -309,7 +399,7 @@ impl Table {
 
     /// Selects the row with identity `id`, if it is shown.
     pub fn select_id(&mut self, id: &str) -> bool {
-        match self.ids.iter().position(|x| x == id) {
+        match self.visible.iter().position(|&v| self.ids[v] == id) {
             Some(at) => {
                 self.selected = at;
                 self.anchor = Some(id.to_string());
@@ -321,7 +411,7 @@ impl Table {
 
     pub fn select_last(&mut self) {
         self.selected = self.visible.len().saturating_sub(1);
-        self.anchor = self.ids.get(self.selected).cloned();
+        self.anchor = self.current_id().map(str::to_string);
     }
 
     pub fn is_last(&self) -> bool {
@@ -335,7 +425,7 @@ impl Table {
         }
         let s = self.selected as isize + delta;
         self.selected = s.clamp(0, n as isize - 1) as usize;
-        self.anchor = self.ids.get(self.selected).cloned();
+        self.anchor = self.current_id().map(str::to_string);
     }
 
     /// Marks the selected row, or unmarks it; says which.
@@ -453,8 +543,8 @@ impl Table {
         // A marked row shows a dot in the list's left border: a symbol,
         // not only a colour.
         if area.width > 2 {
-            for (pos, id) in self.ids.iter().enumerate().skip(start).take(height) {
-                if self.marked.contains(id) {
+            for pos in start..(start + height).min(self.visible.len()) {
+                if self.id_at(pos).is_some_and(|id| self.marked.contains(id)) {
                     let y = area.y + 2 + (pos - start) as u16;
                     if let Some(cell) = f.buffer_mut().cell_mut((area.x, y)) {
                         cell.set_symbol("●").set_style(theme.accent);
@@ -466,172 +556,5 @@ impl Table {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct R(&'static str, i64);
-
-    impl Listed for R {
-        fn id(&self) -> String {
-            self.0.to_string()
-        }
-        fn matches(&self, n: &Needle) -> bool {
-            n.matches(self.0)
-        }
-        fn sort_key(&self, column: usize) -> SortKey<'_> {
-            match column {
-                0 => SortKey::text(self.0),
-                _ => SortKey::Num(self.1),
-            }
-        }
-    }
-
-    /// Text sorts as its lowercase form would, ASCII or not.
-    #[test]
-    fn text_keys_compare_without_regard_to_case() {
-        let sorted = |mut v: Vec<&'static str>| {
-            v.sort_by(|a, b| SortKey::text(*a).cmp(&SortKey::text(*b)));
-            v
-        };
-        assert_eq!(
-            sorted(vec!["b", "Zeta", "alpha", "ALPHABET", "Alpha"]),
-            ["alpha", "Alpha", "ALPHABET", "b", "Zeta"]
-        );
-        assert_eq!(
-            sorted(vec!["Ärger", "zoo", "ärge", "Apfel"]),
-            ["Apfel", "zoo", "ärge", "Ärger"]
-        );
-        assert_eq!(SortKey::text("ÉLAN"), SortKey::text("élan"));
-        assert!(SortKey::Num(i64::MAX) < SortKey::text(""));
-    }
-
-    #[test]
-    fn moves_stay_within_the_visible_rows() {
-        let mut t = Table::default();
-        t.move_by(1);
-        assert_eq!(t.selected, 0);
-        t.set_rows(vec![3, 5, 8], vec!["a".into(), "b".into(), "c".into()]);
-        t.move_by(isize::MAX / 2);
-        assert_eq!((t.selected, t.current()), (2, Some(8)));
-        assert!(t.is_last());
-        t.move_by(-20);
-        assert_eq!(t.current(), Some(3));
-    }
-
-    #[test]
-    fn refilter_ignores_case_and_keeps_the_selection_on_a_row() {
-        let rows = [R("Alpha", 1), R("beta", 2), R("ALPHABET", 3)];
-        let mut t = Table::default();
-        t.refilter(&rows);
-        assert_eq!(t.visible, vec![0, 1, 2]);
-        t.move_by(2);
-        t.set_filter("alpha".into());
-        t.refilter(&rows);
-        assert_eq!((t.visible.clone(), t.selected), (vec![0, 2], 0));
-        t.move_by(1);
-        t.set_filter("zzz".into());
-        t.refilter(&rows);
-        assert_eq!((t.visible.len(), t.current()), (0, None));
-    }
-
-    #[test]
-    fn the_selection_follows_its_row_when_rows_arrive_above_it() {
-        let mut t = Table::default();
-        t.refilter(&[R("b", 1), R("c", 2), R("d", 3)]);
-        t.move_by(1);
-        assert_eq!(t.current_id(), Some("c"));
-        // Two rows arrive above it: still "c", now third.
-        t.refilter(&[R("a", 0), R("a2", 0), R("b", 1), R("c", 2), R("d", 3)]);
-        assert_eq!((t.selected, t.current_id()), (3, Some("c")));
-        // It goes away: the selection stays where it was.
-        t.refilter(&[R("a", 0), R("a2", 0), R("b", 1), R("d", 3)]);
-        assert_eq!(t.current_id(), Some("d"));
-    }
-
-    /// A row whose identity stays while what it shows changes.
-    struct Q(String, &'static str, i64);
-
-    impl Listed for Q {
-        fn id(&self) -> String {
-            self.0.clone()
-        }
-        fn matches(&self, n: &Needle) -> bool {
-            n.matches(self.1)
-        }
-        fn sort_key(&self, column: usize) -> SortKey<'_> {
-            match column {
-                0 => SortKey::text(self.1),
-                _ => SortKey::Num(self.2),
-            }
-        }
-    }
-
-    /// A live update of a few rows lists them as a full refilter would,
-    /// in every sort and filter, and keeps the selection on its row.
-    #[test]
-    fn updating_a_few_rows_gives_the_same_list_as_refiltering() {
-        let names = ["a1", "b2", "a3", "c4", "a5", "b6", "c7", "a8", "b9", "c10"];
-        let fresh = || -> Vec<Q> {
-            (0..40)
-                .map(|i| Q(format!("r{i}"), names[i % names.len()], (i as i64 * 7) % 5))
-                .collect()
-        };
-        for filter in ["", "a", "b"] {
-            for sort in [None, Some(0), Some(1)] {
-                for descending in [false, true] {
-                    let mut rows = fresh();
-                    let mut t = Table {
-                        filter: filter.into(),
-                        sort: Sort {
-                            column: sort,
-                            descending,
-                        },
-                        ..Table::default()
-                    };
-                    t.refilter(&rows);
-                    t.move_by(3);
-                    let chosen = t.current_id().map(str::to_string);
-                    let changed = [2, 17, 31];
-                    for (n, &i) in changed.iter().enumerate() {
-                        rows[i].1 = names[(i + n + 1) % names.len()];
-                        rows[i].2 = 9 - rows[i].2;
-                    }
-                    let mut full = t.clone();
-                    full.refilter(&rows);
-                    t.update_rows(&rows, &changed);
-                    assert_eq!(t.visible, full.visible, "/{filter} {sort:?} {descending}");
-                    assert_eq!(t.ids, full.ids);
-                    assert_eq!(t.current_id(), full.current_id());
-                    if let Some(c) = chosen.filter(|c| full.ids.contains(c)) {
-                        assert_eq!(t.current_id(), Some(c.as_str()));
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn sorting_by_any_column_keeps_the_selection_and_marks() {
-        let rows = [R("b", 3), R("a", 1), R("c", 2)];
-        let mut t = Table::default();
-        t.refilter(&rows);
-        assert_eq!(t.toggle_mark(), Some(true));
-        t.move_by(2);
-        t.next_sort(2);
-        t.refilter(&rows);
-        assert_eq!(t.visible, vec![1, 0, 2]);
-        assert_eq!(t.current_id(), Some("c"));
-        t.next_sort(2);
-        t.refilter(&rows);
-        assert_eq!(t.visible, vec![1, 2, 0]);
-        t.reverse_sort();
-        t.refilter(&rows);
-        assert_eq!(t.visible, vec![0, 2, 1]);
-        t.next_sort(2);
-        t.refilter(&rows);
-        assert_eq!((t.sort.column, t.visible.clone()), (None, vec![0, 1, 2]));
-        assert!(t.is_marked("b") && !t.is_marked("a"));
-        assert_eq!(t.toggle_mark(), Some(true));
-        assert_eq!(t.marked.len(), 2);
-    }
-}
+#[path = "table_tests.rs"]
+mod tests;
