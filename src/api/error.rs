@@ -70,6 +70,11 @@ impl ApiError {
     /// internal; any other is a refusal of the request. The message is the
     /// whole chain on one line.
     pub fn from_anyhow(e: &anyhow::Error) -> ApiError {
+        if disk_full(e) {
+            return ApiError::internal(format!(
+                "the server's disk is full, nothing changed: free space where its data dir is ({e:#})"
+            ));
+        }
         let kind = if let Some(api) = e.chain().find_map(|c| c.downcast_ref::<ApiError>()) {
             api.kind
         } else if e
@@ -93,4 +98,21 @@ impl ApiError {
             .unwrap_or_else(|| "unknown cause".into());
         ApiError::internal(format!("internal error: the request failed ({what})"))
     }
+}
+
+/// Whether `e` is the server's disk (or quota) being full: SQLite's
+/// `SQLITE_FULL` or an `ENOSPC` / `EDQUOT` write anywhere in the chain.
+/// Passing: once there is room the same request succeeds.
+pub fn disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        if let Some(sql) = c.downcast_ref::<rusqlite::Error>() {
+            return sql.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
+        }
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        })
+    })
 }

@@ -11,7 +11,7 @@ mod client;
 mod error;
 
 pub use client::{Client, Link, Reply, dial, handle_guarded};
-pub use error::{ApiError, ErrorKind};
+pub use error::{ApiError, ErrorKind, disk_full};
 
 use std::path::PathBuf;
 

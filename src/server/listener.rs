@@ -44,6 +44,7 @@ impl IntoResponse for ApiError {
         // A condition that passes: the agent tries again after this.
         let retry = match self.0 {
             StatusCode::SERVICE_UNAVAILABLE => Some("5"),
+            StatusCode::INSUFFICIENT_STORAGE => Some("30"),
             StatusCode::TOO_MANY_REQUESTS => Some("60"),
             _ => None,
         };
@@ -58,6 +59,14 @@ impl IntoResponse for ApiError {
 
 fn internal(e: anyhow::Error) -> ApiError {
     tracing::error!("{e:#}");
+    if crate::api::disk_full(&e) {
+        // Nothing was saved and the agent keeps what it sent: it comes
+        // again once there is room.
+        return ApiError(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the server's disk is full: nothing was saved, send it again later".into(),
+        );
+    }
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
 }
 

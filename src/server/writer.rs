@@ -88,6 +88,12 @@ impl Writer {
             };
             let deliver: Deliver = Box::new(move |commit: Option<&anyhow::Error>| {
                 let _ = tx.send(match commit {
+                    // Each job of the batch gets the one commit error: a
+                    // full disk stays recognisable (`api::disk_full`).
+                    Some(e) if crate::api::disk_full(e) => Err(anyhow::Error::new(
+                        std::io::Error::from(std::io::ErrorKind::StorageFull),
+                    )
+                    .context(format!("not saved: {e:#}"))),
                     Some(e) => Err(anyhow!("not saved: {e:#}")),
                     None => out,
                 });

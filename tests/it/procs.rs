@@ -137,8 +137,14 @@ impl Server {
     /// Starts a server with more flags of `courier serve` and more
     /// environment variables for its process (not for CLI calls).
     pub fn start_with_env(flags: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_in(Courier::new(), flags, env)
+    }
+
+    /// Starts a server on a data dir prepared first (a small filesystem
+    /// mounted at `c.data()`, say).
+    pub fn start_in(c: Courier, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let mut s = Server {
-            c: Courier::new(),
+            c,
             addr: "127.0.0.1:0".into(),
             flags: flags.iter().map(|f| f.to_string()).collect(),
             env: env

@@ -250,7 +250,10 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
                 )
             }
             Ok(r) => {
-                tracing::warn!("poll: HTTP {}", r.status());
+                tracing::warn!(
+                    "poll: {}; retrying in {wait:?}",
+                    super::fetch::error_text(r).await
+                );
                 tokio::time::sleep(jitter(wait)).await;
                 wait = (wait * 2).min(Duration::from_secs(30));
                 continue;
@@ -511,7 +514,21 @@ async fn reporter(agent: Arc<Agent>) {
                     tracing::error!("report {} refused: HTTP {}", p.display(), r.status());
                     let _ = std::fs::rename(&p, p.with_extension("refused"));
                 }
-                _ => {
+                Ok(r) => {
+                    tracing::warn!(
+                        "report {} not taken: {}; kept, sending again in {wait:?}",
+                        p.display(),
+                        super::fetch::error_text(r).await
+                    );
+                    failed = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "report {} not sent: {}; kept, sending again in {wait:?}",
+                        p.display(),
+                        root_cause(&e)
+                    );
                     failed = true;
                     break;
                 }
