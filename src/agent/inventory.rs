@@ -1,8 +1,9 @@
-//! The software installed on this computer, as Windows lists it under
-//! "Installed apps": the registry's Uninstall entries of both views, less
-//! the system components and updates that list hides too. Read on demand
-//! (`courier agent inventory`); countermeasure tasks compare it with what a
-//! policy wants.
+//! The software installed on this computer. On Windows as it lists it
+//! under "Installed apps": the registry's Uninstall entries of both views,
+//! less the system components and updates that list hides too. On Linux
+//! the package manager's database: dpkg's installed packages (Debian,
+//! Ubuntu), else rpm's. Read on demand (`courier agent inventory`);
+//! countermeasure tasks compare it with what a policy wants.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +38,18 @@ pub struct RawEntry {
     pub values: BTreeMap<String, RegValue>,
 }
 
+/// Where an entry of the inventory was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Windows' Uninstall keys.
+    Registry,
+    /// dpkg's database of installed packages.
+    Dpkg,
+    /// rpm's database.
+    Rpm,
+}
+
 /// One installed program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstalledProgram {
@@ -48,9 +61,27 @@ pub struct InstalledProgram {
     pub product_code: Option<String>,
     /// The command that removes it, silently where the program gives one.
     pub uninstall: Option<String>,
-    pub view: View,
-    /// The registry subkey, for whoever needs to look further.
+    pub source: Source,
+    /// The registry view of a Windows entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view: Option<View>,
+    /// The registry subkey, or the package's name: for whoever needs to
+    /// look further.
     pub key: String,
+}
+
+impl InstalledProgram {
+    /// Where it was read, in a word: the registry view, or the package
+    /// manager.
+    pub fn origin(&self) -> &'static str {
+        match (self.source, self.view) {
+            (_, Some(View::Bits64)) => "64-bit",
+            (_, Some(View::Bits32)) => "32-bit",
+            (Source::Registry, None) => "registry",
+            (Source::Dpkg, None) => "dpkg",
+            (Source::Rpm, None) => "rpm",
+        }
+    }
 }
 
 impl RawEntry {
@@ -97,7 +128,8 @@ pub fn programs(entries: Vec<RawEntry>) -> Vec<InstalledProgram> {
                 publisher: e.text("Publisher"),
                 product_code,
                 uninstall,
-                view: e.view,
+                source: Source::Registry,
+                view: Some(e.view),
                 key: e.key,
             })
         })
@@ -119,17 +151,174 @@ pub fn installed() -> std::io::Result<Vec<InstalledProgram>> {
 }
 
 /// Elsewhere there is no registry to read.
+/// dpkg's installed packages, then rpm's; none where neither is there
+/// (a computer whose software no package manager knows has an empty
+/// inventory, not a failing one).
 #[cfg(not(windows))]
 pub fn installed() -> std::io::Result<Vec<InstalledProgram>> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "the software inventory reads the Windows registry; this computer runs no Windows",
-    ))
+    use std::process::{Command, Stdio};
+    let run = |program: &str, args: &[&str]| -> std::io::Result<Option<String>> {
+        let out = match Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "{program} failed ({})",
+                out.status
+            )));
+        }
+        Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+    };
+    if let Some(text) = run("dpkg-query", &["-W", "-f", DPKG_FORMAT])? {
+        return Ok(from_dpkg(&text));
+    }
+    if let Some(text) = run("rpm", &["-qa", "--qf", RPM_FORMAT])? {
+        return Ok(from_rpm(&text));
+    }
+    Ok(Vec::new())
+}
+
+/// One line per package: status, name, version, maintainer.
+pub const DPKG_FORMAT: &str = "${db:Status-Abbrev}\t${Package}\t${Version}\t${Maintainer}\n";
+
+/// One line per package: name, version-release, vendor.
+pub const RPM_FORMAT: &str = "%{NAME}\t%{VERSION}-%{RELEASE}\t%{VENDOR}\n";
+
+/// dpkg-query's lines (`DPKG_FORMAT`): the packages installed (`ii`),
+/// each removed by `apt-get remove`.
+pub fn from_dpkg(text: &str) -> Vec<InstalledProgram> {
+    let mut out: Vec<InstalledProgram> = text
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split('\t');
+            let (status, name) = (f.next()?, f.next()?.trim());
+            // "ii ": wanted install, installed, no error.
+            if !status.starts_with("ii") || !valid_package_name(name) {
+                return None;
+            }
+            Some(InstalledProgram {
+                name: name.to_string(),
+                version: f
+                    .next()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(Into::into),
+                publisher: f
+                    .next()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(Into::into),
+                product_code: None,
+                uninstall: Some(format!(
+                    "DEBIAN_FRONTEND=noninteractive apt-get remove -y {name}"
+                )),
+                source: Source::Dpkg,
+                view: None,
+                key: name.to_string(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    out
+}
+
+/// rpm's lines (`RPM_FORMAT`), each removed by `rpm -e`.
+pub fn from_rpm(text: &str) -> Vec<InstalledProgram> {
+    let mut out: Vec<InstalledProgram> = text
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split('\t');
+            let name = f.next()?.trim();
+            if !valid_package_name(name) || name == "gpg-pubkey" {
+                return None;
+            }
+            let known = |v: &str| !v.is_empty() && !v.contains("(none)");
+            Some(InstalledProgram {
+                name: name.to_string(),
+                version: f.next().map(str::trim).filter(|v| known(v)).map(Into::into),
+                publisher: f.next().map(str::trim).filter(|v| known(v)).map(Into::into),
+                product_code: None,
+                uninstall: Some(format!("rpm -e {name}")),
+                source: Source::Rpm,
+                view: None,
+                key: name.to_string(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    out
+}
+
+/// A package name as dpkg and rpm allow them, so that it can stand in a
+/// shell command as it is: letters, digits and `+-._:~`, not starting
+/// with `-`.
+fn valid_package_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-._:~".contains(&c))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_what_dpkg_has_installed() {
+        let text = "ii \tcurl\t7.88.1-10+deb12u8\tDebian Curl Maintainers <curl@packages.debian.org>\n\
+                    rc \told-tool\t1.0\tSomeone\n\
+                    iU \thalf\t2.0\tSomeone\n\
+                    ii \tlibc6:amd64\t2.36-9\t\n\
+                    ii \tevil;rm -rf /\t1\tx\n\
+                    ii \tcourier-hello\t1.2.0\tCourier\n";
+        let list = from_dpkg(text);
+        let names: Vec<&str> = list.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["courier-hello", "curl", "libc6:amd64"]);
+        assert_eq!(list[1].version.as_deref(), Some("7.88.1-10+deb12u8"));
+        assert_eq!(
+            list[0].uninstall.as_deref(),
+            Some("DEBIAN_FRONTEND=noninteractive apt-get remove -y courier-hello")
+        );
+        assert_eq!(list[2].publisher, None);
+        assert_eq!(list[0].source, Source::Dpkg);
+    }
+
+    #[test]
+    fn lists_what_rpm_has_installed() {
+        let text = "bash\t5.2.15-2.fc39\tFedora Project\n\
+                    gpg-pubkey\t18b8e74c-62f2920f\t(none)\n\
+                    hello\t1.0-1\t(none)\n";
+        let list = from_rpm(text);
+        let names: Vec<&str> = list.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["bash", "hello"]);
+        assert_eq!(list[1].publisher, None);
+        assert_eq!(list[0].uninstall.as_deref(), Some("rpm -e bash"));
+    }
+
+    /// This machine's own packages, read as the agent reads them.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_this_computers_packages() {
+        let list = installed().unwrap();
+        if std::path::Path::new("/var/lib/dpkg/status").exists() {
+            assert!(
+                list.iter()
+                    .any(|p| p.name == "dpkg" && p.source == Source::Dpkg),
+                "{} packages, no dpkg among them",
+                list.len()
+            );
+        }
+    }
 
     fn entry(view: View, key: &str, values: &[(&str, RegValue)]) -> RawEntry {
         RawEntry {
@@ -218,7 +407,7 @@ mod tests {
             Some("{6F1C2B9A-3D4E-4F50-8A61-7B2C3D4E5F60}")
         );
         assert_eq!(hello.version.as_deref(), Some("1.0.0"));
-        assert_eq!(hello.view, View::Bits32);
+        assert_eq!(hello.view, Some(View::Bits32));
         let json = serde_json::to_value(hello).unwrap();
         assert_eq!(json["view"], "32-bit");
     }

@@ -114,10 +114,7 @@ fn inventory(json: bool) -> Result<()> {
             p.version.as_deref().unwrap_or("-"),
             p.publisher.as_deref().unwrap_or("-"),
             p.product_code.as_deref().unwrap_or("-"),
-            match p.view {
-                crate::agent::inventory::View::Bits64 => "64-bit",
-                crate::agent::inventory::View::Bits32 => "32-bit",
-            }
+            p.origin()
         )?;
     }
     Ok(())
