@@ -167,6 +167,7 @@ fn destinations() -> Vec<Destination> {
             enrolled_at: WHEN.into(),
             running_work: 1,
             moving_to: None,
+            cert_expires_at: None,
         })
         .collect()
 }

@@ -19,11 +19,16 @@ pub fn package_inspect(data: &[u8], scratch: &Path) {
 }
 
 /// Parses `data` as every message an agent or a stranger sends the
-/// listener, and as the manifest an agent receives.
+/// listener (and as the certificate request enrolment and renewal carry),
+/// and as the manifest an agent receives.
 pub fn protocol(data: &[u8]) {
     let _ = serde_json::from_slice::<crate::proto::EnrollRequest>(data);
     let _ = serde_json::from_slice::<crate::proto::PollRequest>(data);
     let _ = serde_json::from_slice::<crate::proto::Report>(data);
+    let _ = serde_json::from_slice::<crate::proto::RenewRequest>(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::pki::check_csr(text);
+    }
     let _ = serde_json::from_slice::<crate::content::Manifest>(data);
 }
 

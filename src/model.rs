@@ -118,6 +118,10 @@ pub struct Destination {
     pub running_work: u64,
     /// The server it was ordered to move to, until it has left.
     pub moving_to: Option<String>,
+    /// When the agent's certificate expires (the agent renews it well
+    /// before); null for one signed before certificates expired.
+    #[serde(default)]
+    pub cert_expires_at: Option<String>,
 }
 
 /// One destination of one task.

@@ -8,9 +8,14 @@
 //! certificate names `courier-server` and agents verify that name whatever
 //! address they dial, so a server reached by IP, through NAT or under a new
 //! DNS name needs no new certificate.
+//!
+//! Certificates expire: an agent's after [`AGENT_CERT_LIFETIME`] (it renews
+//! it when a third is left), the server's after [`SERVER_CERT_LIFETIME`]
+//! (re-issued from the CA when a third is left: agents pin the CA, not the
+//! server certificate), the CA after [`CA_LIFETIME`] (not renewed).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rcgen::{
@@ -21,13 +26,125 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime as UnixTime_};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::time_provider::TimeProvider;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
 
+use crate::clock::{Clock, UnixTime, rfc3339};
+
 /// The name in the server certificate that agents verify.
 pub const SERVER_NAME: &str = "courier-server";
+
+const DAY: i64 = 86_400;
+
+/// How long an agent certificate is valid. The agent renews it when less
+/// than a third of that is left, so a stolen agent key works for a year at
+/// most unless its thief keeps renewing it (docs/SECURITY.md).
+pub const AGENT_CERT_LIFETIME: i64 = 365 * DAY;
+
+/// How long the server's certificate is valid. It is re-issued from the CA
+/// when less than a third is left: when the server starts, and by its
+/// sweep while it runs.
+pub const SERVER_CERT_LIFETIME: i64 = 365 * DAY;
+
+/// How long the CA is valid. Nothing renews it: a new CA means new tokens
+/// and every agent enrolled again (docs/SECURITY.md).
+pub const CA_LIFETIME: i64 = 20 * 365 * DAY;
+
+/// Certificates are valid from an hour before they are signed, so that a
+/// computer whose clock is a little behind the server's takes them.
+pub const CLOCK_SKEW: i64 = 3600;
+
+/// When a certificate is valid, in Unix seconds (both ends included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: UnixTime,
+    pub not_after: UnixTime,
+}
+
+impl Validity {
+    /// The validity of a DER certificate.
+    pub fn of_der(der: &[u8]) -> Result<Validity> {
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(der).map_err(|e| anyhow!("certificate: {e}"))?;
+        let v = cert.validity();
+        Ok(Validity {
+            not_before: v.not_before.timestamp(),
+            not_after: v.not_after.timestamp(),
+        })
+    }
+
+    /// The validity of the first certificate in a PEM text.
+    pub fn of_pem(pem: &str) -> Result<Validity> {
+        let der = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| anyhow!("certificate: {e}"))?;
+        Validity::of_der(&der)
+    }
+
+    /// A certificate signed at `now` for `lifetime` seconds, never
+    /// outliving `cap` (the CA that signs it).
+    fn signed_at(now: UnixTime, lifetime: i64, cap: Option<UnixTime>) -> Validity {
+        let end = now.saturating_add(lifetime);
+        Validity {
+            not_before: now - CLOCK_SKEW,
+            not_after: cap.map_or(end, |c| c.min(end)),
+        }
+    }
+
+    /// Whether the certificate has expired at `now`.
+    pub fn expired(&self, now: UnixTime) -> bool {
+        now > self.not_after
+    }
+
+    /// Whether a certificate of a kind issued for `lifetime` seconds should
+    /// be replaced at `now`: less than a third of its life is left (or
+    /// none), or it is valid for far longer than `lifetime` from now (made
+    /// before certificates expired: those run until 4096).
+    pub fn renewal_due(&self, now: UnixTime, lifetime: i64) -> bool {
+        let life = self.not_after - self.not_before;
+        let left = self.not_after - now;
+        left.saturating_mul(3) < life || left > lifetime.saturating_mul(2)
+    }
+
+    fn apply(&self, params: &mut CertificateParams) {
+        let at = |t: UnixTime| {
+            rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(t.max(0) as u64)
+        };
+        params.not_before = at(self.not_before);
+        params.not_after = at(self.not_after);
+    }
+}
+
+/// A random positive serial number, so that no two certificates share one.
+fn random_serial(params: &mut CertificateParams) -> Result<()> {
+    let mut serial = [0u8; 16];
+    getrandom::fill(&mut serial).map_err(|e| anyhow!("random: {e}"))?;
+    serial[0] &= 0x7f;
+    params.serial_number = Some(serial.to_vec().into());
+    Ok(())
+}
+
+fn parse_csr(csr_pem: &str) -> Result<CertificateSigningRequestParams> {
+    CertificateSigningRequestParams::from_pem(csr_pem)
+        .map_err(|e| anyhow!("invalid certificate request: {e}"))
+}
+
+/// Whether `csr_pem` is a certificate request the server would sign (its
+/// own signature checks out): the error says what is wrong.
+pub fn check_csr(csr_pem: &str) -> Result<()> {
+    parse_csr(csr_pem).map(|_| ())
+}
+
+/// An agent certificate just signed.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub cert_pem: String,
+    pub fingerprint: String,
+    pub validity: Validity,
+}
 
 /// ring's TLS, with AES-128-GCM (SHA-256) preferred: both ends are
 /// courier, and against AES-256-GCM (SHA-384) it encrypts content faster
@@ -79,21 +196,59 @@ fn read(path: &Path) -> Result<String> {
 
 /// The server's CA and certificate, kept in `<data>/tls/`.
 pub struct ServerPki {
-    ca_key: KeyPair,
-    ca_pem: String,
-    ca_der: CertificateDer<'static>,
-    server_chain: Vec<CertificateDer<'static>>,
-    server_key_pem: String,
+    ca: Ca,
+    /// What the listener presents; replaced in place when re-issued.
+    server: Arc<ServerCert>,
 }
 
-impl ServerPki {
-    /// Loads the PKI from `dir`, creating CA and server certificate on first
-    /// use.
-    pub fn load_or_create(dir: &Path) -> Result<ServerPki> {
+/// The CA: its key and certificate, and the folder they are kept in.
+struct Ca {
+    dir: PathBuf,
+    key: KeyPair,
+    pem: String,
+    der: CertificateDer<'static>,
+    validity: Validity,
+}
+
+/// The server certificate of the listener, with its key and validity.
+#[derive(Debug)]
+struct ServerCert(RwLock<(Arc<CertifiedKey>, Validity)>);
+
+impl ServerCert {
+    fn get(&self) -> (Arc<CertifiedKey>, Validity) {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ResolvesServerCert for ServerCert {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.get().0)
+    }
+}
+
+/// rustls asks the server's [`Clock`] for the time it judges client
+/// certificates by, as every other rule of the server does.
+#[derive(Debug)]
+struct ClockTime(Clock);
+
+impl TimeProvider for ClockTime {
+    fn current_time(&self) -> Option<UnixTime_> {
+        let secs = u64::try_from(self.0.now()).ok()?;
+        Some(UnixTime_::since_unix_epoch(std::time::Duration::from_secs(
+            secs,
+        )))
+    }
+}
+
+impl Ca {
+    /// The CA in `dir`, made on first use.
+    fn load_or_create(dir: &Path, now: UnixTime) -> Result<Ca> {
         crate::datadir::create_private_dir(dir)?;
-        let (ca_key_p, ca_p) = (dir.join("ca.key"), dir.join("ca.pem"));
-        let (srv_key_p, srv_p) = (dir.join("server.key"), dir.join("server.pem"));
-        if !ca_p.exists() {
+        let (key_p, pem_p) = (dir.join("ca.key"), dir.join("ca.pem"));
+        if !pem_p.exists() {
             let key = KeyPair::generate().context("CA key")?;
             let mut params = CertificateParams::new(Vec::<String>::new())?;
             let mut suffix = [0u8; 4];
@@ -104,87 +259,177 @@ impl ServerPki {
             );
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
             params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            Validity::signed_at(now, CA_LIFETIME, None).apply(&mut params);
+            random_serial(&mut params)?;
             let cert = params.self_signed(&key)?;
-            write_private(&ca_key_p, key.serialize_pem().as_bytes())?;
-            write_private(&ca_p, cert.pem().as_bytes())?;
+            write_private(&key_p, key.serialize_pem().as_bytes())?;
+            write_private(&pem_p, cert.pem().as_bytes())?;
             // A new CA invalidates any server certificate left from before.
-            let _ = std::fs::remove_file(&srv_p);
+            let _ = std::fs::remove_file(dir.join("server.pem"));
         }
-        let ca_key = KeyPair::from_pem(&read(&ca_key_p)?).context("CA key")?;
-        let ca_pem = read(&ca_p)?;
-        let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes())
-            .map_err(|e| anyhow!("{}: {e}", ca_p.display()))?;
-        if !srv_p.exists() {
-            let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::new(vec![SERVER_NAME.to_string()])?;
-            params
-                .distinguished_name
-                .push(DnType::CommonName, SERVER_NAME);
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            let cert = params.signed_by(&key, &issuer)?;
-            write_private(&srv_key_p, key.serialize_pem().as_bytes())?;
-            write_private(&srv_p, cert.pem().as_bytes())?;
-        }
-        let server_der = CertificateDer::from_pem_slice(read(&srv_p)?.as_bytes())
-            .map_err(|e| anyhow!("{}: {e}", srv_p.display()))?;
-        Ok(ServerPki {
-            ca_key,
-            ca_pem,
-            server_chain: vec![server_der, ca_der.clone()],
-            ca_der,
-            server_key_pem: read(&srv_key_p)?,
+        let key = KeyPair::from_pem(&read(&key_p)?).context("CA key")?;
+        let pem = read(&pem_p)?;
+        let der = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| anyhow!("{}: {e}", pem_p.display()))?;
+        let validity = Validity::of_der(&der).with_context(|| format!("{}", pem_p.display()))?;
+        Ok(Ca {
+            dir: dir.to_path_buf(),
+            key,
+            pem,
+            der,
+            validity,
         })
     }
 
+    /// The server certificate and key in the CA's folder, checked to match.
+    fn load_server(&self) -> Result<(Arc<CertifiedKey>, Validity)> {
+        let srv_p = self.dir.join("server.pem");
+        let der = CertificateDer::from_pem_slice(read(&srv_p)?.as_bytes())
+            .map_err(|e| anyhow!("{}: {e}", srv_p.display()))?;
+        let key = PrivateKeyDer::from_pem_slice(read(&self.dir.join("server.key"))?.as_bytes())
+            .map_err(|e| anyhow!("server key: {e}"))?;
+        let validity = Validity::of_der(&der)?;
+        let ck = CertifiedKey::from_der(vec![der, self.der.clone()], key, &provider())?;
+        Ok((Arc::new(ck), validity))
+    }
+
+    /// Signs a new server certificate with a new key and writes both. A
+    /// crash between the two writes leaves a key that does not match the
+    /// certificate: the next load issues again.
+    fn issue_server(&self, now: UnixTime) -> Result<(Arc<CertifiedKey>, Validity)> {
+        self.check(now)?;
+        let issuer = Issuer::from_ca_cert_pem(&self.pem, &self.key)?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec![SERVER_NAME.to_string()])?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, SERVER_NAME);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        Validity::signed_at(now, SERVER_CERT_LIFETIME, Some(self.validity.not_after))
+            .apply(&mut params);
+        random_serial(&mut params)?;
+        let cert = params.signed_by(&key, &issuer)?;
+        write_private(&self.dir.join("server.key"), key.serialize_pem().as_bytes())?;
+        write_private(&self.dir.join("server.pem"), cert.pem().as_bytes())?;
+        let server = self.load_server()?;
+        tracing::info!(
+            "server certificate issued, valid until {}",
+            rfc3339(server.1.not_after)
+        );
+        Ok(server)
+    }
+
+    /// Refuses to sign once the CA has expired: nothing it signs would be
+    /// trusted.
+    fn check(&self, now: UnixTime) -> Result<()> {
+        if self.validity.expired(now) {
+            bail!(
+                "the server's CA ({}) expired at {}: agents trust no certificate it signs; a new CA means new tokens and every agent enrolled again (docs/SECURITY.md)",
+                self.dir.join("ca.pem").display(),
+                rfc3339(self.validity.not_after)
+            );
+        }
+        Ok(())
+    }
+}
+
+impl ServerPki {
+    /// Loads the PKI from `dir`, creating CA and server certificate on first
+    /// use, and issuing a new server certificate when the one there is due
+    /// (a third of its life left, expired, damaged or not matching its key).
+    pub fn load_or_create(dir: &Path, now: UnixTime) -> Result<ServerPki> {
+        let ca = Ca::load_or_create(dir, now)?;
+        let server = match ca.load_server() {
+            Ok(s) if !s.1.renewal_due(now, SERVER_CERT_LIFETIME) => s,
+            _ => ca.issue_server(now)?,
+        };
+        Ok(ServerPki {
+            ca,
+            server: Arc::new(ServerCert(RwLock::new(server))),
+        })
+    }
+
+    /// Issues a new server certificate if the one presented is due, and
+    /// presents it from the next handshake on (agents pin the CA, so they
+    /// take it). Returns its validity when it did.
+    pub fn refresh_server(&self, now: UnixTime) -> Result<Option<Validity>> {
+        if !self.server.get().1.renewal_due(now, SERVER_CERT_LIFETIME) {
+            return Ok(None);
+        }
+        let new = self.ca.issue_server(now)?;
+        let validity = new.1;
+        *self
+            .server
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = new;
+        Ok(Some(validity))
+    }
+
+    /// When the server certificate presented now is valid.
+    pub fn server_validity(&self) -> Validity {
+        self.server.get().1
+    }
+
+    pub fn ca_validity(&self) -> Validity {
+        self.ca.validity
+    }
+
     pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
+        &self.ca.pem
     }
 
     pub fn ca_fingerprint(&self) -> String {
-        fingerprint(&self.ca_der)
+        fingerprint(&self.ca.der)
     }
 
-    /// Signs an agent's CSR as a client certificate for `name`. Only the
-    /// public key is taken from the request; every other field is ours.
-    /// Returns the certificate PEM and its fingerprint.
-    pub fn sign_agent(&self, csr_pem: &str, name: &str) -> Result<(String, String)> {
-        let csr = CertificateSigningRequestParams::from_pem(csr_pem)
-            .map_err(|e| anyhow!("invalid certificate request: {e}"))?;
+    /// Signs an agent's CSR as a client certificate for `name`, valid from
+    /// `now` (less [`CLOCK_SKEW`]) for [`AGENT_CERT_LIFETIME`], or until the
+    /// CA ends if that comes first. Only the public key is taken from the
+    /// request; every other field is ours.
+    pub fn sign_agent(&self, csr_pem: &str, name: &str, now: UnixTime) -> Result<Signed> {
+        let csr = parse_csr(csr_pem)?;
+        self.ca.check(now)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let mut serial = [0u8; 16];
-        getrandom::fill(&mut serial).map_err(|e| anyhow!("random: {e}"))?;
-        serial[0] &= 0x7f;
-        params.serial_number = Some(serial.to_vec().into());
-        let issuer = Issuer::from_ca_cert_pem(&self.ca_pem, &self.ca_key)?;
+        let validity =
+            Validity::signed_at(now, AGENT_CERT_LIFETIME, Some(self.ca.validity.not_after));
+        validity.apply(&mut params);
+        random_serial(&mut params)?;
+        let issuer = Issuer::from_ca_cert_pem(&self.ca.pem, &self.ca.key)?;
         let cert = params.signed_by(&csr.public_key, &issuer)?;
-        Ok((cert.pem(), fingerprint(cert.der())))
+        Ok(Signed {
+            cert_pem: cert.pem(),
+            fingerprint: fingerprint(cert.der()),
+            validity,
+        })
     }
 
     /// TLS for the agent listener: our chain, and client certificates from
     /// our CA accepted but not required (enrolment comes without one; every
-    /// other endpoint checks for it).
-    pub fn server_config(&self) -> Result<rustls::ServerConfig> {
+    /// other endpoint checks for it). Client certificates are judged by
+    /// `clock`, the server's.
+    pub fn server_config(&self, clock: Clock) -> Result<rustls::ServerConfig> {
         let mut roots = RootCertStore::empty();
-        roots.add(self.ca_der.clone())?;
+        roots.add(self.ca.der.clone())?;
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
             .allow_unauthenticated()
             .build()?;
-        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes())
-            .map_err(|e| anyhow!("server key: {e}"))?;
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(self.server_chain.clone(), key)?;
+        let mut cfg =
+            rustls::ServerConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
+                .with_safe_default_protocol_versions()?
+                .with_client_cert_verifier(verifier)
+                .with_cert_resolver(self.server.clone());
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         // Stateless resumption tickets: an agent that checks in on a new
         // connection skips the full handshake and the certificate check
         // (the ticket carries its verified certificate), however many
-        // agents there are.
+        // agents there are. So a resumed session may carry a certificate
+        // that has expired since: the listener checks its end on every
+        // request (`server/listener.rs`, `as_agent`).
         cfg.ticketer = rustls::crypto::ring::Ticketer::new()?;
         Ok(cfg)
     }
@@ -217,7 +462,7 @@ impl ServerCertVerifier for CourierServerVerifier {
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         ocsp_response: &[u8],
-        now: UnixTime,
+        now: UnixTime_,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let name = ServerName::try_from(SERVER_NAME)
             .map_err(|_| rustls::Error::General("server name".into()))?;
@@ -319,6 +564,22 @@ pub fn agent_client_config(
         .with_client_auth_cert(vec![cert], key)?)
 }
 
+/// Whether a request failed because the server refused the client
+/// certificate as expired at the handshake (a TLS alert, somewhere in the
+/// error's chain): nothing but enrolling again helps then.
+pub fn refused_as_expired(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut src = Some(e);
+    while let Some(s) = src {
+        if s.to_string()
+            .contains("received fatal alert: CertificateExpired")
+        {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
 /// Splits a token `ct1.<secret>.<ca fingerprint>` into its parts.
 pub fn parse_token(token: &str) -> Result<(&str, &str)> {
     let mut parts = token.trim().split('.');
@@ -350,29 +611,5 @@ pub fn token_digest(secret: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pki_is_created_once_and_signs_agents() {
-        let t = tempfile::tempdir().unwrap();
-        let a = ServerPki::load_or_create(t.path()).unwrap();
-        let b = ServerPki::load_or_create(t.path()).unwrap();
-        assert_eq!(a.ca_fingerprint(), b.ca_fingerprint());
-        let (_key, csr) = agent_key_and_csr("pc-01").unwrap();
-        let (cert, fp) = a.sign_agent(&csr, "pc-01").unwrap();
-        assert!(cert.contains("BEGIN CERTIFICATE"));
-        assert_eq!(fp.len(), 64);
-        a.server_config().unwrap();
-        assert!(a.sign_agent("garbage", "x").is_err());
-    }
-
-    #[test]
-    fn tokens_round_trip() {
-        let fp = "ab".repeat(32);
-        let (secret, token) = new_token(&fp).unwrap();
-        assert_eq!(parse_token(&token).unwrap(), (secret.as_str(), fp.as_str()));
-        assert!(parse_token("ct1.short.abc").is_err());
-        assert_ne!(token_digest(&secret), secret);
-    }
-}
+#[path = "pki_tests.rs"]
+mod tests;

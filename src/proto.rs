@@ -38,6 +38,18 @@ pub struct EnrollResponse {
     pub status: DestStatus,
 }
 
+/// `POST /v1/renew` (with the agent's current certificate): a new
+/// certificate for the same destination, for the key of `csr_pem`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenewRequest {
+    pub csr_pem: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenewResponse {
+    pub cert_pem: String,
+}
+
 /// Error body of every endpoint: one line for the agent's log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

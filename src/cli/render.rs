@@ -276,6 +276,13 @@ impl Render for Destination {
                 d.last_seen.clone().unwrap_or_else(|| "-".into()),
             ),
             ("enrolled", d.enrolled_at.clone()),
+            (
+                "certificate",
+                match &d.cert_expires_at {
+                    Some(t) => format!("valid until {t}"),
+                    None => "no expiry (signed before certificates expired)".into(),
+                },
+            ),
             ("unfinished", d.running_work.to_string()),
         ];
         for (k, v) in rows {

@@ -22,9 +22,10 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::{Core, guard};
+use crate::clock::UnixTime;
 use crate::model::DestinationId;
-use crate::pki::fingerprint;
-use crate::proto::{EnrollRequest, ErrorBody, POLL_WAIT_SECS, PollRequest, Report};
+use crate::pki::{Validity, fingerprint};
+use crate::proto::{EnrollRequest, ErrorBody, POLL_WAIT_SECS, PollRequest, RenewRequest, Report};
 use crate::service::Service;
 use crate::task::DestStatus;
 
@@ -33,6 +34,10 @@ use crate::task::DestStatus;
 struct Peer {
     /// Fingerprint of the client certificate, if one was presented.
     fingerprint: Option<String>,
+    /// When that certificate expires. TLS checked it at the handshake, but
+    /// a connection outlives that and a resumed session is not checked
+    /// again (its ticket carries the certificate): every request is.
+    expires: UnixTime,
     addr: SocketAddr,
 }
 
@@ -76,6 +81,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/poll", post(poll))
         .route("/v1/report", post(report))
         .route("/v1/leave", post(leave))
+        .route("/v1/renew", post(renew))
         .route("/v1/content/{hash}", get(content))
         .route("/v1/content/{hash}/manifest", get(manifest))
         .with_state(core)
@@ -126,13 +132,13 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
+            let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
             let peer = Peer {
-                fingerprint: tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| fingerprint(c)),
+                fingerprint: leaf.map(|c| fingerprint(c)),
+                // Verified by TLS, so it parses; if not, it counts as expired.
+                expires: leaf
+                    .and_then(|c| Validity::of_der(c).ok())
+                    .map_or(UnixTime::MIN, |v| v.not_after),
                 addr,
             };
             // Without a certificate, only enrolment is open: a few such
@@ -232,8 +238,18 @@ async fn admit(
 /// tail is a few tens of KiB).
 const MAX_BODY: usize = 1 << 20;
 
+/// The answer to a certificate the server does not know (or no longer
+/// accepts for what was asked).
+fn unknown_agent() -> ApiError {
+    ApiError(
+        StatusCode::FORBIDDEN,
+        "this agent is not known to the server (removed?): enrol again with a new token".into(),
+    )
+}
+
 /// Runs `f` in the writer for the destination behind the connection's
-/// client certificate, looked up in the same request.
+/// client certificate, looked up in the same request. A certificate that
+/// has expired (by the server's clock) is refused whatever it belongs to.
 async fn as_agent<T: Send + 'static>(
     core: &Arc<Core>,
     peer: &Peer,
@@ -245,20 +261,24 @@ async fn as_agent<T: Send + 'static>(
             "no client certificate: enrol first".into(),
         ));
     };
+    let expires = peer.expires;
     core.call(move |svc| {
+        if svc.clock().now() > expires {
+            return Ok(Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this agent's certificate expired at {}: enrol again with a new token",
+                    crate::clock::rfc3339(expires)
+                ),
+            )));
+        }
         Ok(match svc.agent_identity(&fp)? {
-            Some((dest, status)) => Some(f(svc, dest, status)?),
-            None => None,
+            Some((dest, status)) => Ok(f(svc, dest, status)?),
+            None => Err(unknown_agent()),
         })
     })
     .await
     .map_err(internal)?
-    .ok_or_else(|| {
-        ApiError(
-            StatusCode::FORBIDDEN,
-            "this agent is not known to the server (removed?): enrol again with a new token".into(),
-        )
-    })
 }
 
 async fn enroll(
@@ -408,6 +428,29 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A new certificate for the agent asking, from a new CSR (checked as at
+/// enrolment). Pending and approved agents only: a rejected one gets the
+/// answer an unknown certificate gets.
+async fn renew(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+    Json(req): Json<RenewRequest>,
+) -> Result<Json<crate::proto::RenewResponse>, ApiError> {
+    let asked_with = peer.fingerprint.clone().unwrap_or_default();
+    as_agent(&core, &peer, move |svc, dest, status| {
+        if status == DestStatus::Rejected {
+            return Ok(Err(unknown_agent()));
+        }
+        if let Err(e) = crate::pki::check_csr(&req.csr_pem) {
+            return Ok(Err(ApiError(StatusCode::BAD_REQUEST, format!("{e:#}"))));
+        }
+        svc.renew_certificate(dest, &asked_with, &req.csr_pem)
+            .map(Ok)
+    })
+    .await?
+    .map(Json)
+}
+
 /// Checks that the agent is approved and assigned work that needs `hash`.
 async fn authorize_fetch(core: &Arc<Core>, peer: &Peer, hash: &str) -> Result<(), ApiError> {
     let h = hash.to_string();
@@ -528,6 +571,10 @@ async fn content(
     }
     Ok(resp)
 }
+
+#[cfg(test)]
+#[path = "listener_tests.rs"]
+mod tls_tests;
 
 #[cfg(test)]
 mod tests {

@@ -265,9 +265,10 @@ pub async fn run(
         );
     }
     let mut svc = svc;
+    let clock = svc.clock().clone();
     let (tls, fingerprint) = {
         let pki = svc.pki()?;
-        (pki.server_config()?, pki.ca_fingerprint())
+        (pki.server_config(clock)?, pki.ca_fingerprint())
     };
     let conns = limits::Connections::new(opts.max_polls, opts.checkin_secs);
     tracing::info!(
@@ -334,9 +335,10 @@ pub async fn run(
     Ok(())
 }
 
-/// Background rules: destinations that stopped polling go offline, and
-/// the retention rules delete old tasks (at start, then every few seconds:
-/// both are one indexed query when there is nothing to do).
+/// Background rules: destinations that stopped polling go offline, the
+/// retention rules delete old tasks, and the server certificate is issued
+/// again when due (at start, then every few seconds: each is one indexed
+/// query or a comparison when there is nothing to do).
 async fn sweep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     // Silent for two held polls, or past the longest check-in interval.
     let checkin_max = core.conns.checkin_secs * 4 / 3 + 1;
@@ -346,7 +348,10 @@ async fn sweep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             .call(move |svc| {
                 svc.mark_offline(stale)?;
                 svc.prune_events()?;
-                svc.apply_retention()
+                let expired = svc.apply_retention();
+                // A comparison, unless the server certificate is due.
+                svc.refresh_server_cert()?;
+                expired
             })
             .await;
         // Refused enrolments beyond each address's first few of a minute:

@@ -8,7 +8,7 @@ use crate::model::{Destination, DestinationId, Level, Token};
 use crate::pki;
 use crate::proto::{
     AgentInfo, Assignment, EnrollRequest, EnrollResponse, MoveOrder, PackageRef, PollResponse,
-    Report,
+    RenewResponse, Report,
 };
 use crate::store::destinations::Host;
 use crate::store::{destinations, events, tasks, tokens};
@@ -216,7 +216,7 @@ impl Service {
                 req.name, req.name
             )));
         }
-        let (cert_pem, cert_fp) = self.pki()?.sign_agent(&req.csr_pem, &req.name)?;
+        let signed = self.pki()?.sign_agent(&req.csr_pem, &req.name, now)?;
         let status = if tok.auto_approve {
             DestStatus::Online
         } else {
@@ -240,21 +240,28 @@ impl Service {
             ),
         );
         self.store.write(|tx| {
-            destinations::insert(
+            let id = destinations::insert(
                 tx,
                 &req.name,
                 status,
                 host(&req.info),
-                &cert_fp,
+                &signed.fingerprint,
                 tok.id,
                 now,
+            )?;
+            destinations::set_certificate(
+                tx,
+                id,
+                &signed.fingerprint,
+                None,
+                signed.validity.not_after,
             )?;
             tokens::used(tx, tok.id)?;
             events::append(tx, &ev)?;
             Ok(())
         })?;
         Ok(EnrollResponse {
-            cert_pem,
+            cert_pem: signed.cert_pem,
             ca_pem,
             status,
         })
@@ -263,6 +270,68 @@ impl Service {
     /// Who a client certificate belongs to: (destination, status).
     pub fn agent_identity(&self, fingerprint: &str) -> Result<Option<(DestinationId, DestStatus)>> {
         destinations::by_fingerprint(self.store.conn(), fingerprint)
+    }
+
+    /// Signs a new certificate for the agent of `dest`, which asked with
+    /// the certificate whose fingerprint is `asked_with`. The new one is
+    /// the destination's from now on; the one it asked with stays accepted
+    /// until it expires, so an agent that dies before it saved the new
+    /// certificate goes on with the old (and renews again), and requests
+    /// and downloads under way with the old one finish. Any other
+    /// certificate of the destination (one a renewal signed and the agent
+    /// never saved) is no longer accepted.
+    pub fn renew_certificate(
+        &mut self,
+        dest: DestinationId,
+        asked_with: &str,
+        csr_pem: &str,
+    ) -> Result<RenewResponse> {
+        let now = self.clock.now();
+        let d = destinations::by_id(self.store.conn(), dest)?
+            .ok_or_else(|| anyhow!("destination {dest} was removed"))?;
+        let signed = self.pki()?.sign_agent(csr_pem, &d.name, now)?;
+        let ev = self.event(
+            Level::Info,
+            "agent.renewed",
+            format!("destination {}", d.name),
+            format!(
+                "new certificate, valid until {}",
+                crate::clock::rfc3339(signed.validity.not_after)
+            ),
+        );
+        self.store.write(|tx| {
+            destinations::set_certificate(
+                tx,
+                dest,
+                &signed.fingerprint,
+                Some(asked_with),
+                signed.validity.not_after,
+            )?;
+            events::append(tx, &ev)?;
+            Ok(())
+        })?;
+        Ok(RenewResponse {
+            cert_pem: signed.cert_pem,
+        })
+    }
+
+    /// Issues a new server certificate when the one the listener presents
+    /// is due (`pki::ServerPki::refresh_server`), with its event.
+    pub fn refresh_server_cert(&mut self) -> Result<()> {
+        let now = self.clock.now();
+        if let Some(v) = self.pki()?.refresh_server(now)? {
+            let ev = self.event(
+                Level::Info,
+                "server.certificate",
+                String::new(),
+                format!(
+                    "new server certificate, valid until {}",
+                    crate::clock::rfc3339(v.not_after)
+                ),
+            );
+            self.store.write(|tx| events::append(tx, &ev))?;
+        }
+        Ok(())
     }
 
     // ---- destinations ---------------------------------------------------

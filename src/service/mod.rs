@@ -72,7 +72,10 @@ impl Service {
     /// The server PKI, created on first use.
     pub fn pki(&mut self) -> Result<&ServerPki> {
         if self.pki.is_none() {
-            self.pki = Some(ServerPki::load_or_create(&self.data.tls_dir())?);
+            self.pki = Some(ServerPki::load_or_create(
+                &self.data.tls_dir(),
+                self.clock.now(),
+            )?);
         }
         self.pki.as_ref().ok_or_else(|| anyhow!("PKI not loaded"))
     }

@@ -489,3 +489,101 @@ fn a_copy_of_a_task_whose_start_has_passed_starts_at_once() {
     let copy = f.svc.copy_task(t.id, None, None).unwrap();
     assert_eq!(copy.start_at, None);
 }
+
+/// Enrols `name` with a fresh auto-approving token; returns the
+/// certificate's fingerprint.
+fn enrol(f: &mut Fixture, name: &str) -> String {
+    let token = f.svc.create_token(None, true).unwrap().token.unwrap();
+    let (_key, csr_pem) = crate::pki::agent_key_and_csr(name).unwrap();
+    let r = f
+        .svc
+        .enroll(crate::proto::EnrollRequest {
+            token,
+            name: name.into(),
+            csr_pem,
+            info: AgentInfo::default(),
+        })
+        .unwrap();
+    crate::pki::fingerprint_pem(&r.cert_pem).unwrap()
+}
+
+/// Renews the certificate of the agent that shows `with`; returns the
+/// new one's fingerprint.
+fn renew(f: &mut Fixture, with: &str) -> String {
+    let (dest, _) = f.svc.agent_identity(with).unwrap().unwrap();
+    let (_key, csr) = crate::pki::agent_key_and_csr("x").unwrap();
+    let r = f.svc.renew_certificate(dest, with, &csr).unwrap();
+    crate::pki::fingerprint_pem(&r.cert_pem).unwrap()
+}
+
+/// A renewed certificate is the destination's; the one it replaces works
+/// on (until it expires), so a renewal whose answer never reached the
+/// agent leaves its certificate working, and the agent renews again with
+/// it. The next renewal retires everything but its own two.
+#[test]
+fn a_renewal_keeps_the_certificate_it_replaces_until_the_next() {
+    let mut f = fixture();
+    let old = enrol(&mut f, "pc-1");
+    let d = f.svc.destination("pc-1").unwrap();
+    assert_eq!(
+        d.cert_expires_at.as_deref(),
+        Some(crate::clock::rfc3339(T0 + 365 * DAY).as_str())
+    );
+    let is = |f: &Fixture, fp: &str| f.svc.agent_identity(fp).unwrap();
+    let pc1 = Some((d.id, DestStatus::Online));
+
+    // The answer is lost: the agent goes on with the old certificate.
+    f.clock.advance(250 * DAY);
+    let lost = renew(&mut f, &old);
+    assert_eq!(is(&f, &old), pc1);
+    assert_eq!(is(&f, &lost), pc1);
+    // It renews again with the old one: the lost one is nobody's now.
+    let new = renew(&mut f, &old);
+    assert_eq!(is(&f, &lost), None);
+    assert_eq!(is(&f, &new), pc1);
+    assert_eq!(is(&f, &old), pc1);
+    let d = f.svc.destination("pc-1").unwrap();
+    assert_eq!(
+        d.cert_expires_at.as_deref(),
+        Some(crate::clock::rfc3339(T0 + 250 * DAY + 365 * DAY).as_str())
+    );
+    // The next renewal, with the new one, retires the old.
+    f.clock.advance(250 * DAY);
+    let next = renew(&mut f, &new);
+    assert_eq!(is(&f, &old), None);
+    assert_eq!(is(&f, &new), pc1);
+    assert_eq!(is(&f, &next), pc1);
+    let renewed = f
+        .svc
+        .events_tail(50)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "agent.renewed" && e.subject == "destination pc-1")
+        .count();
+    assert_eq!(renewed, 3);
+}
+
+/// The server certificate is issued again when a third of its life is
+/// left, with an event; before that, checking changes nothing.
+#[test]
+fn the_server_certificate_is_refreshed_when_due_with_its_event() {
+    let mut f = fixture();
+    let before = f.svc.pki().unwrap().server_validity();
+    let issued = |f: &Fixture| {
+        f.svc
+            .events_tail(50)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "server.certificate")
+            .count()
+    };
+    f.clock.advance(200 * DAY);
+    f.svc.refresh_server_cert().unwrap();
+    assert_eq!(f.svc.pki().unwrap().server_validity(), before);
+    assert_eq!(issued(&f), 0);
+    f.clock.advance(50 * DAY);
+    f.svc.refresh_server_cert().unwrap();
+    let after = f.svc.pki().unwrap().server_validity();
+    assert_eq!(after.not_after, T0 + 250 * DAY + 365 * DAY);
+    assert_eq!(issued(&f), 1);
+}

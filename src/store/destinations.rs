@@ -22,7 +22,7 @@ fn select() -> String {
             d.created_at,
             (SELECT COUNT(*) FROM task_destinations td WHERE td.destination_id = d.id
                AND td.status IN {}),
-            d.move_to
+            d.move_to, d.cert_expires_at
          FROM destinations d",
         in_list(&WorkState::UNFINISHED)
     )
@@ -40,6 +40,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Destination> {
         enrolled_at: rfc3339(r.get(7)?),
         running_work: r.get(8)?,
         moving_to: r.get(9)?,
+        cert_expires_at: r.get::<_, Option<i64>>(10)?.map(rfc3339),
     })
 }
 
@@ -63,14 +64,46 @@ pub fn by_id(c: &Connection, id: DestinationId) -> Result<Option<Destination>> {
     )
 }
 
-/// The destination a client certificate belongs to, with its status.
+/// The destination a client certificate belongs to, with its status: its
+/// current certificate, or the one its last renewal replaced (whose end
+/// the listener checks like any other).
 pub fn by_fingerprint(c: &Connection, fp: &str) -> Result<Option<(DestinationId, DestStatus)>> {
+    let row = |r: &Row| Ok((r.get(0)?, r.get(1)?));
+    let current = c
+        .one(
+            "SELECT id, status FROM destinations WHERE cert_fingerprint = ?1",
+            [fp],
+            row,
+        )
+        .optional()?;
+    if current.is_some() {
+        return Ok(current);
+    }
     Ok(c.one(
-        "SELECT id, status FROM destinations WHERE cert_fingerprint = ?1",
+        "SELECT id, status FROM destinations WHERE prev_fingerprint = ?1",
         [fp],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        row,
     )
     .optional()?)
+}
+
+/// Records a destination's new certificate: `fingerprint`, and
+/// `replaced` (the one the agent asked with, accepted until it expires);
+/// any other certificate of the destination is no longer accepted.
+pub fn set_certificate(
+    c: &Connection,
+    id: DestinationId,
+    fingerprint: &str,
+    replaced: Option<&str>,
+    expires_at: UnixTime,
+) -> Result<()> {
+    c.exec(
+        "UPDATE destinations SET cert_fingerprint = ?2, prev_fingerprint = ?3,
+             cert_expires_at = ?4
+         WHERE id = ?1",
+        params![id, fingerprint, replaced, expires_at],
+    )?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

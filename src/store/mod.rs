@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_live.sql"),
     include_str!("migrations/004_unfinished.sql"),
     include_str!("migrations/005_revisions.sql"),
+    include_str!("migrations/006_certificates.sql"),
 ];
 
 pub struct Store {

@@ -33,7 +33,7 @@ pub(super) async fn progress(
         ..report_for(a, transferred)
     };
     let _ = agent
-        .client
+        .client()
         .post(format!("{}/v1/report", agent.base))
         .json(&r)
         .timeout(Duration::from_secs(10))
@@ -79,8 +79,9 @@ pub(super) async fn perform(
     }
     progress(agent, a, ReportStatus::Transferring, 0, None).await;
     let cache = agent.data.join("cache");
+    let client = agent.client();
     let fetcher = Fetcher {
-        client: &agent.client,
+        client: &client,
         base: &agent.base,
         cache: &cache,
     };

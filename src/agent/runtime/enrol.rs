@@ -18,8 +18,20 @@ use crate::proto::{EnrollRequest, EnrollResponse};
 pub(super) struct Identity {
     pub(super) server: String,
     pub(super) name: String,
-    ca_pem: String,
-    cert_pem: String,
+    pub(super) ca_pem: String,
+    pub(super) cert_pem: String,
+}
+
+/// A renewal's new key and identity, written as one file before they
+/// replace `key.pem` and `identity.json`: a crash between those two writes
+/// would leave a key that does not match the certificate. Whoever loads
+/// the identity next finishes what this file says ([`load_identity`]).
+const RENEWED: &str = "renewed.json";
+
+#[derive(Serialize, Deserialize)]
+struct Renewed {
+    identity: Identity,
+    key_pem: String,
 }
 
 /// A default destination name from the host name: what `check_name` takes.
@@ -43,7 +55,13 @@ pub(super) fn default_name() -> String {
 /// certificate and trusts only the CA received at enrolment.
 pub(super) fn client_for(data: &Path, id: &Identity) -> Result<reqwest::Client> {
     let key_pem = std::fs::read_to_string(data.join("key.pem")).context("agent key")?;
-    let tls = pki::agent_client_config(&id.ca_pem, &id.cert_pem, &key_pem)?;
+    client_with(id, &key_pem)
+}
+
+/// The client of [`client_for`] with `key_pem`; refused if the key is not
+/// the certificate's.
+pub(super) fn client_with(id: &Identity, key_pem: &str) -> Result<reqwest::Client> {
+    let tls = pki::agent_client_config(&id.ca_pem, &id.cert_pem, key_pem)?;
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .connect_timeout(Duration::from_secs(10))
@@ -58,7 +76,35 @@ pub(super) fn save_identity(data: &Path, id: &Identity, key_pem: &str) -> Result
     pki::write_private(&data.join("identity.json"), &serde_json::to_vec_pretty(id)?)
 }
 
+/// Replaces key and identity with a renewal's, through [`RENEWED`].
+pub(super) fn save_renewed(data: &Path, id: &Identity, key_pem: &str) -> Result<()> {
+    let renewed = Renewed {
+        identity: id.clone(),
+        key_pem: key_pem.to_string(),
+    };
+    pki::write_private(&data.join(RENEWED), &serde_json::to_vec(&renewed)?)?;
+    finish_renewal(data)
+}
+
+/// Puts the key and identity of a renewal in place, if one is waiting.
+fn finish_renewal(data: &Path) -> Result<()> {
+    let p = data.join(RENEWED);
+    let text = match std::fs::read(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", p.display())),
+    };
+    // Written whole or not at all (a rename); past a damaged one the
+    // identity in place, which the server still accepts, goes on.
+    match serde_json::from_slice::<Renewed>(&text) {
+        Ok(r) => save_identity(data, &r.identity, &r.key_pem)?,
+        Err(e) => tracing::warn!("{}: damaged ({e}); ignored", p.display()),
+    }
+    std::fs::remove_file(&p).with_context(|| format!("{}: cannot remove", p.display()))
+}
+
 pub(super) fn load_identity(dir: &Path) -> Result<Option<Identity>> {
+    finish_renewal(dir)?;
     let p = dir.join("identity.json");
     match std::fs::read_to_string(&p) {
         Ok(t) => Ok(Some(
@@ -141,4 +187,56 @@ fn is_tls_rejection(e: &reqwest::Error) -> bool {
         src = s.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(cert: &str) -> Identity {
+        Identity {
+            server: "127.0.0.1:7443".into(),
+            name: "pc-1".into(),
+            ca_pem: "CA".into(),
+            cert_pem: cert.into(),
+        }
+    }
+
+    /// An agent that died after its renewal reached the disk, before key
+    /// and certificate were both in place, starts with the pair renewed:
+    /// never with a key that is not its certificate's.
+    #[test]
+    fn a_renewal_cut_short_is_finished_at_the_next_load() {
+        let t = tempfile::tempdir().unwrap();
+        save_identity(t.path(), &identity("old cert"), "old key").unwrap();
+        let renewed = Renewed {
+            identity: identity("new cert"),
+            key_pem: "new key".into(),
+        };
+        pki::write_private(
+            &t.path().join(RENEWED),
+            &serde_json::to_vec(&renewed).unwrap(),
+        )
+        .unwrap();
+        // As if the key had been replaced and then the power went.
+        pki::write_private(&t.path().join("key.pem"), b"new key").unwrap();
+        let id = load_identity(t.path()).unwrap().unwrap();
+        assert_eq!(id.cert_pem, "new cert");
+        let key = std::fs::read_to_string(t.path().join("key.pem")).unwrap();
+        assert_eq!(key, "new key");
+        assert!(!t.path().join(RENEWED).exists());
+
+        // A damaged one is set aside; what is in place stays.
+        std::fs::write(t.path().join(RENEWED), b"{\"ident").unwrap();
+        let id = load_identity(t.path()).unwrap().unwrap();
+        assert_eq!(id.cert_pem, "new cert");
+        assert!(!t.path().join(RENEWED).exists());
+
+        save_renewed(t.path(), &identity("third cert"), "third key").unwrap();
+        assert_eq!(
+            load_identity(t.path()).unwrap().unwrap().cert_pem,
+            "third cert"
+        );
+        assert!(!t.path().join(RENEWED).exists());
+    }
 }

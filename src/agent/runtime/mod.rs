@@ -7,11 +7,13 @@
 //! disk until the server acknowledges them, so a crash or a server restart
 //! loses none).
 //!
-//! Enrolment and the identity it leaves are in `enrol.rs`.
+//! Enrolment and the identity it leaves are in `enrol.rs`; the
+//! certificate's renewal, a fourth task, in `renew.rs`.
 
 mod attempt;
 mod enrol;
 mod inflight;
+mod renew;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -64,7 +66,8 @@ pub fn hostname() -> String {
 }
 
 struct Agent {
-    client: reqwest::Client,
+    /// Replaced when the certificate is renewed (`renew.rs`).
+    client: Mutex<reqwest::Client>,
     base: String,
     data: PathBuf,
     info: AgentInfo,
@@ -82,6 +85,23 @@ struct Agent {
     reports: Notify,
 }
 
+impl Agent {
+    /// The client that authenticates with the agent's current certificate.
+    fn client(&self) -> reqwest::Client {
+        self.client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_client(&self, client: reqwest::Client) {
+        *self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+    }
+}
+
 /// Runs the agent until `shutdown` resolves or the server turns it away.
 pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let _lock = prepare(&cfg)?;
@@ -95,6 +115,10 @@ pub async fn run(cfg: AgentConfig, shutdown: impl std::future::Future<Output = (
             r = serve_one(&cfg, &id) => r?,
             _ = &mut shutdown => return Ok(()),
         };
+        // The certificate may have been renewed meanwhile.
+        if let Some(current) = load_identity(&cfg.data)? {
+            id = current;
+        }
         // Ordered to another server: enrol there first, and only then tell
         // this one we left, so a failed move leaves the agent where it was.
         let (new_id, key) = enrol(&order.server, &order.token, &id.name).await?;
@@ -182,7 +206,7 @@ async fn ensure_enrolled(cfg: &AgentConfig) -> Result<Identity> {
 /// away (an error).
 async fn serve_one(cfg: &AgentConfig, id: &Identity) -> Result<MoveOrder> {
     let agent = Arc::new(Agent {
-        client: client_for(&cfg.data, id)?,
+        client: Mutex::new(client_for(&cfg.data, id)?),
         base: format!("https://{}", id.server),
         data: cfg.data.clone(),
         info: agent_info(),
@@ -197,9 +221,11 @@ async fn serve_one(cfg: &AgentConfig, id: &Identity) -> Result<MoveOrder> {
     let (tx, rx) = mpsc::unbounded_channel();
     let worker = tokio::spawn(worker(agent.clone(), rx));
     let reporter = tokio::spawn(reporter(agent.clone()));
+    let renewer = tokio::spawn(renew::renewer(agent.clone(), id.clone()));
     let result = poller(agent.clone(), tx).await;
     worker.abort();
     reporter.abort();
+    renewer.abort();
     result
 }
 
@@ -235,7 +261,7 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
             known,
         };
         let sent = agent
-            .client
+            .client()
             .post(format!("{}/v1/poll", agent.base))
             .json(&req)
             .timeout(Duration::from_secs(POLL_WAIT_SECS + 20))
@@ -257,6 +283,11 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
                 tokio::time::sleep(jitter(wait)).await;
                 wait = (wait * 2).min(Duration::from_secs(30));
                 continue;
+            }
+            Err(e) if crate::pki::refused_as_expired(&e) => {
+                bail!(
+                    "the server refused this agent's certificate as expired: enrol again with a new token"
+                )
             }
             Err(e) => {
                 tracing::warn!("poll: {}; retrying in {wait:?}", root_cause(&e));
@@ -494,7 +525,7 @@ async fn reporter(agent: Arc<Agent>) {
                 continue;
             };
             let sent = agent
-                .client
+                .client()
                 .post(format!("{}/v1/report", agent.base))
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body)

@@ -1,11 +1,12 @@
 //! The agent under hostile conditions: killed mid-install, cancelled
 //! mid-extraction, a disk that refuses its reports, secrets in its
-//! environment. A real `courier serve` and a real agent process, whose
+//! environment, its certificate renewed (and the renewal lost). A real `courier serve` and a real agent process, whose
 //! environment and death the tests control.
 
 mod cancel;
 mod crash;
 mod env;
+mod renewal;
 mod reports;
 
 use std::fs::{self, OpenOptions};
@@ -91,6 +92,29 @@ impl Dest {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Waits for the agent to end by itself; its exit status and stderr.
+    pub fn wait_exit(&mut self) -> (std::process::ExitStatus, String) {
+        let end = std::time::Instant::now() + DEADLINE;
+        let child = self.child.as_mut().expect("agent running");
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status;
+            }
+            if std::time::Instant::now() >= end {
+                let story = self.diagnostics();
+                self.kill();
+                panic!(
+                    "agent {} still runs; it should have stopped\n{story}",
+                    self.name
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        self.child = None;
+        let stderr = fs::read_to_string(self.dir.path().join("agent.stderr")).unwrap_or_default();
+        (status, stderr)
     }
 
     /// The agent's log so far.

@@ -67,6 +67,7 @@ fn destination(id: i64, name: &str, status: &str, os: &str, seen: Option<&str>) 
         enrolled_at: "2025-05-30T08:00:00Z".into(),
         running_work: 0,
         moving_to: None,
+        cert_expires_at: None,
     }
 }
 
