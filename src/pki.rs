@@ -68,12 +68,10 @@ pub struct Validity {
 impl Validity {
     /// The validity of a DER certificate.
     pub fn of_der(der: &[u8]) -> Result<Validity> {
-        let (_, cert) =
-            x509_parser::parse_x509_certificate(der).map_err(|e| anyhow!("certificate: {e}"))?;
-        let v = cert.validity();
+        let (not_before, not_after) = validity::read(der)?;
         Ok(Validity {
-            not_before: v.not_before.timestamp(),
-            not_after: v.not_after.timestamp(),
+            not_before,
+            not_after,
         })
     }
 
@@ -613,3 +611,6 @@ pub fn token_digest(secret: &str) -> String {
 #[cfg(test)]
 #[path = "pki_tests.rs"]
 mod tests;
+
+#[path = "pki_validity.rs"]
+mod validity;
