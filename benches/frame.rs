@@ -155,6 +155,7 @@ fn task_list(big: &Task) -> Vec<Task> {
 fn destinations() -> Vec<Destination> {
     (0..200)
         .map(|i| Destination {
+            software: None,
             id: i,
             name: format!("pc-{i:06}"),
             status: ["online", "offline", "pending", "rejected"][i as usize % 4]

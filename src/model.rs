@@ -122,6 +122,9 @@ pub struct Destination {
     /// before); null for one signed before certificates expired.
     #[serde(default)]
     pub cert_expires_at: Option<String>,
+    /// The software its agent last listed (`dest show` only), by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<Vec<Software>>,
 }
 
 /// One destination of one task.
@@ -263,4 +266,38 @@ pub struct Status {
 /// Bytes as people read them ("1.5 MiB").
 pub fn human_size(n: u64) -> String {
     humansize::format_size(n, humansize::BINARY)
+}
+
+/// One program in a destination's software inventory, as its agent read
+/// it (`dest show --json`: `software`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Software {
+    pub name: String,
+    pub version: Option<String>,
+    pub publisher: Option<String>,
+    /// Where the agent read it: `registry`, `dpkg` or `rpm`.
+    pub source: String,
+    /// The Windows Installer ProductCode, when the entry is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_code: Option<String>,
+    /// The command that removes it.
+    pub uninstall: Option<String>,
+    /// Whether that command runs without asking anyone.
+    #[serde(default)]
+    pub quiet: bool,
+}
+
+/// A title across the fleet (`software list`): its versions and the
+/// destinations that have each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoftwareTitle {
+    pub name: String,
+    pub publisher: Option<String>,
+    pub versions: Vec<SoftwareVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoftwareVersion {
+    pub version: Option<String>,
+    pub destinations: Vec<String>,
 }

@@ -38,6 +38,21 @@ pub struct EnrollResponse {
     pub status: DestStatus,
 }
 
+/// `POST /v1/inventory`: the software installed on the agent's computer,
+/// sent whole with a digest of it; the server keeps the last one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inventory {
+    pub digest: String,
+    pub programs: Vec<crate::model::Software>,
+}
+
+/// The answer to a poll or an inventory: the digest of the inventory the
+/// server holds for this agent, so the agent knows whether to send it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InventoryHeld {
+    pub digest: Option<String>,
+}
+
 /// `POST /v1/renew` (with the agent's current certificate): a new
 /// certificate for the same destination, for the key of `csr_pem`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,5 +176,116 @@ impl ReportStatus {
             ReportStatus::Succeeded => WorkState::Succeeded,
             ReportStatus::Failed => WorkState::Failed,
         }
+    }
+}
+
+/// The most programs an inventory may list (a Linux server with every
+/// package of a distribution has a few thousand).
+pub const MAX_PROGRAMS: usize = 20_000;
+
+/// Whether the server takes this inventory entry: a name, fields within
+/// their lengths, no control characters (they would reach admins'
+/// terminals), a known source. The agent leaves out what would fail.
+pub fn check_software(s: &crate::model::Software) -> Result<(), String> {
+    let text = |what: &str, v: &str, max: usize| -> Result<(), String> {
+        if v.len() > max {
+            return Err(format!("{what} longer than {max} bytes"));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(format!("{what} holds control characters"));
+        }
+        Ok(())
+    };
+    if s.name.trim().is_empty() {
+        return Err("a program without a name".into());
+    }
+    text("name", &s.name, 256)?;
+    for (what, v, max) in [
+        ("version", &s.version, 128),
+        ("publisher", &s.publisher, 256),
+        ("uninstall command", &s.uninstall, 4096),
+        ("product code", &s.product_code, 38),
+    ] {
+        if let Some(v) = v {
+            text(what, v, max)?;
+        }
+    }
+    if !matches!(s.source.as_str(), "registry" | "dpkg" | "rpm") {
+        return Err(format!("unknown source {:?}", s.source));
+    }
+    Ok(())
+}
+
+/// Whether the server takes this inventory: a BLAKE3 digest, at most
+/// `MAX_PROGRAMS` entries, each one `check_software` takes.
+pub fn check_inventory(inv: &Inventory) -> Result<(), String> {
+    if inv.digest.len() != 64 || !inv.digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("the digest is not 64 hex digits".into());
+    }
+    if inv.programs.len() > MAX_PROGRAMS {
+        return Err(format!(
+            "{} programs, more than the {MAX_PROGRAMS} an inventory may list",
+            inv.programs.len()
+        ));
+    }
+    for (i, p) in inv.programs.iter().enumerate() {
+        check_software(p).map_err(|e| format!("program {}: {e}", i + 1))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Software;
+
+    fn program(name: &str) -> Software {
+        Software {
+            name: name.into(),
+            version: Some("1.0".into()),
+            publisher: None,
+            source: "registry".into(),
+            product_code: None,
+            uninstall: Some("uninstall.exe /S".into()),
+            quiet: true,
+        }
+    }
+
+    /// What a hostile agent might send is refused, each with its reason.
+    #[test]
+    fn inventories_are_bounded_and_printable() {
+        let ok = Inventory {
+            digest: "a".repeat(64),
+            programs: vec![program("7-Zip")],
+        };
+        assert_eq!(check_inventory(&ok), Ok(()));
+        let bad = |f: &dyn Fn(&mut Inventory)| {
+            let mut inv = ok.clone();
+            f(&mut inv);
+            check_inventory(&inv).unwrap_err()
+        };
+        assert_eq!(
+            bad(&|i| i.digest = "xyz".into()),
+            "the digest is not 64 hex digits"
+        );
+        assert_eq!(
+            bad(&|i| i.programs[0].name = "evil\x1b]0;owned\x07".into()),
+            "program 1: name holds control characters"
+        );
+        assert_eq!(
+            bad(&|i| i.programs[0].name = " ".into()),
+            "program 1: a program without a name"
+        );
+        assert_eq!(
+            bad(&|i| i.programs[0].uninstall = Some("x".repeat(5000))),
+            "program 1: uninstall command longer than 4096 bytes"
+        );
+        assert_eq!(
+            bad(&|i| i.programs[0].source = "apt".into()),
+            "program 1: unknown source \"apt\""
+        );
+        assert!(
+            bad(&|i| i.programs = vec![program("p"); MAX_PROGRAMS + 1]).contains("20001 programs")
+        );
     }
 }

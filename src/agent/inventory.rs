@@ -61,6 +61,9 @@ pub struct InstalledProgram {
     pub product_code: Option<String>,
     /// The command that removes it, silently where the program gives one.
     pub uninstall: Option<String>,
+    /// Whether `uninstall` runs without asking anyone (a quiet uninstall
+    /// string, `msiexec /x … /qn`, the package manager's removal).
+    pub quiet: bool,
     pub source: Source,
     /// The registry view of a Windows entry.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,6 +71,16 @@ pub struct InstalledProgram {
     /// The registry subkey, or the package's name: for whoever needs to
     /// look further.
     pub key: String,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Registry => "registry",
+            Source::Dpkg => "dpkg",
+            Source::Rpm => "rpm",
+        }
+    }
 }
 
 impl InstalledProgram {
@@ -119,15 +132,16 @@ pub fn programs(entries: Vec<RawEntry>) -> Vec<InstalledProgram> {
                 }
             }
             let product_code = is_guid(&e.key).then(|| e.key.to_ascii_uppercase());
-            let uninstall = e
-                .text("QuietUninstallString")
-                .or_else(|| e.text("UninstallString"));
+            let quiet_string = e.text("QuietUninstallString");
+            let quiet = quiet_string.is_some() || product_code.is_some();
+            let uninstall = quiet_string.or_else(|| e.text("UninstallString"));
             Some(InstalledProgram {
                 name,
                 version: e.text("DisplayVersion"),
                 publisher: e.text("Publisher"),
                 product_code,
                 uninstall,
+                quiet,
                 source: Source::Registry,
                 view: Some(e.view),
                 key: e.key,
@@ -219,6 +233,7 @@ pub fn from_dpkg(text: &str) -> Vec<InstalledProgram> {
                 uninstall: Some(format!(
                     "DEBIAN_FRONTEND=noninteractive apt-get remove -y {name}"
                 )),
+                quiet: true,
                 source: Source::Dpkg,
                 view: None,
                 key: name.to_string(),
@@ -247,6 +262,7 @@ pub fn from_rpm(text: &str) -> Vec<InstalledProgram> {
                 publisher: f.next().map(str::trim).filter(|v| known(v)).map(Into::into),
                 product_code: None,
                 uninstall: Some(format!("rpm -e {name}")),
+                quiet: true,
                 source: Source::Rpm,
                 view: None,
                 key: name.to_string(),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::model::{
-    Destination, Event, Failure, Kind, Package, Status, Task, TaskDestination, Token,
+    Destination, Event, Failure, Kind, Package, SoftwareTitle, Status, Task, TaskDestination, Token,
 };
 
 /// `courier package add`.
@@ -90,6 +90,10 @@ pub enum Request {
     DestList,
     DestShow {
         name: String,
+    },
+    /// Titles across the fleet's inventories whose name holds `name`.
+    SoftwareList {
+        name: Option<String>,
     },
     DestApprove {
         name: String,
@@ -170,6 +174,7 @@ impl Request {
             | Request::TokenList
             | Request::DestList
             | Request::DestShow { .. }
+            | Request::SoftwareList { .. }
             | Request::TaskSummaries
             | Request::TaskBrief { .. }
             | Request::TaskDestination { .. }
@@ -220,7 +225,7 @@ pub enum Response {
     Packages(Vec<Package>),
     Token(Token),
     Tokens(Vec<Token>),
-    Destination(Destination),
+    Destination(Box<Destination>),
     Destinations(Vec<Destination>),
     Task(Box<Task>),
     Tasks(Vec<Task>),
@@ -229,6 +234,7 @@ pub enum Response {
     Failures(Vec<Failure>),
     Status(Status),
     Events(Vec<Event>),
+    Software(Vec<SoftwareTitle>),
 }
 
 impl Response {
@@ -258,6 +264,7 @@ impl Response {
             Response::Failures(_) => "failures",
             Response::Status(_) => "status",
             Response::Events(_) => "events",
+            Response::Software(_) => "software",
         }
     }
 }
@@ -299,7 +306,7 @@ from_response!(
     Vec<Package> => Packages,
     Token => Token,
     Vec<Token> => Tokens,
-    Destination => Destination,
+    Destination => Destination(box),
     Vec<Destination> => Destinations,
     Task => Task(box),
     Vec<Task> => Tasks,
@@ -308,6 +315,7 @@ from_response!(
     Vec<Failure> => Failures,
     Status => Status,
     Vec<Event> => Events,
+    Vec<SoftwareTitle> => Software,
 );
 
 /// What answers admin requests: the service implements it; the server

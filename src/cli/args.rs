@@ -94,6 +94,9 @@ pub enum Command {
     /// Tasks: install, distribute or uninstall a package on destinations
     #[command(subcommand)]
     Task(TaskCmd),
+    /// Software the destinations' agents report installed
+    #[command(subcommand)]
+    Software(SoftwareCmd),
     /// Show the event log
     Log(LogArgs),
     /// Is a server running for the data dir, agents and work in progress
@@ -184,6 +187,19 @@ pub struct DemoArgs {
     /// No console: wait for the tasks and print how they ended
     #[arg(long)]
     pub headless: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SoftwareCmd {
+    /// Each title across the destinations: its versions and who has each
+    #[command(alias = "ls")]
+    List {
+        /// Only titles whose name holds this (any case)
+        #[arg(long, value_name = "PATTERN")]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

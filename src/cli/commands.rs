@@ -7,12 +7,14 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::args::{DestCmd, LogArgs, MetaArgs, PackageCmd, TaskCmd, TokenCmd};
+use super::args::{DestCmd, LogArgs, MetaArgs, PackageCmd, SoftwareCmd, TaskCmd, TokenCmd};
 use super::render::{Done, Headed, emit};
 use crate::api::{AddPackage, CreateTask, EditPackage};
 use crate::api::{Client, Request};
 use crate::datadir::DataDir;
-use crate::model::{Destination, Event, Package, Status, Task, TaskDestination, Token};
+use crate::model::{
+    Destination, Event, Package, SoftwareTitle, Status, Task, TaskDestination, Token,
+};
 
 /// Runs one admin command against the server for the data dir, or against
 /// the store itself when no server runs, with stdout as its output.
@@ -81,6 +83,15 @@ fn edit_package(meta: MetaArgs) -> EditPackage {
         uninstall_command: meta.uninstall_command,
         folder: meta.folder,
         success_codes: meta.success_codes.map(|c| c.0),
+    }
+}
+
+pub(super) fn software(client: &mut Client, cmd: SoftwareCmd, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        SoftwareCmd::List { name, json } => {
+            let list: Vec<SoftwareTitle> = client.call_as(Request::SoftwareList { name })?;
+            emit(out, &list, json)
+        }
     }
 }
 

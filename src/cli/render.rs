@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::api::ErrorKind;
 use crate::model::human_size;
-use crate::model::{Destination, Event, Kind, Package, Status, Task, TaskDestination, Token};
+use crate::model::{
+    Destination, Event, Kind, Package, SoftwareTitle, Status, Task, TaskDestination, Token,
+};
 use crate::task::WorkState;
 
 /// A reply as the CLI prints it.
@@ -288,7 +290,48 @@ impl Render for Destination {
         for (k, v) in rows {
             writeln!(out, "{k:<11} {v}")?;
         }
+        if let Some(software) = &d.software {
+            writeln!(out, "software    {} programs", software.len())?;
+            if !software.is_empty() {
+                let rows: Vec<Vec<String>> = software
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            format!("  {}", printable(&s.name)),
+                            printable(s.version.as_deref().unwrap_or("-")).into_owned(),
+                            s.source.clone(),
+                            printable(s.publisher.as_deref().unwrap_or("-")).into_owned(),
+                        ]
+                    })
+                    .collect();
+                table(out, &["  NAME", "VERSION", "SOURCE", "PUBLISHER"], &rows)?;
+            }
+        }
         Ok(())
+    }
+}
+
+impl Render for Vec<SoftwareTitle> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.is_empty() {
+            writeln!(
+                out,
+                "no software listed (agents send their inventory once they are approved)"
+            )?;
+            return Ok(());
+        }
+        let mut rows = Vec::new();
+        for t in self {
+            for v in &t.versions {
+                rows.push(vec![
+                    printable(&t.name).into_owned(),
+                    printable(v.version.as_deref().unwrap_or("-")).into_owned(),
+                    v.destinations.len().to_string(),
+                    v.destinations.join(", "),
+                ]);
+            }
+        }
+        table(out, &["NAME", "VERSION", "COUNT", "DESTINATIONS"], &rows)
     }
 }
 

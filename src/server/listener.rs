@@ -82,6 +82,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/report", post(report))
         .route("/v1/leave", post(leave))
         .route("/v1/renew", post(renew))
+        .route("/v1/inventory", get(inventory_held).post(inventory))
         .route("/v1/content/{hash}", get(content))
         .route("/v1/content/{hash}/manifest", get(manifest))
         .with_state(core)
@@ -449,6 +450,35 @@ async fn renew(
     })
     .await?
     .map(Json)
+}
+
+/// The digest of the inventory the server holds for this agent.
+async fn inventory_held(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<crate::proto::InventoryHeld>, ApiError> {
+    let digest = as_agent(&core, &peer, move |svc, dest, _| svc.inventory_digest(dest)).await?;
+    Ok(Json(crate::proto::InventoryHeld { digest }))
+}
+
+/// The agent's software inventory, kept whole. Approved agents only: what
+/// a pending or rejected computer says of itself counts for nothing.
+async fn inventory(
+    State(core): State<Arc<Core>>,
+    Extension(peer): Extension<Peer>,
+    Json(inv): Json<crate::proto::Inventory>,
+) -> Result<StatusCode, ApiError> {
+    crate::proto::check_inventory(&inv)
+        .map_err(|why| ApiError(StatusCode::BAD_REQUEST, format!("inventory refused: {why}")))?;
+    as_agent(&core, &peer, move |svc, dest, status| {
+        if !status.is_approved() {
+            return Ok(Err(format!("destination is {status}")));
+        }
+        svc.take_inventory(dest, &inv).map(Ok)
+    })
+    .await?
+    .map_err(|why| ApiError(StatusCode::FORBIDDEN, why))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Checks that the agent is approved and assigned work that needs `hash`.

@@ -32,7 +32,8 @@ impl Service {
             Request::TokenList => self.tokens()?.into(),
             Request::TokenRevoke { id } => self.revoke_token(id)?.into(),
             Request::DestList => self.destinations()?.into(),
-            Request::DestShow { name } => self.destination(&name)?.into(),
+            Request::DestShow { name } => self.destination_detail(&name)?.into(),
+            Request::SoftwareList { name } => self.software_titles(name.as_deref())?.into(),
             Request::DestApprove { name } => self.approve_destination(&name)?.into(),
             Request::DestReject { name } => self.reject_destination(&name)?.into(),
             Request::DestRm { name } => self

@@ -10,6 +10,7 @@
 mod agents;
 pub use agents::{check_info, check_name};
 mod handle;
+mod software;
 mod task_rules;
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,7 @@ fn select() -> String {
 
 fn from_row(r: &Row) -> rusqlite::Result<Destination> {
     Ok(Destination {
+        software: None,
         id: r.get(0)?,
         name: r.get(1)?,
         status: r.get(2)?,

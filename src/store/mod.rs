@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod destinations;
 pub mod events;
 pub mod packages;
+pub mod software;
 pub mod sql;
 pub mod tasks;
 pub mod tokens;
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_unfinished.sql"),
     include_str!("migrations/005_revisions.sql"),
     include_str!("migrations/006_certificates.sql"),
+    include_str!("migrations/007_inventory.sql"),
 ];
 
 pub struct Store {

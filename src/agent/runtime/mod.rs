@@ -13,6 +13,7 @@
 mod attempt;
 mod enrol;
 mod inflight;
+mod inventory;
 mod renew;
 
 use std::collections::HashSet;
@@ -83,6 +84,9 @@ struct Agent {
     cancel: Notify,
     /// Wakes the reporter when a new report is on disk.
     reports: Notify,
+    /// Wakes the inventory sender after an attempt (it may have changed
+    /// what is installed).
+    inventory: Notify,
 }
 
 impl Agent {
@@ -216,16 +220,19 @@ async fn serve_one(cfg: &AgentConfig, id: &Identity) -> Result<MoveOrder> {
         cancelled: Mutex::new(HashSet::new()),
         cancel: Notify::new(),
         reports: Notify::new(),
+        inventory: Notify::new(),
     });
     tracing::info!(server = %id.server, name = %id.name, "agent started");
     let (tx, rx) = mpsc::unbounded_channel();
     let worker = tokio::spawn(worker(agent.clone(), rx));
     let reporter = tokio::spawn(reporter(agent.clone()));
     let renewer = tokio::spawn(renew::renewer(agent.clone(), id.clone()));
+    let inventory = tokio::spawn(inventory::sender(agent.clone()));
     let result = poller(agent.clone(), tx).await;
     worker.abort();
     reporter.abort();
     renewer.abort();
+    inventory.abort();
     result
 }
 
@@ -431,6 +438,7 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
                 keep_report(&agent.data, &name, &report).await;
                 inflight::end(&agent.data, &name);
                 agent.reports.notify_one();
+                agent.inventory.notify_one();
             }
             None => {
                 tracing::info!(

@@ -57,6 +57,7 @@ fn packages() -> Vec<Package> {
 
 fn destination(id: i64, name: &str, status: &str, os: &str, seen: Option<&str>) -> Destination {
     Destination {
+        software: None,
         id,
         name: name.into(),
         status: status.parse().unwrap(),

@@ -9,6 +9,7 @@ mod enrolment;
 mod full;
 mod hostile;
 mod install;
+mod inventory;
 mod live;
 mod offline;
 mod transfer;

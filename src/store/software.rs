@@ -1,0 +1,135 @@
+//! The `software` table: each destination's inventory, replaced whole when
+//! its agent sends a new one.
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::sql::Cached;
+use crate::clock::UnixTime;
+use crate::model::{DestinationId, Software, SoftwareTitle, SoftwareVersion};
+
+/// The digest of the inventory held for `dest`, if any.
+pub fn digest(c: &Connection, dest: DestinationId) -> Result<Option<String>> {
+    Ok(c.one(
+        "SELECT inventory_digest FROM destinations WHERE id = ?1",
+        params![dest],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()?
+    .flatten())
+}
+
+/// Replaces `dest`'s inventory by `programs`, digest `digest`.
+pub fn replace(
+    c: &Connection,
+    dest: DestinationId,
+    digest: &str,
+    programs: &[Software],
+    at: UnixTime,
+) -> Result<()> {
+    c.exec(
+        "DELETE FROM software WHERE destination_id = ?1",
+        params![dest],
+    )?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO software
+           (destination_id, name, version, publisher, source, product_code, uninstall, quiet)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for p in programs {
+        insert.execute(params![
+            dest,
+            p.name,
+            p.version,
+            p.publisher,
+            p.source,
+            p.product_code,
+            p.uninstall,
+            p.quiet
+        ])?;
+    }
+    c.exec(
+        "UPDATE destinations SET inventory_digest = ?2, inventory_at = ?3 WHERE id = ?1",
+        params![dest, digest, at],
+    )?;
+    Ok(())
+}
+
+/// `dest`'s inventory, by name.
+pub fn of_destination(c: &Connection, dest: DestinationId) -> Result<Vec<Software>> {
+    let mut st = c.prepare_cached(
+        "SELECT name, version, publisher, source, product_code, uninstall, quiet
+         FROM software WHERE destination_id = ?1 ORDER BY name, version",
+    )?;
+    let rows = st.query_map(params![dest], |r| {
+        Ok(Software {
+            name: r.get(0)?,
+            version: r.get(1)?,
+            publisher: r.get(2)?,
+            source: r.get(3)?,
+            product_code: r.get(4)?,
+            uninstall: r.get(5)?,
+            quiet: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every title in the fleet whose name holds `name` (any case; all when
+/// None), with its versions and the destinations that have each.
+pub fn titles(c: &Connection, name: Option<&str>) -> Result<Vec<SoftwareTitle>> {
+    let pattern = name.map(|n| format!("%{}%", escape_like(n)));
+    let mut st = c.prepare_cached(
+        "SELECT s.name, s.version, MAX(s.publisher), d.name
+         FROM software s JOIN destinations d ON d.id = s.destination_id
+         WHERE ?1 IS NULL OR s.name LIKE ?1 ESCAPE '\\'
+         GROUP BY s.name COLLATE NOCASE, s.version, d.id
+         ORDER BY s.name COLLATE NOCASE, s.version, d.name",
+    )?;
+    let rows = st.query_map(params![pattern], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out: Vec<SoftwareTitle> = Vec::new();
+    for row in rows {
+        let (name, version, publisher, dest) = row?;
+        let title = match out.last_mut() {
+            Some(t) if t.name.eq_ignore_ascii_case(&name) => t,
+            _ => {
+                out.push(SoftwareTitle {
+                    name,
+                    publisher: None,
+                    versions: Vec::new(),
+                });
+                out.last_mut().expect("just pushed")
+            }
+        };
+        if title.publisher.is_none() {
+            title.publisher = publisher;
+        }
+        match title.versions.last_mut() {
+            Some(v) if v.version == version => v.destinations.push(dest),
+            _ => title.versions.push(SoftwareVersion {
+                version,
+                destinations: vec![dest],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// `s` with LIKE's wildcards taken literally (escape `\`).
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

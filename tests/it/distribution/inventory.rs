@@ -1,0 +1,121 @@
+//! Software inventories: a real agent on this (Debian) machine lists
+//! dpkg's packages, the server keeps them per destination, shows them in
+//! `dest show` and across the fleet in `software list`; an unchanged
+//! inventory is not sent again, and a pending agent's is not taken.
+
+use serde_json::Value;
+
+use crate::procs::{Agent, DEADLINE, Server, wait_until};
+
+/// Waits until `dest show NAME --json` lists software; returns it.
+fn wait_software(s: &Server, name: &str, a: &Agent) -> Vec<Value> {
+    wait_until(
+        DEADLINE,
+        &format!("{name}'s inventory"),
+        || {
+            let d = s.json(&["dest", "show", name, "--json"]);
+            d["software"].as_array().filter(|l| !l.is_empty()).cloned()
+        },
+        || format!("{}\n{}", a.diagnostics(), s.diagnostics()),
+    )
+}
+
+fn dpkg_here() -> bool {
+    std::path::Path::new("/var/lib/dpkg/status").exists()
+}
+
+#[test]
+fn an_agent_sends_its_inventory_and_the_fleet_lists_it() {
+    if !dpkg_here() {
+        eprintln!("skipped: no dpkg on this machine");
+        return;
+    }
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let mut a = Agent::enrolled(&s, &token, "inv-01");
+    let software = wait_software(&s, "inv-01", &a);
+    let dpkg = software
+        .iter()
+        .find(|p| p["name"] == "dpkg")
+        .unwrap_or_else(|| panic!("dpkg not in the inventory: {software:?}"));
+    assert_eq!(dpkg["source"], "dpkg");
+    assert!(dpkg["version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert_eq!(
+        dpkg["uninstall"],
+        "DEBIAN_FRONTEND=noninteractive apt-get remove -y dpkg"
+    );
+    // As many as dpkg says are installed.
+    let out = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${db:Status-Abbrev}\n"])
+        .output()
+        .unwrap();
+    let installed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("ii"))
+        .count();
+    assert_eq!(software.len(), installed);
+
+    // Across the fleet, by a piece of the name in any case.
+    let titles = s.json(&["software", "list", "--name", "DPK", "--json"]);
+    let titles = titles.as_array().unwrap();
+    let t = titles
+        .iter()
+        .find(|t| t["name"] == "dpkg")
+        .unwrap_or_else(|| panic!("{titles:?}"));
+    assert_eq!(t["versions"][0]["destinations"][0], "inv-01");
+    assert!(titles.iter().all(|t| {
+        t["name"]
+            .as_str()
+            .is_some_and(|n| n.to_lowercase().contains("dpk"))
+    }));
+    let text = s.ok(&["software", "list", "--name", "dpkg"]);
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.contains("inv-01"), "{text}");
+    let text = s.ok(&["dest", "show", "inv-01"]);
+    assert!(
+        text.contains(&format!("software    {installed} programs")),
+        "{text}"
+    );
+
+    // Restarted with nothing changed: nothing sent again.
+    let inventories = |s: &Server| {
+        s.events()
+            .iter()
+            .filter(|e| e["kind"] == "destination.inventory")
+            .count()
+    };
+    assert_eq!(inventories(&s), 1);
+    a.stop();
+    a.start();
+    wait_until(
+        DEADLINE,
+        "the restarted agent to compare its inventory",
+        || {
+            let log = std::fs::read_to_string(a.data().join("agent.log")).ok()?;
+            (log.matches("agent started").count() >= 2).then_some(())
+        },
+        || a.diagnostics(),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(inventories(&s), 1, "{}", a.diagnostics());
+}
+
+#[test]
+fn a_pending_agents_inventory_is_not_taken() {
+    let s = Server::start();
+    let (_, token) = s.token(false);
+    let a = Agent::enrolled(&s, &token, "inv-pending");
+    wait_until(
+        DEADLINE,
+        "the pending agent to be refused its inventory",
+        || {
+            let log = std::fs::read_to_string(a.data().join("agent.log")).ok()?;
+            log.contains("inventory not sent").then_some(())
+        },
+        || format!("{}\n{}", a.diagnostics(), s.diagnostics()),
+    );
+    let d = s.json(&["dest", "show", "inv-pending", "--json"]);
+    assert_eq!(d["software"], serde_json::json!([]), "{d:#}");
+    let titles = s.json(&["software", "list", "--json"]);
+    assert_eq!(titles, serde_json::json!([]));
+}
