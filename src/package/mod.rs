@@ -15,6 +15,7 @@
 mod exe;
 pub(crate) mod inflate;
 mod msi;
+mod msi_bounds;
 pub(crate) mod zip;
 
 use std::fs::File;
@@ -165,8 +166,7 @@ pub fn inspect_with_limit(
     file.seek(SeekFrom::Start(0))?;
     match kind {
         Kind::Msi => {
-            let info = msi::read_properties(BufReader::new(file))
-                .map_err(|why| refused(format!("not a readable MSI: {why}")))?;
+            let info = msi::read_properties(BufReader::new(file)).map_err(refused)?;
             Ok(Inspection::single(Format::Msi, Some(info), None))
         }
         Kind::Exe => {

@@ -5,7 +5,7 @@
 //! directory entry, whose place the compound-file header gives, so it can be
 //! checked from two small windows of a stream without parsing the file.
 
-use std::io::{Read, Seek};
+use std::io::{Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ::msi::{Package, PackageType, Select, Value};
@@ -54,12 +54,21 @@ pub(super) fn is_installer_clsid(clsid: &[u8]) -> bool {
 }
 
 /// Reads ProductName, ProductVersion and ProductCode from an MSI. The error
-/// is the reason, to be put after "... is not a readable MSI: ".
-pub(super) fn read_properties<R: Read + Seek>(reader: R) -> Result<MsiInfo, String> {
+/// is the reason, to be put after "… is ": "not a valid MSI: …" when it
+/// declares more than it holds, "not a readable MSI: …" when the `msi`
+/// crate cannot read it.
+pub(super) fn read_properties<R: Read + Seek>(mut reader: R) -> Result<MsiInfo, String> {
+    // The crate allocates the sizes the file declares before reading them:
+    // those are checked first (`msi_bounds.rs`).
+    super::msi_bounds::check(&mut reader)?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| format!("not a readable MSI: {e}"))?;
     // The file comes from whoever built the package; a parser bug on a
     // malformed one must refuse the package, not take the server down.
     catch_unwind(AssertUnwindSafe(|| read_unguarded(reader)))
         .unwrap_or_else(|_| Err("the MSI parser failed on it".to_string()))
+        .map_err(|why| format!("not a readable MSI: {why}"))
 }
 
 fn read_unguarded<R: Read + Seek>(reader: R) -> Result<MsiInfo, String> {

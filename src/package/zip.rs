@@ -375,7 +375,7 @@ fn choose_installer<R: Read + Seek>(
         let mut file = &spill.file;
         file.seek(SeekFrom::Start(0))?;
         let info = msi::read_properties(BufReader::new(file))
-            .map_err(|why| refused(format!("ZIP entry '{shown}' is not a readable MSI: {why}")))?;
+            .map_err(|why| refused(format!("ZIP entry '{shown}' is {why}")))?;
         Installer {
             path: Some(chosen.path),
             format: Format::Msi,
