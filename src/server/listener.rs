@@ -337,6 +337,7 @@ async fn poll(
     let held = core.conns.polls.clone().try_acquire_owned().ok();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(POLL_WAIT_SECS);
     let req = Arc::new(req);
+    let mut began_as = None;
     loop {
         let (r, c) = (req.clone(), core.clone());
         let (mut resp, due_in, waker, seen) = as_agent(&core, &peer, move |svc, dest, _| {
@@ -378,7 +379,9 @@ async fn poll(
             return Ok(r);
         }
         let answer = |resp: crate::proto::PollResponse| Ok(Json(resp).into_response());
-        if new_work || dropped || resp.move_to.is_some() {
+        // Approved while it waited: the agent hears it at once.
+        let approved = *began_as.get_or_insert(resp.status) != resp.status;
+        if new_work || dropped || approved || resp.move_to.is_some() {
             return answer(resp);
         }
         // Work held back by a start time, a retry backoff or a window comes

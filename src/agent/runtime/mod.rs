@@ -257,6 +257,7 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
     let mut wait = Duration::from_secs(1);
     let mut said_pending = false;
     let mut said_checkin = false;
+    let mut approved = false;
     loop {
         let known: Vec<(i64, i64)> = agent
             .held
@@ -336,6 +337,12 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
                 tokio::time::sleep(p).await;
             }
             continue;
+        }
+        if !approved {
+            // The first answer as an approved agent (after start, or just
+            // approved): an inventory refused while pending goes now.
+            approved = true;
+            agent.inventory.notify_one();
         }
         said_pending = false;
         if let Some(order) = resp.move_to {

@@ -1,7 +1,8 @@
 //! Software inventories: a real agent on this (Debian) machine lists
 //! dpkg's packages, the server keeps them per destination, shows them in
 //! `dest show` and across the fleet in `software list`; an unchanged
-//! inventory is not sent again, and a pending agent's is not taken.
+//! inventory is not sent again, and a pending agent's is not taken until
+//! it is approved.
 
 use serde_json::Value;
 
@@ -118,4 +119,16 @@ fn a_pending_agents_inventory_is_not_taken() {
     assert_eq!(d["software"], serde_json::json!([]), "{d:#}");
     let titles = s.json(&["software", "list", "--json"]);
     assert_eq!(titles, serde_json::json!([]));
+    if !dpkg_here() {
+        return;
+    }
+    // Approved: it comes at once, not at the next retry a minute later.
+    let approved = std::time::Instant::now();
+    s.ok(&["dest", "approve", "inv-pending"]);
+    wait_software(&s, "inv-pending", &a);
+    assert!(
+        approved.elapsed() < std::time::Duration::from_secs(20),
+        "the inventory came {:?} after approval",
+        approved.elapsed()
+    );
 }
