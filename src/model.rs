@@ -275,7 +275,8 @@ pub struct Software {
     pub name: String,
     pub version: Option<String>,
     pub publisher: Option<String>,
-    /// Where the agent read it: `registry`, `dpkg` or `rpm`.
+    /// Where the agent read it: `registry`, `dpkg` or `rpm`; `courier`
+    /// for a package courier installed there (and did not uninstall).
     pub source: String,
     /// The Windows Installer ProductCode, when the entry is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

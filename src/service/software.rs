@@ -42,7 +42,17 @@ impl Service {
     /// A destination with its inventory (`dest show`).
     pub fn destination_detail(&self, name: &str) -> Result<Destination> {
         let mut d = self.destination(name)?;
-        d.software = Some(software::of_destination(self.store.conn(), d.id)?);
+        let c = self.store.conn();
+        let mut list = software::of_destination(c, d.id)?;
+        list.extend(software::by_courier(c, d.id)?);
+        list.sort_by(|a, b| {
+            (a.name.to_lowercase(), &a.version, &a.source).cmp(&(
+                b.name.to_lowercase(),
+                &b.version,
+                &b.source,
+            ))
+        });
+        d.software = Some(list);
         Ok(d)
     }
 

@@ -75,17 +75,67 @@ pub fn of_destination(c: &Connection, dest: DestinationId) -> Result<Vec<Softwar
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The packages courier installed, per destination: an install task's
+/// success not followed by an uninstall task's success for the same
+/// package there (`name`, `version`, `product_code`, `uninstall`,
+/// `destination_id`).
+const BY_COURIER: &str = "
+    SELECT p.name AS name, p.version AS version, p.product_code AS product_code,
+           p.uninstall_command AS uninstall, td.destination_id AS destination_id
+    FROM task_destinations td
+    JOIN tasks t ON t.id = td.task_id
+    JOIN packages p ON p.id = t.package_id
+    WHERE td.status = 'succeeded' AND t.type = 'install' AND p.kind = 'install'
+      AND NOT EXISTS (
+        SELECT 1 FROM task_destinations u JOIN tasks ut ON ut.id = u.task_id
+        WHERE u.destination_id = td.destination_id AND ut.package_id = p.id
+          AND ut.type = 'uninstall' AND u.status = 'succeeded'
+          AND (u.updated_at > td.updated_at
+               OR (u.updated_at = td.updated_at AND ut.id > t.id)))
+      AND NOT EXISTS (
+        SELECT 1 FROM task_destinations l JOIN tasks lt ON lt.id = l.task_id
+        WHERE l.destination_id = td.destination_id AND lt.package_id = p.id
+          AND lt.type = 'install' AND l.status = 'succeeded'
+          AND (l.updated_at > td.updated_at
+               OR (l.updated_at = td.updated_at AND lt.id > t.id)))";
+
+/// What courier itself installed on `dest` and has not uninstalled since
+/// (source `courier`), by name.
+pub fn by_courier(c: &Connection, dest: DestinationId) -> Result<Vec<Software>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT name, version, product_code, uninstall FROM ({BY_COURIER})
+         WHERE destination_id = ?1 ORDER BY name, version"
+    ))?;
+    let rows = st.query_map(params![dest], |r| {
+        Ok(Software {
+            name: r.get(0)?,
+            version: r.get(1)?,
+            publisher: None,
+            source: "courier".into(),
+            product_code: r.get(2)?,
+            uninstall: r.get(3)?,
+            quiet: true,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Every title in the fleet whose name holds `name` (any case; all when
-/// None), with its versions and the destinations that have each.
+/// None), with its versions and the destinations that have each: what
+/// the agents listed and what courier installed.
 pub fn titles(c: &Connection, name: Option<&str>) -> Result<Vec<SoftwareTitle>> {
     let pattern = name.map(|n| format!("%{}%", escape_like(n)));
-    let mut st = c.prepare_cached(
-        "SELECT s.name, s.version, MAX(s.publisher), d.name
-         FROM software s JOIN destinations d ON d.id = s.destination_id
+    let mut st = c.prepare_cached(&format!(
+        "WITH listed AS (
+             SELECT name, version, publisher, destination_id FROM software
+             UNION ALL
+             SELECT name, version, NULL, destination_id FROM ({BY_COURIER}))
+         SELECT s.name, s.version, MAX(s.publisher), d.name
+         FROM listed s JOIN destinations d ON d.id = s.destination_id
          WHERE ?1 IS NULL OR s.name LIKE ?1 ESCAPE '\\'
          GROUP BY s.name COLLATE NOCASE, s.version, d.id
-         ORDER BY s.name COLLATE NOCASE, s.version, d.name",
-    )?;
+         ORDER BY s.name COLLATE NOCASE, s.version, d.name"
+    ))?;
     let rows = st.query_map(params![pattern], |r| {
         Ok((
             r.get::<_, String>(0)?,

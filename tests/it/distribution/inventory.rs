@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::procs::{Agent, DEADLINE, Server, wait_until};
+use crate::procs::{Agent, DEADLINE, Server, create_task, dest, task_id, wait_until};
 
 /// Waits until `dest show NAME --json` lists software; returns it.
 fn wait_software(s: &Server, name: &str, a: &Agent) -> Vec<Value> {
@@ -131,4 +131,62 @@ fn a_pending_agents_inventory_is_not_taken() {
         "the inventory came {:?} after approval",
         approved.elapsed()
     );
+}
+
+/// What courier installed is part of the inventory (source `courier`)
+/// until courier uninstalls it.
+#[test]
+fn what_courier_installed_is_listed_until_it_is_uninstalled() {
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let a = Agent::enrolled(&s, &token, "inv-c");
+    let script = s.input("setup.sh");
+    std::fs::write(&script, "exit 0\n").unwrap();
+    let pkg = super::add_package(
+        &s,
+        &script,
+        &[
+            "--name",
+            "Courier Probe",
+            "--version",
+            "2.1",
+            "--install-command",
+            "sh setup.sh",
+            "--uninstall-command",
+            "true",
+        ],
+    );
+    let listed = |s: &Server| -> Vec<Value> {
+        let d = s.json(&["dest", "show", "inv-c", "--json"]);
+        d["software"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["source"] == "courier")
+            .cloned()
+            .collect()
+    };
+    assert!(listed(&s).is_empty());
+    let t = create_task(&s, &pkg, "inv-c", &[]);
+    s.wait_task_finished(task_id(&t), &[&a]);
+    let mine = listed(&s);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["name"], "Courier Probe");
+    assert_eq!(mine[0]["version"], "2.1");
+    assert_eq!(mine[0]["uninstall"], "true");
+    let titles = s.json(&["software", "list", "--name", "probe", "--json"]);
+    assert_eq!(titles[0]["name"], "Courier Probe", "{titles:#}");
+    assert_eq!(titles[0]["versions"][0]["destinations"][0], "inv-c");
+
+    // Installed again: still one entry.
+    let t = create_task(&s, &pkg, "inv-c", &[]);
+    s.wait_task_finished(task_id(&t), &[&a]);
+    assert_eq!(listed(&s).len(), 1);
+
+    let u = create_task(&s, &pkg, "inv-c", &["--uninstall"]);
+    let u = s.wait_task_finished(task_id(&u), &[&a]);
+    assert_eq!(dest(&u, "inv-c")["status"], "succeeded", "{u:#}");
+    assert!(listed(&s).is_empty());
+    let titles = s.json(&["software", "list", "--name", "probe", "--json"]);
+    assert_eq!(titles, serde_json::json!([]));
 }
