@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::sql::Cached;
 use crate::clock::UnixTime;
 use crate::model::{DestinationId, Software, SoftwareTitle, SoftwareVersion};
+use crate::task::{PackageKind, TaskType, WorkState};
 
 /// The digest of the inventory held for `dest`, if any.
 pub fn digest(c: &Connection, dest: DestinationId) -> Result<Option<String>> {
@@ -79,32 +80,36 @@ pub fn of_destination(c: &Connection, dest: DestinationId) -> Result<Vec<Softwar
 /// success not followed by an uninstall task's success for the same
 /// package there (`name`, `version`, `product_code`, `uninstall`,
 /// `destination_id`).
-const BY_COURIER: &str = "
-    SELECT p.name AS name, p.version AS version, p.product_code AS product_code,
-           p.uninstall_command AS uninstall, td.destination_id AS destination_id
-    FROM task_destinations td
-    JOIN tasks t ON t.id = td.task_id
-    JOIN packages p ON p.id = t.package_id
-    WHERE td.status = 'succeeded' AND t.type = 'install' AND p.kind = 'install'
-      AND NOT EXISTS (
-        SELECT 1 FROM task_destinations u JOIN tasks ut ON ut.id = u.task_id
-        WHERE u.destination_id = td.destination_id AND ut.package_id = p.id
-          AND ut.type = 'uninstall' AND u.status = 'succeeded'
-          AND (u.updated_at > td.updated_at
-               OR (u.updated_at = td.updated_at AND ut.id > t.id)))
-      AND NOT EXISTS (
-        SELECT 1 FROM task_destinations l JOIN tasks lt ON lt.id = l.task_id
-        WHERE l.destination_id = td.destination_id AND lt.package_id = p.id
-          AND lt.type = 'install' AND l.status = 'succeeded'
-          AND (l.updated_at > td.updated_at
-               OR (l.updated_at = td.updated_at AND lt.id > t.id)))";
+fn by_courier_sql() -> String {
+    let (ok, install, uninstall) = (
+        WorkState::Succeeded.as_str(),
+        TaskType::Install.as_str(),
+        TaskType::Uninstall.as_str(),
+    );
+    let kind = PackageKind::Install.as_str();
+    format!(
+        "SELECT p.name AS name, p.version AS version, p.product_code AS product_code,
+                p.uninstall_command AS uninstall, td.destination_id AS destination_id
+         FROM task_destinations td
+         JOIN tasks t ON t.id = td.task_id
+         JOIN packages p ON p.id = t.package_id
+         WHERE td.status = '{ok}' AND t.type = '{install}' AND p.kind = '{kind}'
+           AND NOT EXISTS (
+             SELECT 1 FROM task_destinations l JOIN tasks lt ON lt.id = l.task_id
+             WHERE l.destination_id = td.destination_id AND lt.package_id = p.id
+               AND lt.type IN ('{install}', '{uninstall}') AND l.status = '{ok}'
+               AND (l.updated_at > td.updated_at
+                    OR (l.updated_at = td.updated_at AND lt.id > t.id)))"
+    )
+}
 
 /// What courier itself installed on `dest` and has not uninstalled since
 /// (source `courier`), by name.
 pub fn by_courier(c: &Connection, dest: DestinationId) -> Result<Vec<Software>> {
     let mut st = c.prepare_cached(&format!(
-        "SELECT name, version, product_code, uninstall FROM ({BY_COURIER})
-         WHERE destination_id = ?1 ORDER BY name, version"
+        "SELECT name, version, product_code, uninstall FROM ({})
+         WHERE destination_id = ?1 ORDER BY name, version",
+        by_courier_sql()
     ))?;
     let rows = st.query_map(params![dest], |r| {
         Ok(Software {
@@ -129,12 +134,13 @@ pub fn titles(c: &Connection, name: Option<&str>) -> Result<Vec<SoftwareTitle>> 
         "WITH listed AS (
              SELECT name, version, publisher, destination_id FROM software
              UNION ALL
-             SELECT name, version, NULL, destination_id FROM ({BY_COURIER}))
+             SELECT name, version, NULL, destination_id FROM ({}))
          SELECT s.name, s.version, MAX(s.publisher), d.name
          FROM listed s JOIN destinations d ON d.id = s.destination_id
          WHERE ?1 IS NULL OR s.name LIKE ?1 ESCAPE '\\'
          GROUP BY s.name COLLATE NOCASE, s.version, d.id
-         ORDER BY s.name COLLATE NOCASE, s.version, d.name"
+         ORDER BY s.name COLLATE NOCASE, s.version, d.name",
+        by_courier_sql()
     ))?;
     let rows = st.query_map(params![pattern], |r| {
         Ok((
