@@ -5,7 +5,7 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Params, Row};
 
-use crate::task::{DestStatus, Format, PackageKind, TaskClass, TaskType, WorkState};
+use crate::task::{DestStatus, Format, PackageKind, PolicyKind, TaskClass, TaskType, WorkState};
 
 macro_rules! text_column {
     ($($t:ty),+) => {$(
@@ -30,7 +30,8 @@ text_column!(
     TaskType,
     TaskClass,
     PackageKind,
-    Format
+    Format,
+    PolicyKind
 );
 
 /// `execute` and `query_row` through the connection's statement cache:

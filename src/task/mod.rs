@@ -7,6 +7,7 @@
 
 pub mod cause;
 pub mod outcome;
+pub mod policy;
 pub mod rules;
 pub mod state;
 #[cfg(test)]
@@ -14,6 +15,6 @@ mod tests;
 
 pub use outcome::{Ending, Verdict};
 pub use state::{
-    Action, DestStatus, Format, PackageKind, TaskClass, TaskStatus, TaskType, UnknownName,
+    Action, DestStatus, Format, PackageKind, PolicyKind, TaskClass, TaskStatus, TaskType, UnknownName,
     WorkState,
 };

@@ -130,6 +130,18 @@ named!(
 );
 
 named!(
+    /// What a security policy asks of every destination.
+    PolicyKind, "policy kind" {
+        /// A program that must be installed (at a minimum version).
+        Mandatory = "mandatory",
+        /// Programs, by a name pattern, that must not be installed.
+        Prohibited = "prohibited",
+        /// An update package every destination must have.
+        Update = "update",
+    }
+);
+
+named!(
     /// What a package does at its destination.
     PackageKind, "package kind" {
         /// Runs an installer (MSI, EXE, or a command inside a ZIP).

@@ -294,3 +294,187 @@ fn approval_and_rejection_transitions() {
     }
     assert!(!Pending.is_approved() && !Rejected.is_approved());
 }
+
+// ---- security policies ------------------------------------------------------
+
+mod policies {
+    use std::cmp::Ordering;
+
+    use super::super::policy::*;
+    use super::super::state::WorkState;
+    use super::NOW;
+
+    fn program<'a>(name: &'a str, version: Option<&'a str>) -> Program<'a> {
+        Program {
+            name,
+            version,
+            source: "dpkg",
+            product_code: None,
+            uninstall: None,
+            quiet: false,
+        }
+    }
+
+    #[test]
+    fn versions_order_as_people_read_them() {
+        let ordered = [
+            "0.9", "1.0", "1.0.0", "1.0.1", "1.2", "1.10", "2.0b", "2.0.0", "10", "20260101",
+        ];
+        for (i, a) in ordered.iter().enumerate() {
+            for (j, b) in ordered.iter().enumerate() {
+                assert_eq!(compare_versions(a, b), i.cmp(&j), "{a} vs {b}");
+            }
+        }
+        assert_eq!(compare_versions("1.01", "1.1"), Ordering::Equal);
+        assert_eq!(compare_versions("1:2.3-4", "1:2.3-10"), Ordering::Less);
+        assert_eq!(compare_versions("1.0A", "1.0a"), Ordering::Equal);
+        // Longer than any integer type still orders by value.
+        assert_eq!(
+            compare_versions("1.000000000000000000000000000000000000000002", "1.3"),
+            Ordering::Less
+        );
+    }
+
+    #[test]
+    fn a_mandatory_program_missing_or_too_old_is_a_violation() {
+        let rule = Rule::Mandatory {
+            name: "Acme Tool",
+            min_version: Some("2.0"),
+        };
+        let v = violation(rule, &[program("other", Some("9"))]).unwrap();
+        assert_eq!(v.reason, "lacks Acme Tool");
+        let v = violation(rule, &[program("acme tool", Some("1.5"))]).unwrap();
+        assert_eq!(v.reason, "has Acme Tool 1.5, below 2.0");
+        assert_eq!(v.remove, None);
+        assert_eq!(violation(rule, &[program("ACME TOOL", Some("2.0.1"))]), None);
+        // Two installs, one recent enough: it complies.
+        let two = [program("Acme Tool", Some("1")), program("Acme Tool", Some("3"))];
+        assert_eq!(violation(rule, &two), None);
+        // Without a minimum, any version will do.
+        let any = Rule::Mandatory {
+            name: "Acme Tool",
+            min_version: None,
+        };
+        assert_eq!(violation(any, &[program("Acme Tool", None)]), None);
+    }
+
+    #[test]
+    fn a_prohibited_pattern_picks_a_program_it_can_remove() {
+        let rule = Rule::Prohibited {
+            pattern: "*toolbar*",
+        };
+        assert_eq!(violation(rule, &[program("Acme", None)]), None);
+        let no_quiet = Program {
+            uninstall: Some("C:\\tb\\uninst.exe"),
+            ..program("Ask Toolbar", Some("1"))
+        };
+        let quiet = Program {
+            uninstall: Some("C:\\tb2\\uninst.exe /S"),
+            quiet: true,
+            ..program("Bing TOOLBAR", Some("7"))
+        };
+        let v = violation(rule, &[program("Acme", None), no_quiet, quiet]).unwrap();
+        assert_eq!(v.remove, Some(2));
+        assert_eq!(v.reason, "has Bing TOOLBAR 7");
+        // None removable: still a violation, naming the first.
+        let v = violation(rule, &[no_quiet]).unwrap();
+        assert_eq!(v.remove, Some(0));
+        let exact = Rule::Prohibited { pattern: "acme" };
+        assert!(violation(exact, &[program("ACME", None)]).is_some());
+        assert!(violation(exact, &[program("acme-extra", None)]).is_none());
+    }
+
+    #[test]
+    fn an_update_is_found_by_product_code_or_name_and_version() {
+        let rule = Rule::Update {
+            name: "KB-1",
+            version: Some("2"),
+            product_code: Some("{11111111-2222-3333-4444-555555555555}"),
+        };
+        assert_eq!(
+            violation(rule, &[program("kb-1", Some("1"))]).unwrap().reason,
+            "lacks update KB-1 2"
+        );
+        assert_eq!(violation(rule, &[program("kb-1", Some("2"))]), None);
+        let by_code = Program {
+            product_code: Some("{11111111-2222-3333-4444-555555555555}"),
+            ..program("Renamed", None)
+        };
+        assert_eq!(violation(rule, &[by_code]), None);
+    }
+
+    #[test]
+    fn the_removal_command_is_quiet_or_refused_with_its_reason() {
+        let msi = Program {
+            source: "registry",
+            product_code: Some("{11111111-2222-3333-4444-55555555AAAA}"),
+            uninstall: Some("MsiExec.exe /I{11111111-2222-3333-4444-55555555AAAA}"),
+            ..program("Hello", Some("1.0"))
+        };
+        assert_eq!(
+            removal_command(&msi).unwrap(),
+            "msiexec /x {11111111-2222-3333-4444-55555555AAAA} /qn /norestart"
+        );
+        // A product code that is not one never reaches a command.
+        let forged = Program {
+            product_code: Some("{x} & del C:\\"),
+            ..msi
+        };
+        let e = removal_command(&forged).unwrap_err();
+        assert!(e.contains("no quiet uninstall command"), "{e}");
+        let quiet = Program {
+            uninstall: Some("apt-get remove -y hello"),
+            quiet: true,
+            ..program("hello", None)
+        };
+        assert_eq!(removal_command(&quiet).unwrap(), "apt-get remove -y hello");
+        let none = program("hello", None);
+        assert_eq!(
+            removal_command(&none).unwrap_err(),
+            "hello reports no uninstall command"
+        );
+        let ours = Program {
+            source: "courier",
+            quiet: true,
+            uninstall: Some("x"),
+            ..none
+        };
+        assert!(removal_command(&ours).unwrap_err().contains("courier package"));
+        assert!(is_product_code("{abcdef01-2345-6789-ABCD-EF0123456789}"));
+        assert!(!is_product_code("{abcdef01-2345-6789-ABCD-EF012345678}"));
+        assert!(!is_product_code("abcdef01-2345-6789-ABCD-EF0123456789xx"));
+    }
+
+    #[test]
+    fn a_countermeasure_row_runs_again_only_for_something_new() {
+        let ended = |command| {
+            Some(Row {
+                state: WorkState::Succeeded,
+                updated_at: NOW,
+                command,
+            })
+        };
+        assert_eq!(step(true, None, None, Some(NOW)), Step::Add);
+        // Still violating after an install that changed nothing: no loop.
+        assert_eq!(step(true, None, ended(None), Some(NOW)), Step::Leave);
+        // Violating again in an inventory taken later.
+        assert_eq!(step(true, None, ended(None), Some(NOW + 1)), Step::Requeue);
+        // Another prohibited program to remove.
+        assert_eq!(step(true, Some("b"), ended(Some("a")), Some(NOW)), Step::Requeue);
+        assert_eq!(step(true, Some("a"), ended(Some("a")), Some(NOW)), Step::Leave);
+        let running = Some(Row {
+            state: WorkState::Installing,
+            updated_at: NOW,
+            command: None,
+        });
+        assert_eq!(step(true, None, running, Some(NOW + 9)), Step::Leave);
+        assert_eq!(step(false, None, running, Some(NOW + 9)), Step::Leave);
+        let waiting = Some(Row {
+            state: WorkState::Waiting,
+            ..running.unwrap()
+        });
+        assert_eq!(step(false, None, waiting, Some(NOW)), Step::Complete);
+        assert_eq!(step(false, None, ended(None), Some(NOW)), Step::Leave);
+        assert_eq!(step(false, None, None, Some(NOW)), Step::Leave);
+    }
+}
