@@ -95,6 +95,7 @@ fn row(i: usize) -> TaskDestination {
         updated_at: WHEN.into(),
         started_at: None,
         elapsed_secs: None,
+        command: None,
     }
 }
 
@@ -118,6 +119,9 @@ fn big_task() -> Task {
         status: "running".parse().unwrap(),
         package: Some(1),
         package_name: "Courier Hello".into(),
+        software: None,
+        software_version: None,
+        policy: None,
         start_at: None,
         window: None,
         created_at: WHEN.into(),

@@ -106,7 +106,7 @@ fn seed(data: &DataDir, rows: usize) -> Result<()> {
     }
     c.execute_batch("COMMIT")?;
     svc.create_task(CreateTask {
-        package: pkg.id,
+        package: Some(pkg.id),
         all: true,
         name: Some("Roll out hello to every branch".into()),
         ..CreateTask::default()

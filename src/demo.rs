@@ -100,7 +100,7 @@ pub fn run(opts: DemoOptions) -> Result<()> {
     // A kept data dir that already holds the demo is reopened as it is:
     // its agents come back, nothing is registered twice.
     let fresh = client
-        .call_as::<Vec<Package>>(Request::PackageList)?
+        .call_as::<Vec<Package>>(Request::PackageList { all: false })?
         .is_empty();
     let token: Token = client.call_as(Request::TokenCreate {
         ttl: Some(3600),
@@ -287,7 +287,7 @@ fn seed(client: &mut Client, root: &Path, names: &[String]) -> Result<()> {
 
     let task = |c: &mut Client, package: i64, to: Vec<String>, name: &str| -> Result<()> {
         c.call(Request::TaskCreate(CreateTask {
-            package,
+            package: Some(package),
             to,
             name: Some(name.to_string()),
             ..CreateTask::default()

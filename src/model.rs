@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::task::{DestStatus, Format, TaskClass, TaskStatus, TaskType, WorkState};
+use crate::task::{DestStatus, Format, PolicyKind, TaskClass, TaskStatus, TaskType, WorkState};
 
 pub type PackageId = i64;
 pub type TaskId = i64;
@@ -152,6 +152,10 @@ pub struct TaskDestination {
     /// end once finished.
     #[serde(default)]
     pub elapsed_secs: Option<i64>,
+    /// The command this destination runs instead of the package's: the
+    /// removal its inventory reported (uninstallation from inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// Destinations of a task by state.
@@ -193,9 +197,19 @@ pub struct Task {
     pub kind: TaskType,
     pub class: TaskClass,
     pub status: TaskStatus,
-    /// Package id; null once the package has been deleted.
+    /// Package id; null once the package has been deleted, and for an
+    /// uninstallation from the inventory.
     pub package: Option<PackageId>,
     pub package_name: String,
+    /// An uninstallation from the inventory: the program's name (a
+    /// prohibited policy's pattern) and version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    /// The security policy whose countermeasure this task is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<i64>,
     pub start_at: Option<String>,
     /// Daily window "HH:MM-HH:MM" outside which nothing new starts.
     pub window: Option<String>,
@@ -301,4 +315,36 @@ pub struct SoftwareTitle {
 pub struct SoftwareVersion {
     pub version: Option<String>,
     pub destinations: Vec<String>,
+}
+
+/// A security policy (`courier policy`): what every destination must or
+/// must not have installed, and whether courier enforces it with a
+/// countermeasure task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub id: i64,
+    pub name: String,
+    pub kind: PolicyKind,
+    /// Mandatory: the program's name; prohibited: a glob on program
+    /// names (any case); update: the update package's name.
+    pub software: Option<String>,
+    pub min_version: Option<String>,
+    /// The package a mandatory or update policy installs.
+    pub package: Option<PackageId>,
+    pub enforce: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The destinations that violate it now (with an inventory to judge).
+    #[serde(default)]
+    pub violations: Vec<PolicyViolation>,
+    /// Its countermeasure task, while it is enforced and has one.
+    #[serde(default)]
+    pub task: Option<TaskId>,
+}
+
+/// A destination that violates a policy, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyViolation {
+    pub destination: String,
+    pub reason: String,
 }

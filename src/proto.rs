@@ -112,7 +112,28 @@ pub struct Assignment {
     /// late reports of an old attempt change nothing.
     pub attempt: i64,
     pub action: Action,
-    pub package: PackageRef,
+    pub work: Work,
+}
+
+/// What an assignment works with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Work {
+    /// A package's content, fetched by hash, then placed or run.
+    Package(PackageRef),
+    /// No content: the command that removes a program, as this
+    /// destination's own inventory reported it (uninstallation from the
+    /// inventory).
+    Removal(Removal),
+}
+
+/// An uninstallation from the inventory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Removal {
+    /// The program's name, for the log.
+    pub name: String,
+    pub command: String,
+    pub success_codes: Vec<i64>,
 }
 
 pub use crate::task::Action;

@@ -477,7 +477,10 @@ fn failed(shared: &Shared, e: &anyhow::Error) {
 
 /// Fetches and checks the content, then reports installing and success.
 async fn work(client: &reqwest::Client, base: &str, a: &courier::proto::Assignment) -> Result<()> {
-    let hash = &a.package.hash;
+    let courier::proto::Work::Package(package) = &a.work else {
+        anyhow::bail!("task {}: the benchmark sends packages only", a.task_id);
+    };
+    let hash = &package.hash;
     let m: Manifest = ok(client
         .get(format!("{base}/v1/content/{hash}/manifest"))
         .send()

@@ -200,7 +200,7 @@ fn seed(svc: &mut Service, dir: &std::path::Path, n: usize) -> Result<(i64, Vec<
         success_codes: None,
     })?;
     let task = svc.create_task(CreateTask {
-        package: pkg.id,
+        package: Some(pkg.id),
         all: true,
         ..Default::default()
     })?;

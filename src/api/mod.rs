@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::model::{
-    Destination, Event, Failure, Kind, Package, SoftwareTitle, Status, Task, TaskDestination, Token,
+    Destination, Event, Failure, Kind, Package, Policy, SoftwareTitle, Status, Task,
+    TaskDestination, Token,
 };
+use crate::task::PolicyKind;
 
 /// `courier package add`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,10 +50,42 @@ pub struct EditPackage {
     pub success_codes: Option<Vec<i64>>,
 }
 
+/// `courier policy add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddPolicy {
+    pub name: Option<String>,
+    pub kind: PolicyKind,
+    /// Mandatory: the program's name; prohibited: a glob on names.
+    pub software: Option<String>,
+    pub min_version: Option<String>,
+    pub package: Option<i64>,
+    pub enforce: bool,
+}
+
+/// `courier policy edit`: each `Some` replaces a field; an empty string
+/// clears `min_version`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditPolicy {
+    pub name: Option<String>,
+    pub software: Option<String>,
+    pub min_version: Option<String>,
+    pub package: Option<i64>,
+    pub enforce: Option<bool>,
+}
+
 /// `courier task create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateTask {
-    pub package: i64,
+    /// The package to install, distribute or uninstall; None for an
+    /// uninstallation from the inventory (`software`).
+    pub package: Option<i64>,
+    /// Uninstall the program of this name (any case) that each
+    /// destination's inventory lists, by the command it reported there.
+    #[serde(default)]
+    pub software: Option<String>,
+    /// Only that version of `software`.
+    #[serde(default)]
+    pub version: Option<String>,
     /// Destination names; empty with `all`.
     pub to: Vec<String>,
     /// Every approved destination.
@@ -68,7 +102,12 @@ pub struct CreateTask {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     PackageAdd(AddPackage),
-    PackageList,
+    /// Packages; update packages (those of update policies) only with
+    /// `all`.
+    PackageList {
+        #[serde(default)]
+        all: bool,
+    },
     PackageShow {
         id: i64,
     },
@@ -108,6 +147,18 @@ pub enum Request {
         name: String,
         server: String,
         token: String,
+    },
+    PolicyAdd(AddPolicy),
+    PolicyList,
+    PolicyShow {
+        id: i64,
+    },
+    PolicyEdit {
+        id: i64,
+        edit: EditPolicy,
+    },
+    PolicyRm {
+        id: i64,
     },
     TaskCreate(CreateTask),
     TaskEditDestinations {
@@ -169,8 +220,10 @@ impl Request {
     /// connection of their own, beside the writer).
     pub fn is_read(&self) -> bool {
         match self {
-            Request::PackageList
+            Request::PackageList { .. }
             | Request::PackageShow { .. }
+            | Request::PolicyList
+            | Request::PolicyShow { .. }
             | Request::TokenList
             | Request::DestList
             | Request::DestShow { .. }
@@ -193,6 +246,9 @@ impl Request {
             | Request::DestReject { .. }
             | Request::DestRm { .. }
             | Request::DestMove { .. }
+            | Request::PolicyAdd(_)
+            | Request::PolicyEdit { .. }
+            | Request::PolicyRm { .. }
             | Request::TaskCreate(_)
             | Request::TaskEditDestinations { .. }
             | Request::TaskEditPackage { .. }
@@ -235,6 +291,8 @@ pub enum Response {
     Status(Status),
     Events(Vec<Event>),
     Software(Vec<SoftwareTitle>),
+    Policy(Box<Policy>),
+    Policies(Vec<Policy>),
 }
 
 impl Response {
@@ -245,6 +303,7 @@ impl Response {
             Response::Token(t) => Some(t.id),
             Response::Destination(d) => Some(d.id),
             Response::Task(t) => Some(t.id),
+            Response::Policy(p) => Some(p.id),
             _ => None,
         }
     }
@@ -265,6 +324,8 @@ impl Response {
             Response::Status(_) => "status",
             Response::Events(_) => "events",
             Response::Software(_) => "software",
+            Response::Policy(_) => "policy",
+            Response::Policies(_) => "policies",
         }
     }
 }
@@ -316,6 +377,8 @@ from_response!(
     Status => Status,
     Vec<Event> => Events,
     Vec<SoftwareTitle> => Software,
+    Policy => Policy(box),
+    Vec<Policy> => Policies,
 );
 
 /// What answers admin requests: the service implements it; the server

@@ -97,6 +97,10 @@ pub enum Command {
     /// Software the destinations' agents report installed
     #[command(subcommand)]
     Software(SoftwareCmd),
+    /// Security policies: software every destination must or must not
+    /// have, enforced by automatic countermeasure tasks
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Show the event log
     Log(LogArgs),
     /// Is a server running for the data dir, agents and work in progress
@@ -190,6 +194,87 @@ pub struct DemoArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Add a policy: --mandatory NAME --package ID [--min-version V],
+    /// --prohibited PATTERN, or --update --package ID
+    #[command(group(ArgGroup::new("kind").args(["mandatory", "prohibited", "update"]).required(true)))]
+    Add {
+        /// A program every destination must have (its inventory name, any
+        /// case); --package installs it where it lacks
+        #[arg(long, value_name = "NAME")]
+        mandatory: Option<String>,
+        /// Programs no destination may have: a pattern on the name (any
+        /// case; * and ? match any characters), uninstalled from the
+        /// inventory
+        #[arg(long, value_name = "PATTERN")]
+        prohibited: Option<String>,
+        /// An update package every destination must have (kept out of the
+        /// package list, shown under policies)
+        #[arg(long)]
+        update: bool,
+        /// The package that installs it
+        #[arg(long, value_name = "ID")]
+        package: Option<i64>,
+        /// Below this version a mandatory program is upgraded
+        #[arg(long, value_name = "V")]
+        min_version: Option<String>,
+        /// Enforce it: a countermeasure task acts on violations
+        #[arg(long)]
+        enforce: bool,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List policies with how many destinations violate each
+    #[command(alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a policy and the destinations that violate it
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a policy; --enforce off deletes its countermeasure task
+    Edit {
+        id: i64,
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        enforce: Option<bool>,
+        #[arg(long)]
+        name: Option<String>,
+        /// The program's name (mandatory) or pattern (prohibited)
+        #[arg(long, value_name = "NAME")]
+        software: Option<String>,
+        /// "" clears it
+        #[arg(long, value_name = "V")]
+        min_version: Option<String>,
+        #[arg(long, value_name = "ID")]
+        package: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a policy and its countermeasure task
+    #[command(alias = "remove")]
+    Rm {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `on` or `off` (also yes/no, true/false).
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err(format!("'{s}': say on or off")),
+    }
+}
+
+#[derive(Subcommand, Debug)]
 pub enum SoftwareCmd {
     /// Each title across the destinations: its versions and who has each
     #[command(alias = "ls")]
@@ -278,12 +363,22 @@ pub enum DestCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum TaskCmd {
-    /// Create a task for a package
+    /// Create a task for a package, or uninstall a program the
+    /// inventories list (--uninstall --software NAME)
     #[command(group(ArgGroup::new("targets").args(["to", "all"]).required(true)))]
+    #[command(group(ArgGroup::new("what").args(["package", "software"]).required(true)))]
     Create {
         /// The package to distribute (or uninstall)
         #[arg(long, value_name = "ID")]
-        package: i64,
+        package: Option<i64>,
+        /// Uninstall this program (its name as the inventory lists it, any
+        /// case) by the command each destination's inventory reported;
+        /// with --all, every destination that lists it
+        #[arg(long, value_name = "NAME", requires = "uninstall")]
+        software: Option<String>,
+        /// Only this version of --software
+        #[arg(long, value_name = "V", requires = "software")]
+        version: Option<String>,
         /// Destinations, comma-separated
         #[arg(long, value_name = "NAME[,NAME…]")]
         to: Vec<String>,
@@ -372,9 +467,12 @@ pub enum PackageCmd {
         #[arg(long)]
         json: bool,
     },
-    /// List packages
+    /// List packages (update packages of update policies only with --all)
     #[command(alias = "ls")]
     List {
+        /// Update packages too
+        #[arg(long)]
+        all: bool,
         #[arg(long)]
         json: bool,
     },

@@ -7,14 +7,17 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::args::{DestCmd, LogArgs, MetaArgs, PackageCmd, SoftwareCmd, TaskCmd, TokenCmd};
+use super::args::{
+    DestCmd, LogArgs, MetaArgs, PackageCmd, PolicyCmd, SoftwareCmd, TaskCmd, TokenCmd,
+};
 use super::render::{Done, Headed, emit};
-use crate::api::{AddPackage, CreateTask, EditPackage};
+use crate::api::{AddPackage, AddPolicy, CreateTask, EditPackage, EditPolicy};
 use crate::api::{Client, Request};
 use crate::datadir::DataDir;
 use crate::model::{
-    Destination, Event, Package, SoftwareTitle, Status, Task, TaskDestination, Token,
+    Destination, Event, Package, Policy, SoftwareTitle, Status, Task, TaskDestination, Token,
 };
+use crate::task::PolicyKind;
 
 /// Runs one admin command against the server for the data dir, or against
 /// the store itself when no server runs, with stdout as its output.
@@ -40,8 +43,8 @@ pub(super) fn package(client: &mut Client, cmd: PackageCmd, out: &mut dyn Write)
             let head = format!("registered package {}", p.id);
             emit(out, &Headed { head, value: &p }, json)
         }
-        PackageCmd::List { json } => {
-            let list: Vec<Package> = client.call_as(Request::PackageList)?;
+        PackageCmd::List { all, json } => {
+            let list: Vec<Package> = client.call_as(Request::PackageList { all })?;
             emit(out, &list, json)
         }
         PackageCmd::Show { id, json } => {
@@ -83,6 +86,69 @@ fn edit_package(meta: MetaArgs) -> EditPackage {
         uninstall_command: meta.uninstall_command,
         folder: meta.folder,
         success_codes: meta.success_codes.map(|c| c.0),
+    }
+}
+
+pub(super) fn policy(client: &mut Client, cmd: PolicyCmd, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        PolicyCmd::Add {
+            mandatory,
+            prohibited,
+            update,
+            package,
+            min_version,
+            enforce,
+            name,
+            json,
+        } => {
+            let (kind, software) = match (mandatory, prohibited, update) {
+                (Some(n), _, _) => (PolicyKind::Mandatory, Some(n)),
+                (_, Some(p), _) => (PolicyKind::Prohibited, Some(p)),
+                _ => (PolicyKind::Update, None),
+            };
+            let p: Policy = client.call_as(Request::PolicyAdd(AddPolicy {
+                name,
+                kind,
+                software,
+                min_version,
+                package,
+                enforce,
+            }))?;
+            let head = format!("added policy {}", p.id);
+            emit(out, &Headed { head, value: &p }, json)
+        }
+        PolicyCmd::List { json } => {
+            let list: Vec<Policy> = client.call_as(Request::PolicyList)?;
+            emit(out, &list, json)
+        }
+        PolicyCmd::Show { id, json } => {
+            let p: Policy = client.call_as(Request::PolicyShow { id })?;
+            emit(out, &p, json)
+        }
+        PolicyCmd::Edit {
+            id,
+            enforce,
+            name,
+            software,
+            min_version,
+            package,
+            json,
+        } => {
+            let edit = EditPolicy {
+                name,
+                software,
+                min_version,
+                package,
+                enforce,
+            };
+            let p: Policy = client.call_as(Request::PolicyEdit { id, edit })?;
+            emit(out, &p, json)
+        }
+        PolicyCmd::Rm { id, json } => {
+            let p: Policy = client.call_as(Request::PolicyRm { id })?;
+            let line = format!("deleted policy {} '{}'", p.id, p.name);
+            emit(out, &Done { line, value: &p }, json)
+        }
     }
 }
 
@@ -157,6 +223,8 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
     match cmd {
         TaskCmd::Create {
             package,
+            software,
+            version,
             to,
             all,
             uninstall,
@@ -167,6 +235,8 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
         } => {
             let t: Task = client.call_as(Request::TaskCreate(CreateTask {
                 package,
+                software,
+                version,
                 to,
                 all,
                 uninstall,

@@ -165,6 +165,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Token(cmd)) => with_client(data, |c, out| commands::token(c, cmd, out)),
         Some(Command::Dest(cmd)) => with_client(data, |c, out| commands::dest(c, cmd, out)),
         Some(Command::Software(cmd)) => with_client(data, |c, out| commands::software(c, cmd, out)),
+        Some(Command::Policy(cmd)) => with_client(data, |c, out| commands::policy(c, cmd, out)),
         Some(Command::Task(cmd)) => with_client(data, |c, out| commands::task(c, cmd, out)),
         Some(Command::Log(args)) => with_client(data, |c, out| commands::log(c, args, out)),
         Some(Command::Status { json }) => {

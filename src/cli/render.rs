@@ -9,9 +9,9 @@ use serde::Serialize;
 use crate::api::ErrorKind;
 use crate::model::human_size;
 use crate::model::{
-    Destination, Event, Kind, Package, SoftwareTitle, Status, Task, TaskDestination, Token,
+    Destination, Event, Kind, Package, Policy, SoftwareTitle, Status, Task, TaskDestination, Token,
 };
-use crate::task::WorkState;
+use crate::task::{TaskClass, WorkState};
 
 /// A reply as the CLI prints it.
 pub trait Render: Serialize {
@@ -335,6 +335,95 @@ impl Render for Vec<SoftwareTitle> {
     }
 }
 
+impl Render for Policy {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let p = self;
+        writeln!(out, "policy {} '{}': {}", p.id, p.name, p.kind)?;
+        let rule = match p.kind {
+            crate::task::PolicyKind::Mandatory => format!(
+                "{} required{}",
+                p.software.as_deref().unwrap_or_default(),
+                p.min_version
+                    .as_deref()
+                    .map(|v| format!(", {v} or later"))
+                    .unwrap_or_default()
+            ),
+            crate::task::PolicyKind::Prohibited => format!(
+                "programs matching '{}' prohibited",
+                p.software.as_deref().unwrap_or_default()
+            ),
+            crate::task::PolicyKind::Update => format!(
+                "update '{}' on every destination",
+                p.software.as_deref().unwrap_or_default()
+            ),
+        };
+        writeln!(out, "rule        {rule}")?;
+        if let Some(pkg) = p.package {
+            writeln!(out, "package     {pkg}")?;
+        }
+        writeln!(
+            out,
+            "enforced    {}",
+            match (p.enforce, p.task) {
+                (true, Some(t)) => format!("yes, by task {t}"),
+                (true, None) => "yes (no countermeasure needed yet)".into(),
+                (false, _) => "no: violations are shown, nothing is done".into(),
+            }
+        )?;
+        if p.violations.is_empty() {
+            writeln!(out, "violations  none")?;
+        } else {
+            writeln!(out, "violations  {}", p.violations.len())?;
+            let rows: Vec<Vec<String>> = p
+                .violations
+                .iter()
+                .map(|v| vec![format!("  {}", v.destination), v.reason.clone()])
+                .collect();
+            table(out, &["  DESTINATION", "WHY"], &rows)?;
+        }
+        Ok(())
+    }
+}
+
+impl Render for Vec<Policy> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.is_empty() {
+            writeln!(
+                out,
+                "no policies (add one: courier policy add --prohibited PATTERN --enforce)"
+            )?;
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = self
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.to_string(),
+                    p.name.clone(),
+                    p.kind.to_string(),
+                    p.software.clone().unwrap_or_default(),
+                    if p.enforce { "yes" } else { "no" }.into(),
+                    p.violations.len().to_string(),
+                    p.task.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "ID",
+                "NAME",
+                "KIND",
+                "SOFTWARE",
+                "ENFORCED",
+                "VIOLATING",
+                "TASK",
+            ],
+            &rows,
+        )
+    }
+}
+
 impl Render for Vec<Destination> {
     fn text(&self, out: &mut dyn Write) -> Result<()> {
         if self.is_empty() {
@@ -365,18 +454,31 @@ impl Render for Vec<Destination> {
 impl Render for Task {
     fn text(&self, out: &mut dyn Write) -> Result<()> {
         let t = self;
-        writeln!(
-            out,
-            "task {} '{}': {} of package {} '{}', {}",
-            t.id,
-            t.name,
-            t.kind,
-            t.package
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "(deleted)".into()),
-            t.package_name,
-            t.status
-        )?;
+        let what = match (&t.software, &t.policy) {
+            (Some(s), Some(_)) => format!("uninstall of programs matching '{s}'"),
+            (Some(s), None) => format!(
+                "uninstall of '{s}'{} from the inventory",
+                t.software_version
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default()
+            ),
+            (None, _) => format!(
+                "{} of package {} '{}'",
+                t.kind,
+                t.package
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "(deleted)".into()),
+                t.package_name
+            ),
+        };
+        writeln!(out, "task {} '{}': {what}, {}", t.id, t.name, t.status)?;
+        if let Some(p) = t.policy {
+            writeln!(
+                out,
+                "countermeasure of policy {p} (courier policy show {p})"
+            )?;
+        }
         if let Some(s) = &t.start_at {
             writeln!(out, "starts {s}")?;
         }
@@ -461,7 +563,10 @@ impl Render for Vec<Task> {
                 vec![
                     t.id.to_string(),
                     t.name.clone(),
-                    t.kind.to_string(),
+                    match t.class {
+                        TaskClass::Countermeasure => format!("{} (policy)", t.kind),
+                        TaskClass::Admin => t.kind.to_string(),
+                    },
                     t.status.to_string(),
                     format!(
                         "{} ok, {} failed, {} running, {} waiting",

@@ -219,7 +219,7 @@ pub fn run(
                     };
                     Ok(Snapshot {
                         status: get(c, Request::Status)?,
-                        packages: get(c, Request::PackageList)?,
+                        packages: get(c, Request::PackageList { all: false })?,
                         tasks: get(c, Request::TaskSummaries)?,
                         destinations: if fleet {
                             get(c, Request::DestList)?
@@ -312,7 +312,7 @@ mod tests {
         fn handle(&mut self, req: Request) -> Result<crate::api::Response, ApiError> {
             Ok(match req {
                 Request::Status => Status::default().into(),
-                Request::PackageList => Vec::<Package>::new().into(),
+                Request::PackageList { .. } => Vec::<Package>::new().into(),
                 Request::TaskSummaries => Vec::<Task>::new().into(),
                 Request::DestList => Vec::<Destination>::new().into(),
                 Request::Events { .. } => Vec::<Event>::new().into(),
@@ -330,6 +330,7 @@ mod tests {
                     updated_at: "2025-06-01T09:00:00Z".into(),
                     started_at: None,
                     elapsed_secs: None,
+                    command: None,
                 }
                 .into(),
                 _ => return Err(ApiError::refused("no")),

@@ -223,6 +223,7 @@ mod tests {
             updated_at: String::new(),
             started_at: None,
             elapsed_secs: None,
+            command: None,
         }
     }
 

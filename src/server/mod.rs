@@ -349,6 +349,7 @@ async fn sweep(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
                 svc.mark_offline(stale)?;
                 svc.prune_events()?;
                 let expired = svc.apply_retention();
+                svc.enforce_policies_if_due()?;
                 // A comparison, unless the server certificate is due.
                 svc.refresh_server_cert()?;
                 expired

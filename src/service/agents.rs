@@ -8,11 +8,12 @@ use crate::model::{Destination, DestinationId, Level, Token};
 use crate::pki;
 use crate::proto::{
     AgentInfo, Assignment, EnrollRequest, EnrollResponse, MoveOrder, PackageRef, PollResponse,
-    RenewResponse, Report,
+    Removal, RenewResponse, Report, Work,
 };
 use crate::store::destinations::Host;
 use crate::store::{destinations, events, tasks, tokens};
 use crate::task::outcome::{Ending, Verdict};
+use crate::task::policy;
 use crate::task::rules::{self, Effect, Reported};
 use crate::task::{Action, DestStatus, WorkState};
 
@@ -511,31 +512,45 @@ impl Service {
         Ok(tasks::work_for(self.store.conn(), dest, now)?
             .into_iter()
             .filter(|w| !rules::held_by_window(w.state, w.window.as_deref(), now))
-            .map(|w| {
-                let p = w.package;
-                let action = rules::action_for(w.task_type, p.kind);
-                let command = match action {
-                    Action::Install => p.install_command,
-                    Action::Uninstall => p.uninstall_command,
-                    Action::Distribute => None,
+            .filter_map(|w| {
+                let (action, work) = match (w.package, w.command) {
+                    (None, Some(command)) => (
+                        Action::Uninstall,
+                        Work::Removal(Removal {
+                            name: w.task_name.clone(),
+                            command,
+                            success_codes: policy::REMOVAL_SUCCESS_CODES.to_vec(),
+                        }),
+                    ),
+                    (Some(p), command) => {
+                        let action = rules::action_for(w.task_type, p.kind);
+                        let command = command.or(match action {
+                            Action::Install => p.install_command,
+                            Action::Uninstall => p.uninstall_command,
+                            Action::Distribute => None,
+                        });
+                        let package = PackageRef {
+                            id: p.id,
+                            name: p.name,
+                            hash: p.hash,
+                            size: p.size,
+                            format: p.format,
+                            file_name: p.file_name,
+                            command,
+                            folder: p.folder,
+                            success_codes: p.success_codes,
+                        };
+                        (action, Work::Package(package))
+                    }
+                    (None, None) => return None,
                 };
-                Assignment {
+                Some(Assignment {
                     task_id: w.task_id,
                     task_name: w.task_name,
                     attempt: w.attempt,
                     action,
-                    package: PackageRef {
-                        id: p.id,
-                        name: p.name,
-                        hash: p.hash,
-                        size: p.size,
-                        format: p.format,
-                        file_name: p.file_name,
-                        command,
-                        folder: p.folder,
-                        success_codes: p.success_codes,
-                    },
-                }
+                    work,
+                })
             })
             .collect())
     }

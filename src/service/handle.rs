@@ -22,7 +22,7 @@ impl Service {
     fn answer(&mut self, req: Request) -> Result<Response> {
         Ok(match req {
             Request::PackageAdd(r) => self.add_package(r)?.into(),
-            Request::PackageList => self.packages()?.into(),
+            Request::PackageList { all } => self.packages(all)?.into(),
             Request::PackageShow { id } => self.package(id)?.into(),
             Request::PackageEdit { id, edit } => self.edit_package(id, edit)?.into(),
             Request::PackageRm { id } => self.remove_package(id)?.into(),
@@ -44,6 +44,11 @@ impl Service {
                 server,
                 token,
             } => self.move_destination(&name, &server, &token)?.into(),
+            Request::PolicyAdd(r) => self.add_policy(r)?.into(),
+            Request::PolicyList => self.policies()?.into(),
+            Request::PolicyShow { id } => self.policy(id)?.into(),
+            Request::PolicyEdit { id, edit } => self.edit_policy(id, edit)?.into(),
+            Request::PolicyRm { id } => self.remove_policy(id)?.into(),
             Request::TaskCreate(r) => self.create_task(r)?.into(),
             Request::TaskList => self.tasks()?.into(),
             Request::TaskShow { id } => self.task(id)?.into(),

@@ -10,6 +10,8 @@
 mod agents;
 pub use agents::{check_info, check_name};
 mod handle;
+mod policies;
+mod removal;
 mod software;
 mod task_rules;
 #[cfg(test)]
@@ -46,6 +48,8 @@ pub struct Service {
     /// Destinations whose work changed since the server last looked; the
     /// server wakes their long-polls.
     wake: Vec<DestinationId>,
+    /// When every policy was last evaluated for every destination.
+    policies_judged_at: Option<i64>,
 }
 
 impl Service {
@@ -59,6 +63,7 @@ impl Service {
             clock,
             pki: None,
             wake: Vec::new(),
+            policies_judged_at: None,
         })
     }
 
@@ -183,8 +188,16 @@ impl Service {
         }
     }
 
-    pub fn packages(&self) -> Result<Vec<Package>> {
-        packages::list(self.store.conn())
+    /// Packages; update packages (those an update policy distributes, the
+    /// seed's Windows updates) only with `all`.
+    pub fn packages(&self, all: bool) -> Result<Vec<Package>> {
+        let c = self.store.conn();
+        let mut list = packages::list(c)?;
+        if !all {
+            let updates = crate::store::policies::update_packages(c)?;
+            list.retain(|p| !updates.contains(&p.id));
+        }
+        Ok(list)
     }
 
     pub fn package(&self, id: PackageId) -> Result<Package> {
@@ -242,6 +255,12 @@ impl Service {
     /// goes too unless another package has the same bytes.
     pub fn remove_package(&mut self, id: PackageId) -> Result<Package> {
         let p = self.package(id)?;
+        let policies = crate::store::policies::using_package(self.store.conn(), id)?;
+        if let Some((pid, name)) = policies.first() {
+            return Err(conflict(format!(
+                "package {id}: policy {pid} ({name}) installs it: remove the policy or give it another package first"
+            )));
+        }
         let users = tasks::unfinished_using_package(self.store.conn(), id)?;
         if !users.is_empty() {
             let names: Vec<String> = users

@@ -55,7 +55,7 @@ pub(crate) fn complete_if_done(
 
 /// The destinations named in `to` (each item may hold several names,
 /// comma-separated), refusing unknown and rejected ones.
-fn resolve_names(all: &[Destination], to: &[String]) -> Result<Vec<Destination>> {
+pub(super) fn resolve_names(all: &[Destination], to: &[String]) -> Result<Vec<Destination>> {
     let mut names: Vec<&str> = Vec::new();
     for n in to
         .iter()
@@ -122,6 +122,9 @@ impl Service {
             class: row.class,
             package: row.package_id,
             package_name: row.package_name,
+            software: row.software,
+            software_version: row.software_version,
+            policy: row.policy_id,
             start_at: row.start_at.map(rfc3339),
             window: row.window,
             created_at: rfc3339(row.created_at),
@@ -207,39 +210,22 @@ impl Service {
 
     /// Creates an administrator task: one waiting destination per target.
     pub fn create_task(&mut self, req: CreateTask) -> Result<Task> {
+        if req.software.is_some() {
+            return self.create_removal_task(req);
+        }
         let c = self.store.conn();
-        let pkg = packages::get(c, req.package)?
-            .ok_or_else(|| not_found(format!("package {}: no such package", req.package)))?;
+        let package = req.package.ok_or_else(|| {
+            anyhow!("give a package (--package ID), or --uninstall --software NAME")
+        })?;
+        let pkg = packages::get(c, package)?
+            .ok_or_else(|| not_found(format!("package {package}: no such package")))?;
         let kind = if req.uninstall {
             TaskType::Uninstall
         } else {
             TaskType::Install
         };
         check_task_package(kind, &pkg)?;
-        let now = self.clock.now();
-        if let Some(at) = req.at.filter(|at| rules::start_is_past(*at, now)) {
-            bail!(
-                "start {} is in the past (now {}): give a time to come, or none to start at once",
-                rfc3339(at),
-                rfc3339(now)
-            );
-        }
-        let all = destinations::list(c)?;
-        let targets: Vec<_> = if req.all {
-            if !req.to.is_empty() {
-                bail!("give either --to or --all, not both");
-            }
-            all.into_iter().filter(|d| d.status.is_approved()).collect()
-        } else {
-            resolve_names(&all, &req.to)?
-        };
-        if targets.is_empty() {
-            bail!(if req.all {
-                "no approved destinations: enrol agents first (courier token create)"
-            } else {
-                "no destinations: give --to NAME[,NAME…] or --all"
-            });
-        }
+        let targets = self.check_schedule_and_targets(&req)?;
         let mut warnings = Vec::new();
         let action = action_for(kind, pkg.kind);
         let command = match kind {
@@ -271,11 +257,6 @@ impl Service {
                     d.name, pkg.format
                 ));
             }
-        }
-        if let Some(w) = &req.window
-            && crate::clock::parse_window(w).is_none()
-        {
-            bail!("window '{w}': use HH:MM-HH:MM in the server's time, e.g. 22:00-06:00");
         }
         let verb = match (req.uninstall, pkg.kind) {
             (true, _) => "Uninstall",
@@ -312,15 +293,18 @@ impl Service {
                     name: &name,
                     kind,
                     class: TaskClass::Admin,
-                    package_id: pkg.id,
+                    package_id: Some(pkg.id),
                     package_name: &pkg.name,
                     start_at: req.at,
                     window: req.window.as_deref(),
+                    software: None,
+                    software_version: None,
+                    policy_id: None,
                 },
                 now,
             )?;
             for d in &targets {
-                tasks::add_destination(tx, id, d.id, now)?;
+                tasks::add_destination(tx, id, d.id, None, now)?;
             }
             events::append(
                 tx,
@@ -339,6 +323,60 @@ impl Service {
 }
 
 impl Service {
+    /// The checks every new task passes: a start to come, a window that
+    /// parses, destinations that exist (`--to`) or every approved one
+    /// (`--all`), and at least one.
+    pub(super) fn check_schedule_and_targets(&self, req: &CreateTask) -> Result<Vec<Destination>> {
+        let now = self.clock.now();
+        if let Some(at) = req.at.filter(|at| rules::start_is_past(*at, now)) {
+            bail!(
+                "start {} is in the past (now {}): give a time to come, or none to start at once",
+                rfc3339(at),
+                rfc3339(now)
+            );
+        }
+        if let Some(w) = &req.window
+            && crate::clock::parse_window(w).is_none()
+        {
+            bail!("window '{w}': use HH:MM-HH:MM in the server's time, e.g. 22:00-06:00");
+        }
+        let all = destinations::list(self.store.conn())?;
+        let targets: Vec<_> = if req.all {
+            if !req.to.is_empty() {
+                bail!("give either --to or --all, not both");
+            }
+            all.into_iter().filter(|d| d.status.is_approved()).collect()
+        } else {
+            resolve_names(&all, &req.to)?
+        };
+        if targets.is_empty() {
+            bail!(if req.all {
+                "no approved destinations: enrol agents first (courier token create)"
+            } else {
+                "no destinations: give --to NAME[,NAME…] or --all"
+            });
+        }
+        Ok(targets)
+    }
+
+    /// Refuses an edit of what a task runs or where, for tasks whose rows
+    /// something else decides.
+    fn check_editable(row: &TaskRow) -> Result<()> {
+        if let Some(policy) = row.policy_id {
+            bail!(
+                "task {} is the countermeasure of policy {policy}: its destinations follow the policy (courier policy edit {policy})",
+                row.id
+            );
+        }
+        if row.software.is_some() {
+            bail!(
+                "task {} uninstalls from the inventory, by each destination's own command: create another task instead",
+                row.id
+            );
+        }
+        Ok(())
+    }
+
     pub(super) fn task_row(&self, id: TaskId) -> Result<TaskRow> {
         tasks::get(self.store.conn(), id)?
             .ok_or_else(|| not_found(format!("task {id}: no such task")))
@@ -349,6 +387,7 @@ impl Service {
     /// removed ones are cancelled if not yet finished.
     pub fn edit_task_destinations(&mut self, id: TaskId, to: &[String]) -> Result<Task> {
         let row = self.task_row(id)?;
+        Self::check_editable(&row)?;
         let all = destinations::list(self.store.conn())?;
         let wanted = resolve_names(&all, to)?;
         if wanted.is_empty() {
@@ -414,7 +453,7 @@ impl Service {
         );
         self.store.write(|tx| {
             for (d, _) in &added {
-                tasks::add_destination(tx, id, *d, now)?;
+                tasks::add_destination(tx, id, *d, None, now)?;
             }
             for (d, _) in &revived {
                 tasks::requeue(tx, id, *d, &Requeue::Fresh, now)?;
@@ -439,6 +478,7 @@ impl Service {
     /// destinations start over with the new package.
     pub fn edit_task_package(&mut self, id: TaskId, package: i64) -> Result<Task> {
         let row = self.task_row(id)?;
+        Self::check_editable(&row)?;
         let pkg = packages::get(self.store.conn(), package)?
             .ok_or_else(|| not_found(format!("package {package}: no such package")))?;
         check_task_package(row.kind, &pkg).map_err(|e| anyhow!("task {id}: {e:#}"))?;
@@ -481,9 +521,12 @@ impl Service {
         name: Option<String>,
     ) -> Result<Task> {
         let row = self.task_row(id)?;
-        let package = row
-            .package_id
-            .ok_or_else(|| anyhow!("task {id}: its package was deleted, nothing to copy"))?;
+        if row.policy_id.is_some() {
+            bail!("task {id} is a policy's countermeasure: its policy decides where it runs");
+        }
+        if row.package_id.is_none() && row.software.is_none() {
+            bail!("task {id}: its package was deleted, nothing to copy");
+        }
         let to = match to {
             Some(to) => to,
             // Destinations cancelled out of the task by an edit are no
@@ -499,7 +542,9 @@ impl Service {
         // with it would be refused): the copy starts at once.
         let now = self.clock.now();
         self.create_task(CreateTask {
-            package,
+            package: row.package_id,
+            software: row.software,
+            version: row.software_version,
             to,
             all: false,
             uninstall: row.kind == TaskType::Uninstall,
@@ -524,7 +569,7 @@ impl Service {
         only: Option<&[String]>,
     ) -> Result<Task> {
         let row = self.task_row(id)?;
-        if row.package_id.is_none() {
+        if row.package_id.is_none() && row.software.is_none() {
             bail!("task {id}: its package was deleted; edit the task to another package first");
         }
         let states = tasks::destination_states(self.store.conn(), id)?;

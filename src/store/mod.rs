@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod destinations;
 pub mod events;
 pub mod packages;
+pub mod policies;
 pub mod software;
 pub mod sql;
 pub mod tasks;
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_revisions.sql"),
     include_str!("migrations/006_certificates.sql"),
     include_str!("migrations/007_inventory.sql"),
+    include_str!("migrations/008_policies.sql"),
 ];
 
 pub struct Store {

@@ -24,10 +24,14 @@ pub struct TaskRow {
     pub window: Option<String>,
     pub created_at: UnixTime,
     pub completed_at: Option<UnixTime>,
+    /// An uninstallation from the inventory: the program (or pattern).
+    pub software: Option<String>,
+    pub software_version: Option<String>,
+    pub policy_id: Option<i64>,
 }
 
-const TASK_COLUMNS: &str =
-    "id, name, type, class, package_id, package_name, start_at, window, created_at, completed_at";
+const TASK_COLUMNS: &str = "id, name, type, class, package_id, package_name, start_at, window,
+     created_at, completed_at, software, software_version, policy_id";
 
 fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -41,6 +45,9 @@ fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
         window: r.get(7)?,
         created_at: r.get(8)?,
         completed_at: r.get(9)?,
+        software: r.get(10)?,
+        software_version: r.get(11)?,
+        policy_id: r.get(12)?,
     })
 }
 
@@ -54,16 +61,20 @@ pub struct NewTask<'a> {
     pub name: &'a str,
     pub kind: TaskType,
     pub class: TaskClass,
-    pub package_id: PackageId,
+    pub package_id: Option<PackageId>,
     pub package_name: &'a str,
     pub start_at: Option<UnixTime>,
     pub window: Option<&'a str>,
+    pub software: Option<&'a str>,
+    pub software_version: Option<&'a str>,
+    pub policy_id: Option<i64>,
 }
 
 pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
     c.exec(
-        "INSERT INTO tasks (name, type, class, package_id, package_name, start_at, window, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO tasks (name, type, class, package_id, package_name, start_at, window,
+                            created_at, software, software_version, policy_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             t.name,
             t.kind,
@@ -72,23 +83,47 @@ pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
             t.package_name,
             t.start_at,
             t.window,
-            at
+            at,
+            t.software,
+            t.software_version,
+            t.policy_id
         ],
     )?;
     Ok(c.last_insert_rowid())
 }
 
-/// Adds a destination to a task, waiting for its first attempt.
+/// Adds a destination to a task, waiting for its first attempt; with
+/// `command`, it runs that instead of the package's (a removal its
+/// inventory reported).
 pub fn add_destination(
     c: &Connection,
     task: TaskId,
     dest: DestinationId,
+    command: Option<&str>,
     at: UnixTime,
 ) -> Result<()> {
     c.exec(
-        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at)
-         VALUES (?1, ?2, ?3, 1, ?4)",
-        params![task, dest, WorkState::Waiting, at],
+        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at, command)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+        params![task, dest, WorkState::Waiting, at, command],
+    )?;
+    Ok(())
+}
+
+/// Adds a destination to a task as already finished in `state`, with
+/// why: one a task could not run on (no quiet removal command).
+pub fn add_finished(
+    c: &Connection,
+    task: TaskId,
+    dest: DestinationId,
+    state: WorkState,
+    message: &str,
+    at: UnixTime,
+) -> Result<()> {
+    c.exec(
+        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at, message)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+        params![task, dest, state, at, message],
     )?;
     Ok(())
 }
@@ -109,7 +144,7 @@ pub fn list(c: &Connection) -> Result<Vec<TaskRow>> {
 }
 
 const DEST_COLUMNS: &str = "d.name, td.status, td.exit_code, td.message, td.meaning, td.attempt,
-     td.retries, td.transferred, td.reboot_required, td.updated_at, td.started_at";
+     td.retries, td.transferred, td.reboot_required, td.updated_at, td.started_at, td.command";
 
 /// A destination row; `now` ends the elapsed time of an attempt still
 /// under way (a finished one ends when it was last updated).
@@ -136,6 +171,7 @@ fn dest_from_row(
         updated_at: rfc3339(updated),
         started_at: started.map(rfc3339),
         elapsed_secs: started.map(|s| end.saturating_sub(s).max(0)),
+        command: r.get(11)?,
     })
 }
 
@@ -185,7 +221,7 @@ pub fn destinations_with_output(
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
          WHERE td.task_id = ?1 ORDER BY d.name"
     ))?;
-    let rows = st.query_map([task], |r| dest_from_row(r, r.get(11)?, now))?;
+    let rows = st.query_map([task], |r| dest_from_row(r, r.get(12)?, now))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -203,7 +239,7 @@ pub fn destination(
              WHERE td.task_id = ?1 AND d.name = ?2"
         ),
         params![task, name],
-        |r| dest_from_row(r, r.get(11)?, now),
+        |r| dest_from_row(r, r.get(12)?, now),
     )
     .optional()?)
 }
@@ -275,7 +311,10 @@ pub struct WorkRow {
     pub window: Option<String>,
     pub attempt: i64,
     pub state: WorkState,
-    pub package: WorkPackage,
+    /// None for an uninstallation from the inventory.
+    pub package: Option<WorkPackage>,
+    /// The row's own command (an uninstallation from the inventory).
+    pub command: Option<String>,
 }
 
 /// The query of `work_for`.
@@ -283,11 +322,12 @@ fn work_sql() -> String {
     format!(
         "SELECT t.id, t.name, t.type, t.window, td.attempt, td.status,
                 p.id, p.name, p.hash, p.size, p.format, p.file_name, p.kind,
-                p.install_command, p.uninstall_command, p.folder, p.success_codes
+                p.install_command, p.uninstall_command, p.folder, p.success_codes, td.command
          FROM task_destinations td
          JOIN tasks t ON t.id = td.task_id
-         JOIN packages p ON p.id = t.package_id
+         LEFT JOIN packages p ON p.id = t.package_id
          WHERE td.destination_id = ?1
+           AND (p.id IS NOT NULL OR td.command IS NOT NULL)
            AND td.status IN {}
            AND (t.start_at IS NULL OR t.start_at <= ?2)
            AND (td.not_before IS NULL OR td.not_before <= ?2)
@@ -301,7 +341,25 @@ fn work_sql() -> String {
 pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Vec<WorkRow>> {
     let mut st = c.prepare_cached(&work_sql())?;
     let rows = st.query_map(params![dest, now], |r| {
-        let codes: String = r.get(16)?;
+        let package = match r.get::<_, Option<PackageId>>(6)? {
+            None => None,
+            Some(id) => {
+                let codes: String = r.get(16)?;
+                Some(WorkPackage {
+                    id,
+                    name: r.get(7)?,
+                    hash: r.get(8)?,
+                    size: r.get(9)?,
+                    format: r.get(10)?,
+                    file_name: r.get(11)?,
+                    kind: r.get(12)?,
+                    install_command: r.get(13)?,
+                    uninstall_command: r.get(14)?,
+                    folder: r.get(15)?,
+                    success_codes: codes.split(',').filter_map(|c| c.parse().ok()).collect(),
+                })
+            }
+        };
         Ok(WorkRow {
             task_id: r.get(0)?,
             task_name: r.get(1)?,
@@ -309,19 +367,8 @@ pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Ve
             window: r.get(3)?,
             attempt: r.get(4)?,
             state: r.get(5)?,
-            package: WorkPackage {
-                id: r.get(6)?,
-                name: r.get(7)?,
-                hash: r.get(8)?,
-                size: r.get(9)?,
-                format: r.get(10)?,
-                file_name: r.get(11)?,
-                kind: r.get(12)?,
-                install_command: r.get(13)?,
-                uninstall_command: r.get(14)?,
-                folder: r.get(15)?,
-                success_codes: codes.split(',').filter_map(|c| c.parse().ok()).collect(),
-            },
+            package,
+            command: r.get(17)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

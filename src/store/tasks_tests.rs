@@ -43,7 +43,10 @@ fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
                     name: "Install tool",
                     kind: TaskType::Install,
                     class: TaskClass::Admin,
-                    package_id: pkg,
+                    package_id: Some(pkg),
+                    software: None,
+                    software_version: None,
+                    policy_id: None,
                     package_name: "tool",
                     start_at: None,
                     window: None,
@@ -67,7 +70,7 @@ fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
                     1,
                     T0,
                 )?;
-                add_destination(tx, task, d, T0)?;
+                add_destination(tx, task, d, None, T0)?;
                 ids.push(d);
             }
             Ok((task, ids))
@@ -90,8 +93,9 @@ fn new_destinations_wait_and_work_rows_carry_what_the_agent_needs() {
         (task, 1, WorkState::Waiting)
     );
     assert_eq!(w.task_type, TaskType::Install);
-    assert_eq!(w.package.success_codes, vec![0, 3010]);
-    assert_eq!(w.package.format, Format::Zip);
+    let p = w.package.as_ref().unwrap();
+    assert_eq!(p.success_codes, vec![0, 3010]);
+    assert_eq!(p.format, Format::Zip);
     assert!(may_fetch(c, d[0], &"ab".repeat(32)).unwrap());
     assert!(!may_fetch(c, d[0], &"ef".repeat(32)).unwrap());
 }

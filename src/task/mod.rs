@@ -15,6 +15,6 @@ mod tests;
 
 pub use outcome::{Ending, Verdict};
 pub use state::{
-    Action, DestStatus, Format, PackageKind, PolicyKind, TaskClass, TaskStatus, TaskType, UnknownName,
-    WorkState,
+    Action, DestStatus, Format, PackageKind, PolicyKind, TaskClass, TaskStatus, TaskType,
+    UnknownName, WorkState,
 };

@@ -111,9 +111,8 @@ pub fn violation(rule: Rule, programs: &[Program]) -> Option<Violation> {
             product_code,
         } => {
             let has = programs.iter().any(|p| {
-                let by_code = product_code.is_some_and(|c| {
-                    p.product_code.is_some_and(|pc| pc.eq_ignore_ascii_case(c))
-                });
+                let by_code = product_code
+                    .is_some_and(|c| p.product_code.is_some_and(|pc| pc.eq_ignore_ascii_case(c)));
                 let by_name = p.name.eq_ignore_ascii_case(name)
                     && version.is_none_or(|v| at_least(p.version, v));
                 by_code || by_name

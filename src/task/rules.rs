@@ -28,7 +28,8 @@ pub fn retry_backoff(n: i64) -> i64 {
     30 << n.clamp(0, 8)
 }
 
-const DAY: i64 = 86_400;
+/// Seconds in a day.
+pub const DAY: i64 = 86_400;
 
 // ---- one destination of one task ------------------------------------------
 

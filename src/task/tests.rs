@@ -346,9 +346,15 @@ mod policies {
         let v = violation(rule, &[program("acme tool", Some("1.5"))]).unwrap();
         assert_eq!(v.reason, "has Acme Tool 1.5, below 2.0");
         assert_eq!(v.remove, None);
-        assert_eq!(violation(rule, &[program("ACME TOOL", Some("2.0.1"))]), None);
+        assert_eq!(
+            violation(rule, &[program("ACME TOOL", Some("2.0.1"))]),
+            None
+        );
         // Two installs, one recent enough: it complies.
-        let two = [program("Acme Tool", Some("1")), program("Acme Tool", Some("3"))];
+        let two = [
+            program("Acme Tool", Some("1")),
+            program("Acme Tool", Some("3")),
+        ];
         assert_eq!(violation(rule, &two), None);
         // Without a minimum, any version will do.
         let any = Rule::Mandatory {
@@ -392,7 +398,9 @@ mod policies {
             product_code: Some("{11111111-2222-3333-4444-555555555555}"),
         };
         assert_eq!(
-            violation(rule, &[program("kb-1", Some("1"))]).unwrap().reason,
+            violation(rule, &[program("kb-1", Some("1"))])
+                .unwrap()
+                .reason,
             "lacks update KB-1 2"
         );
         assert_eq!(violation(rule, &[program("kb-1", Some("2"))]), None);
@@ -439,7 +447,11 @@ mod policies {
             uninstall: Some("x"),
             ..none
         };
-        assert!(removal_command(&ours).unwrap_err().contains("courier package"));
+        assert!(
+            removal_command(&ours)
+                .unwrap_err()
+                .contains("courier package")
+        );
         assert!(is_product_code("{abcdef01-2345-6789-ABCD-EF0123456789}"));
         assert!(!is_product_code("{abcdef01-2345-6789-ABCD-EF012345678}"));
         assert!(!is_product_code("abcdef01-2345-6789-ABCD-EF0123456789xx"));
@@ -460,18 +472,24 @@ mod policies {
         // Violating again in an inventory taken later.
         assert_eq!(step(true, None, ended(None), Some(NOW + 1)), Step::Requeue);
         // Another prohibited program to remove.
-        assert_eq!(step(true, Some("b"), ended(Some("a")), Some(NOW)), Step::Requeue);
-        assert_eq!(step(true, Some("a"), ended(Some("a")), Some(NOW)), Step::Leave);
-        let running = Some(Row {
+        assert_eq!(
+            step(true, Some("b"), ended(Some("a")), Some(NOW)),
+            Step::Requeue
+        );
+        assert_eq!(
+            step(true, Some("a"), ended(Some("a")), Some(NOW)),
+            Step::Leave
+        );
+        let running = Row {
             state: WorkState::Installing,
             updated_at: NOW,
             command: None,
-        });
-        assert_eq!(step(true, None, running, Some(NOW + 9)), Step::Leave);
-        assert_eq!(step(false, None, running, Some(NOW + 9)), Step::Leave);
+        };
+        assert_eq!(step(true, None, Some(running), Some(NOW + 9)), Step::Leave);
+        assert_eq!(step(false, None, Some(running), Some(NOW + 9)), Step::Leave);
         let waiting = Some(Row {
             state: WorkState::Waiting,
-            ..running.unwrap()
+            ..running
         });
         assert_eq!(step(false, None, waiting, Some(NOW)), Step::Complete);
         assert_eq!(step(false, None, ended(None), Some(NOW)), Step::Leave);

@@ -12,7 +12,7 @@ use super::{Agent, OUTPUT_TAIL, attempt_key};
 use crate::agent::exec::{self, OnStart, RunSpec};
 use crate::agent::fetch::{FetchError, Fetcher};
 use crate::agent::place::{self, Limits};
-use crate::proto::{Action, Assignment, Report, ReportStatus};
+use crate::proto::{Action, Assignment, PackageRef, Report, ReportStatus, Work};
 use crate::task::outcome::{self as exitcodes, Verdict as Outcome};
 
 /// Why a cancelled attempt ended; the report is not sent (the server has
@@ -67,12 +67,25 @@ pub(super) async fn perform(
     stop: &CancellationToken,
 ) -> Report {
     let mut r = report_for(a, 0);
-    if crate::task::rules::needs_windows(a.action, a.package.format, a.package.command.as_deref())
+    let pkg = match &a.work {
+        Work::Package(p) => p,
+        // A removal the destination's own inventory reported: no content.
+        Work::Removal(rm) => {
+            progress(agent, a, ReportStatus::Installing, 0, None).await;
+            let run = Run {
+                command: rm.command.clone(),
+                success_codes: &rm.success_codes,
+                content: None,
+            };
+            return run_command(agent, a, run, r, stop).await;
+        }
+    };
+    if crate::task::rules::needs_windows(a.action, pkg.format, pkg.command.as_deref())
         && !cfg!(windows)
     {
         r.message = Some(format!(
             "cannot run a Windows installer ({}) on {}: send it to Windows destinations",
-            a.package.format,
+            pkg.format,
             std::env::consts::OS
         ));
         return r;
@@ -103,7 +116,7 @@ pub(super) async fn perform(
             }
         })
     };
-    let fetching = fetcher.ensure(&a.package, |_verified, transferred| {
+    let fetching = fetcher.ensure(pkg, |_verified, transferred| {
         let _ = seen_tx.send(transferred);
     });
     let fetched = tokio::select! {
@@ -129,7 +142,7 @@ pub(super) async fn perform(
         }
     };
     r.transferred = fetched.transferred;
-    if fetched.resumed_from > 0 && fetched.resumed_from < a.package.size {
+    if fetched.resumed_from > 0 && fetched.resumed_from < pkg.size {
         tracing::info!(from = fetched.resumed_from, "download resumed");
     }
     progress(
@@ -140,19 +153,31 @@ pub(super) async fn perform(
         None,
     )
     .await;
-    match a.action {
-        Action::Distribute => distribute(a, &fetched.path, r, stop).await,
-        Action::Install | Action::Uninstall => run_command(agent, a, &fetched.path, r, stop).await,
+    if a.action == Action::Distribute {
+        return distribute(pkg, &fetched.path, r, stop).await;
     }
+    let Some(command) = pkg.command.clone() else {
+        r.message = Some(match a.action {
+            Action::Uninstall => "the package has no uninstall command".into(),
+            _ => "the package has no install command".into(),
+        });
+        return r;
+    };
+    let run = Run {
+        command,
+        success_codes: &pkg.success_codes,
+        content: Some((pkg, &fetched.path)),
+    };
+    run_command(agent, a, run, r, stop).await
 }
 
 async fn distribute(
-    a: &Assignment,
+    pkg: &PackageRef,
     content: &Path,
     mut r: Report,
     stop: &CancellationToken,
 ) -> Report {
-    let Some(folder) = a.package.folder.clone() else {
+    let Some(folder) = pkg.folder.clone() else {
         r.message = Some("the package has no destination folder".into());
         return r;
     };
@@ -167,8 +192,8 @@ async fn distribute(
     }
     let (content, name, zip, stop) = (
         content.to_path_buf(),
-        a.package.file_name.clone(),
-        a.package.format == crate::task::Format::Zip,
+        pkg.file_name.clone(),
+        pkg.format == crate::task::Format::Zip,
         stop.clone(),
     );
     let placed = tokio::task::spawn_blocking(move || {
@@ -188,7 +213,7 @@ async fn distribute(
             r.message = Some(format!(
                 "placed {files} file{} in {}",
                 if files == 1 { "" } else { "s" },
-                a.package.folder.as_deref().unwrap_or("")
+                pkg.folder.as_deref().unwrap_or("")
             ));
         }
         Ok(Err(e)) => r.message = Some(e.to_string()),
@@ -197,20 +222,26 @@ async fn distribute(
     r
 }
 
+/// A command to run for an attempt, in a work dir of its own holding the
+/// package's content (unzipped, or the file) when there is one.
+struct Run<'a> {
+    command: String,
+    success_codes: &'a [i64],
+    content: Option<(&'a PackageRef, &'a Path)>,
+}
+
 async fn run_command(
     agent: &Arc<Agent>,
     a: &Assignment,
-    content: &Path,
+    run: Run<'_>,
     mut r: Report,
     stop: &CancellationToken,
 ) -> Report {
-    let Some(command) = a.package.command.clone() else {
-        r.message = Some(match a.action {
-            Action::Uninstall => "the package has no uninstall command".into(),
-            _ => "the package has no install command".into(),
-        });
-        return r;
-    };
+    let Run {
+        command,
+        success_codes,
+        content,
+    } = run;
     let work = agent.data.join("work").join(attempt_key(a));
     let _ = std::fs::remove_dir_all(&work);
     if let Err(e) = std::fs::create_dir_all(&work) {
@@ -218,14 +249,18 @@ async fn run_command(
         r.retry = true;
         return r;
     }
-    let (src, dir, zip, name, unpack_stop) = (
-        content.to_path_buf(),
-        work.clone(),
-        a.package.format == crate::task::Format::Zip,
-        a.package.file_name.clone(),
-        stop.clone(),
-    );
+    let content = content.map(|(pkg, path)| {
+        (
+            path.to_path_buf(),
+            pkg.format == crate::task::Format::Zip,
+            pkg.file_name.clone(),
+        )
+    });
+    let (dir, unpack_stop) = (work.clone(), stop.clone());
     let unpacked = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let Some((src, zip, name)) = content else {
+            return Ok(());
+        };
         if zip {
             place::unzip_into(&src, &dir, &Limits::default(), &|| {
                 unpack_stop.is_cancelled()
@@ -343,7 +378,7 @@ async fn run_command(
     };
     // The exit code travels on its own, with what the command last said;
     // the server tells the outcome from these (`task::Ending`).
-    match exitcodes::classify(code, &a.package.success_codes) {
+    match exitcodes::classify(code, success_codes) {
         Outcome::Success => r.status = ReportStatus::Succeeded,
         Outcome::SuccessRebootRequired => {
             r.status = ReportStatus::Succeeded;

@@ -336,13 +336,14 @@ impl TaskForm {
         let window = Some(self.window.value().trim().to_string()).filter(|w| !w.is_empty());
         let name = Some(self.name.value().trim().to_string()).filter(|w| !w.is_empty());
         Ok(Request::TaskCreate(CreateTask {
-            package: pkg.id,
+            package: Some(pkg.id),
             to,
             all: false,
             uninstall: self.uninstall,
             at,
             window,
             name,
+            ..CreateTask::default()
         }))
     }
 }

@@ -238,7 +238,7 @@ fn task_form_creates_a_task_for_the_chosen_destinations() {
     assert!(matches!(app.mode, Mode::TaskForm(_)));
     match acts(&app)[..] {
         [Request::TaskCreate(c)] => {
-            assert_eq!(c.package, 2);
+            assert_eq!(c.package, Some(2));
             assert_eq!(c.to, vec!["pc-accounting-01", "build-linux-07"]);
             assert_eq!(c.name.as_deref(), Some("Nightly"));
             assert!(!c.uninstall);
@@ -412,7 +412,7 @@ fn copy_opens_a_form_filled_from_the_task() {
     key(&mut app, KeyCode::Enter);
     match acts(&app)[..] {
         [Request::TaskCreate(c)] => {
-            assert_eq!(c.package, 1);
+            assert_eq!(c.package, Some(1));
             assert_eq!(c.to, vec!["pc-accounting-01", "pc-accounting-02"]);
             assert_eq!(
                 c.name.as_deref(),

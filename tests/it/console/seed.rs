@@ -123,6 +123,9 @@ fn task(id: i64, name: &str, status: &str, package: &Package, counts: Counts) ->
         status: status.parse().unwrap(),
         package: Some(package.id),
         package_name: package.name.clone(),
+        software: None,
+        software_version: None,
+        policy: None,
         start_at: None,
         window: None,
         created_at: "2025-06-01T08:30:00Z".into(),
@@ -190,6 +193,7 @@ pub(super) fn row(name: &str, status: &str) -> TaskDestination {
         updated_at: WHEN.into(),
         started_at: None,
         elapsed_secs: None,
+        command: None,
     }
 }
 
