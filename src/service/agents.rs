@@ -508,7 +508,7 @@ impl Service {
     }
 
     /// The work `dest` should be doing now, as the agent receives it.
-    fn assignments(&self, dest: DestinationId, now: i64) -> Result<Vec<Assignment>> {
+    pub(super) fn assignments(&self, dest: DestinationId, now: i64) -> Result<Vec<Assignment>> {
         Ok(tasks::work_for(self.store.conn(), dest, now)?
             .into_iter()
             .filter(|w| !rules::held_by_window(w.state, w.window.as_deref(), now))

@@ -11,6 +11,9 @@ mod agents;
 pub use agents::{check_info, check_name};
 mod handle;
 mod policies;
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod policy_tests;
 mod removal;
 mod software;
 mod task_rules;

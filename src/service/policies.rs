@@ -215,13 +215,6 @@ impl Service {
     fn check_policy(&self, row: &mut PolicyRow) -> Result<()> {
         let c = self.store.conn();
         let software = row.software.as_deref().map(str::trim).unwrap_or_default();
-        let package = match row.package_id {
-            Some(id) => Some(
-                packages::get(c, id)?
-                    .ok_or_else(|| not_found(format!("package {id}: no such package")))?,
-            ),
-            None => None,
-        };
         match row.kind {
             PolicyKind::Mandatory if software.is_empty() => {
                 bail!("a mandatory policy names the program: --mandatory NAME --package ID")
@@ -231,7 +224,7 @@ impl Service {
                     "a prohibited policy names the programs: --prohibited PATTERN (* and ? match any characters)"
                 )
             }
-            PolicyKind::Prohibited if package.is_some() || row.min_version.is_some() => {
+            PolicyKind::Prohibited if row.package_id.is_some() || row.min_version.is_some() => {
                 bail!(
                     "a prohibited policy uninstalls from the inventory: it takes no --package or --min-version"
                 )
@@ -241,6 +234,13 @@ impl Service {
             }
             _ => {}
         }
+        let package = match row.package_id {
+            Some(id) => Some(
+                packages::get(c, id)?
+                    .ok_or_else(|| not_found(format!("package {id}: no such package")))?,
+            ),
+            None => None,
+        };
         if row.kind != PolicyKind::Prohibited {
             let p = package.as_ref().ok_or_else(|| {
                 anyhow!(

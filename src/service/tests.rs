@@ -13,14 +13,14 @@ use std::path::PathBuf;
 const DAY: i64 = 86_400;
 const T0: i64 = 1_800_000_000;
 
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
-    svc: Service,
-    clock: Clock,
+    pub(super) svc: Service,
+    pub(super) clock: Clock,
     file: PathBuf,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(T0);
     let data = DataDir::open(dir.path().join("data")).unwrap();
@@ -41,7 +41,7 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    fn package(&mut self) -> Package {
+    pub(super) fn package(&mut self) -> Package {
         self.svc
             .add_package(AddPackage {
                 path: self.file.clone(),
@@ -52,7 +52,7 @@ impl Fixture {
             .unwrap()
     }
 
-    fn destination(&mut self, name: &str) -> DestinationId {
+    pub(super) fn destination(&mut self, name: &str) -> DestinationId {
         let now = self.clock.now();
         self.svc
             .store
@@ -84,7 +84,7 @@ impl Fixture {
             .unwrap()
     }
 
-    fn report(
+    pub(super) fn report(
         &mut self,
         dest: DestinationId,
         task: i64,
