@@ -244,15 +244,15 @@ impl Service {
         if row.kind != PolicyKind::Prohibited {
             let p = package.as_ref().ok_or_else(|| {
                 anyhow!(
-                    "a {} policy installs a package: give --package ID",
-                    row.kind
+                    "{} policy installs a package: give --package ID",
+                    a_kind(row.kind)
                 )
             })?;
             if p.kind != Kind::Install || p.install_command.is_none() {
                 bail!(
-                    "package {} has no install command: a {} policy installs its package",
+                    "package {} has no install command: {} policy installs its package",
                     p.id,
-                    row.kind
+                    a_kind(row.kind)
                 );
             }
         }
@@ -534,7 +534,15 @@ fn finding(
     inventory_at: i64,
     listed: &[Software],
 ) -> Finding {
-    let programs: Vec<_> = listed.iter().map(program).collect();
+    // What courier's own tasks installed counts as present (an installer
+    // that registers nowhere is not installed again and again), but what
+    // is there to remove is what the agent lists: the program may have
+    // been removed since by other means.
+    let programs: Vec<_> = listed
+        .iter()
+        .filter(|s| policy.row.kind != PolicyKind::Prohibited || s.source != "courier")
+        .map(program)
+        .collect();
     let v = violation(policy.rule(), &programs);
     let removal = v
         .as_ref()
@@ -568,6 +576,15 @@ fn describe(row: &PolicyRow) -> String {
             "update package {} ({software}) on every destination",
             row.package_id.unwrap_or_default()
         ),
+    }
+}
+
+/// "a mandatory", "an update": the policy's kind with its article.
+fn a_kind(kind: PolicyKind) -> &'static str {
+    match kind {
+        PolicyKind::Mandatory => "a mandatory",
+        PolicyKind::Prohibited => "a prohibited",
+        PolicyKind::Update => "an update",
     }
 }
 

@@ -353,6 +353,8 @@ pub struct Agent {
     pub name: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Set in the agent's environment at every start.
+    env: Vec<(String, String)>,
 }
 
 impl Agent {
@@ -365,10 +367,20 @@ impl Agent {
     /// Starts an agent that enrols with (and then talks to) the server
     /// at `addr`, such as a proxy in front of it.
     pub fn enrol_at(addr: &str, token: &str, name: &str) -> Agent {
+        Agent::enrol_with_env(addr, token, name, &[])
+    }
+
+    /// Starts an agent that enrols with `env` set in its environment
+    /// (at this start and every later one).
+    pub fn enrol_with_env(addr: &str, token: &str, name: &str, env: &[(&str, String)]) -> Agent {
         let mut a = Agent {
             name: name.to_string(),
             dir: tempfile::tempdir().expect("tempdir"),
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         a.spawn(&["--server", addr, "--token", token, "--name", name]);
         a
@@ -408,6 +420,7 @@ impl Agent {
             .args(args)
             .env_remove("COURIER_DATA")
             .env_remove("COURIER_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(append(&self.stderr_path()))

@@ -12,6 +12,7 @@ mod install;
 mod inventory;
 mod live;
 mod offline;
+mod policies;
 mod transfer;
 mod windows;
 
