@@ -14,9 +14,10 @@ use crate::model::{
 };
 use crate::store::policies::{self, PolicyRow};
 use crate::store::tasks::{self, Outcome, Requeue};
-use crate::store::{events, packages};
+use crate::store::{events, packages, software};
 use crate::task::policy::{Row, Rule, Step, removal_command, step, violation};
 use crate::task::{PolicyKind, TaskClass, TaskType, WorkState};
+use std::collections::HashMap;
 
 /// A policy with what its rule needs to be judged.
 struct Judged {
@@ -58,15 +59,45 @@ struct Finding {
 
 impl Service {
     pub fn policies(&self) -> Result<Vec<Policy>> {
+        let fleet = self.fleet(None)?;
         policies::list(self.store.conn())?
             .into_iter()
-            .map(|row| self.policy_view(row))
+            .map(|row| self.policy_view(row, &fleet))
             .collect()
     }
 
     pub fn policy(&self, id: i64) -> Result<Policy> {
         let row = self.policy_row(id)?;
-        self.policy_view(row)
+        let fleet = self.fleet(None)?;
+        self.policy_view(row, &fleet)
+    }
+
+    /// The destinations policies judge (approved, with an inventory; only
+    /// `only` when given), each with what it has installed. Two queries
+    /// for the whole fleet.
+    fn fleet(&self, only: Option<DestinationId>) -> Result<Vec<Judgeable>> {
+        let c = self.store.conn();
+        let dests = policies::judged(c, only)?;
+        let (mut listed, mut ours) = match only {
+            Some(d) => (
+                HashMap::from([(d, software::of_destination(c, d)?)]),
+                software::by_courier_where(c, Some(d))?,
+            ),
+            None => (software::all(c)?, software::by_courier_where(c, None)?),
+        };
+        Ok(dests
+            .into_iter()
+            .map(|(dest, name, inventory_at)| {
+                let mut programs = listed.remove(&dest).unwrap_or_default();
+                programs.extend(ours.remove(&dest).unwrap_or_default());
+                Judgeable {
+                    dest,
+                    name,
+                    inventory_at,
+                    programs,
+                }
+            })
+            .collect())
     }
 
     fn policy_row(&self, id: i64) -> Result<PolicyRow> {
@@ -74,10 +105,9 @@ impl Service {
             .ok_or_else(|| not_found(format!("policy {id}: no such policy")))
     }
 
-    fn policy_view(&self, row: PolicyRow) -> Result<Policy> {
+    fn policy_view(&self, row: PolicyRow, fleet: &[Judgeable]) -> Result<Policy> {
         let judged = self.judged(row)?;
-        let violations = self
-            .findings(&judged, None)?
+        let violations = findings(&judged, fleet)
             .into_iter()
             .filter_map(|f| {
                 f.reason.map(|reason| PolicyViolation {
@@ -275,18 +305,6 @@ impl Service {
         Ok(())
     }
 
-    /// Each judged destination (approved, with an inventory; only `only`
-    /// when given) against `policy`.
-    fn findings(&self, policy: &Judged, only: Option<DestinationId>) -> Result<Vec<Finding>> {
-        let c = self.store.conn();
-        let mut out = Vec::new();
-        for (dest, name, inventory_at) in policies::judged(c, only)? {
-            let listed = self.inventory(dest)?;
-            out.push(finding(policy, dest, name, inventory_at, &listed));
-        }
-        Ok(out)
-    }
-
     /// Evaluates every enforced policy for every judged destination (or
     /// only `only`) and brings each countermeasure task in line: a
     /// destination that starts violating is added, one that complies
@@ -297,9 +315,13 @@ impl Service {
             .into_iter()
             .filter(|p| p.enforce)
             .collect();
+        if enforced.is_empty() {
+            return Ok(());
+        }
+        let fleet = self.fleet(only)?;
         for row in enforced {
             let judged = self.judged(row)?;
-            let found = self.findings(&judged, only)?;
+            let found = findings(&judged, &fleet);
             self.bring_in_line(&judged, found)?;
         }
         Ok(())
@@ -524,6 +546,24 @@ fn new_countermeasure(tx: &rusqlite::Connection, policy: &Judged, now: i64) -> R
         },
     )?;
     Ok(id)
+}
+
+/// A destination as policies judge it.
+struct Judgeable {
+    dest: DestinationId,
+    name: String,
+    /// When its inventory last changed.
+    inventory_at: i64,
+    /// What its agent listed and what courier installed there.
+    programs: Vec<Software>,
+}
+
+/// Each destination of `fleet` against `policy`.
+fn findings(policy: &Judged, fleet: &[Judgeable]) -> Vec<Finding> {
+    fleet
+        .iter()
+        .map(|d| finding(policy, d.dest, d.name.clone(), d.inventory_at, &d.programs))
+        .collect()
 }
 
 /// One destination against one policy, from its inventory.

@@ -353,3 +353,28 @@ fn uninstalling_from_the_inventory_uses_each_destinations_command_or_says_why_no
         .unwrap_err();
     assert!(format!("{e:#}").contains("uninstalls from the inventory"));
 }
+
+#[test]
+fn every_policy_is_evaluated_again_daily() {
+    let mut f = fixture();
+    let pc1 = f.destination("pc-1");
+    send(&mut f, pc1, vec![dpkg("bash", "5")]);
+    let id = add(&mut f, PolicyKind::Prohibited, Some("evil"), None);
+    f.svc.enforce_policies_if_due().unwrap();
+    // A change no inventory announced (written past the service).
+    let sneak = |f: &mut Fixture| {
+        let now = f.clock.now();
+        f.svc
+            .store
+            .write(|tx| crate::store::software::replace(tx, pc1, "d2", &[dpkg("evil", "1")], now))
+            .unwrap();
+    };
+    sneak(&mut f);
+    f.clock.advance(DAY - 60);
+    f.svc.enforce_policies_if_due().unwrap();
+    assert_eq!(countermeasure(&f, id), None, "not due yet");
+    f.clock.advance(60);
+    f.svc.enforce_policies_if_due().unwrap();
+    let t = countermeasure(&f, id).expect("caught by the daily evaluation");
+    assert_eq!(state(&t, "pc-1"), WorkState::Waiting);
+}

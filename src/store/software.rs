@@ -1,6 +1,8 @@
 //! The `software` table: each destination's inventory, replaced whole when
 //! its agent sends a new one.
 
+use std::collections::HashMap;
+
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -76,6 +78,35 @@ pub fn of_destination(c: &Connection, dest: DestinationId) -> Result<Vec<Softwar
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Every destination's inventory, by destination, by name: what
+/// `of_destination` gives for each, in one query.
+pub fn all(c: &Connection) -> Result<HashMap<DestinationId, Vec<Software>>> {
+    let mut st = c.prepare_cached(
+        "SELECT destination_id, name, version, publisher, source, product_code, uninstall, quiet
+         FROM software ORDER BY destination_id, name, version",
+    )?;
+    let mut out: HashMap<DestinationId, Vec<Software>> = HashMap::new();
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, DestinationId>(0)?,
+            Software {
+                name: r.get(1)?,
+                version: r.get(2)?,
+                publisher: r.get(3)?,
+                source: r.get(4)?,
+                product_code: r.get(5)?,
+                uninstall: r.get(6)?,
+                quiet: r.get(7)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (dest, s) = row?;
+        out.entry(dest).or_default().push(s);
+    }
+    Ok(out)
+}
+
 /// The packages courier installed, per destination: an install task's
 /// success not followed by an uninstall task's success for the same
 /// package there (`name`, `version`, `product_code`, `uninstall`,
@@ -106,23 +137,41 @@ fn by_courier_sql() -> String {
 /// What courier itself installed on `dest` and has not uninstalled since
 /// (source `courier`), by name.
 pub fn by_courier(c: &Connection, dest: DestinationId) -> Result<Vec<Software>> {
+    Ok(by_courier_where(c, Some(dest))?
+        .remove(&dest)
+        .unwrap_or_default())
+}
+
+/// `by_courier` of every destination (`None`) or of one.
+pub fn by_courier_where(
+    c: &Connection,
+    dest: Option<DestinationId>,
+) -> Result<HashMap<DestinationId, Vec<Software>>> {
     let mut st = c.prepare_cached(&format!(
-        "SELECT name, version, product_code, uninstall FROM ({})
-         WHERE destination_id = ?1 ORDER BY name, version",
+        "SELECT destination_id, name, version, product_code, uninstall FROM ({})
+         WHERE ?1 IS NULL OR destination_id = ?1 ORDER BY destination_id, name, version",
         by_courier_sql()
     ))?;
     let rows = st.query_map(params![dest], |r| {
-        Ok(Software {
-            name: r.get(0)?,
-            version: r.get(1)?,
-            publisher: None,
-            source: "courier".into(),
-            product_code: r.get(2)?,
-            uninstall: r.get(3)?,
-            quiet: true,
-        })
+        Ok((
+            r.get::<_, DestinationId>(0)?,
+            Software {
+                name: r.get(1)?,
+                version: r.get(2)?,
+                publisher: None,
+                source: "courier".into(),
+                product_code: r.get(3)?,
+                uninstall: r.get(4)?,
+                quiet: true,
+            },
+        ))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut out: HashMap<DestinationId, Vec<Software>> = HashMap::new();
+    for row in rows {
+        let (d, s) = row?;
+        out.entry(d).or_default().push(s);
+    }
+    Ok(out)
 }
 
 /// Every title in the fleet whose name holds `name` (any case; all when

@@ -70,6 +70,49 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
         "still in the inventory after uninstalling"
     );
 
+    // Installed again, then uninstalled from the inventory (no package):
+    // the server sees it in the inventory the agent sent, with its
+    // ProductCode, and the removal is msiexec /x by that code.
+    let t = create_task(&s, &hello, "win-1", &[]);
+    s.wait_task_finished(task_id(&t), &[]);
+    assert!(prefix.has_key(&key), "{key} not registered again");
+    wait_until(
+        DEADLINE,
+        "the server to hold the inventory listing Courier Hello",
+        || {
+            let d = s.json(&["dest", "show", "win-1", "--json"]);
+            d["software"]
+                .as_array()?
+                .iter()
+                .any(|p| p["product_code"] == HELLO_CODE && p["source"] == "registry")
+                .then_some(())
+        },
+        || a_diagnostics(&prefix),
+    );
+    let r = s.json(&[
+        "task",
+        "create",
+        "--uninstall",
+        "--software",
+        "courier hello",
+        "--to",
+        "win-1",
+        "--json",
+    ]);
+    assert_eq!(
+        dest(&r, "win-1")["command"],
+        format!("msiexec /x {HELLO_CODE} /qn /norestart")
+    );
+    let r = s.wait_task_finished(task_id(&r), &[]);
+    assert_eq!(
+        dest(&r, "win-1")["status"],
+        "succeeded",
+        "{r:#}\n{}",
+        a_diagnostics(&prefix)
+    );
+    assert!(!installed.exists(), "{} still there", installed.display());
+    assert!(!prefix.has_key(&key), "{key} still registered");
+
     // A refused MSI: 1603 with its meaning, the full code as Windows gives
     // it to the agent (not Wine's 8-bit view of it).
     let refuses = add(&s, &fixture("refuses.msi"), &[]);
