@@ -15,7 +15,7 @@ use crate::model::{
 use crate::store::policies::{self, PolicyRow};
 use crate::store::tasks::{self, Outcome, Requeue};
 use crate::store::{events, packages, software};
-use crate::task::policy::{Row, Rule, Step, removal_command, step, violation};
+use crate::task::policy::{Row, Rule, Step, name_test, removal_command, step, violation};
 use crate::task::{PolicyKind, TaskClass, TaskType, WorkState};
 use std::collections::HashMap;
 
@@ -59,45 +59,64 @@ struct Finding {
 
 impl Service {
     pub fn policies(&self) -> Result<Vec<Policy>> {
-        let fleet = self.fleet(None)?;
-        policies::list(self.store.conn())?
+        let rows = policies::list(self.store.conn())?;
+        let judged = rows
             .into_iter()
-            .map(|row| self.policy_view(row, &fleet))
+            .map(|row| self.judged(row))
+            .collect::<Result<Vec<_>>>()?;
+        let found = self.judge(&judged, None)?;
+        judged
+            .into_iter()
+            .zip(found)
+            .map(|(p, f)| self.policy_view(p, f))
             .collect()
     }
 
     pub fn policy(&self, id: i64) -> Result<Policy> {
-        let row = self.policy_row(id)?;
-        let fleet = self.fleet(None)?;
-        self.policy_view(row, &fleet)
+        let judged = self.judged(self.policy_row(id)?)?;
+        let found = self.judge(std::slice::from_ref(&judged), None)?;
+        self.policy_view(judged, found.into_iter().next().unwrap_or_default())
     }
 
-    /// The destinations policies judge (approved, with an inventory; only
-    /// `only` when given), each with what it has installed. Two queries
-    /// for the whole fleet.
-    fn fleet(&self, only: Option<DestinationId>) -> Result<Vec<Judgeable>> {
+    /// Every destination policies judge (approved, with an inventory;
+    /// only `only` when given) against each of `policies`: their findings,
+    /// by destination name, in the order of `policies`. The inventories
+    /// are read one destination at a time.
+    fn judge(&self, policies: &[Judged], only: Option<DestinationId>) -> Result<Vec<Vec<Finding>>> {
         let c = self.store.conn();
-        let dests = policies::judged(c, only)?;
-        let (mut listed, mut ours) = match only {
-            Some(d) => (
-                HashMap::from([(d, software::of_destination(c, d)?)]),
-                software::by_courier_where(c, Some(d))?,
-            ),
-            None => (software::all(c)?, software::by_courier_where(c, None)?),
-        };
-        Ok(dests
+        let dests: HashMap<DestinationId, (String, i64)> = policies::judged(c, only)?
             .into_iter()
-            .map(|(dest, name, inventory_at)| {
-                let mut programs = listed.remove(&dest).unwrap_or_default();
-                programs.extend(ours.remove(&dest).unwrap_or_default());
-                Judgeable {
-                    dest,
-                    name,
-                    inventory_at,
-                    programs,
-                }
-            })
-            .collect())
+            .map(|(id, name, at)| (id, (name, at)))
+            .collect();
+        let ours = software::by_courier_where(c, only)?;
+        let mut out: Vec<Vec<Finding>> = Vec::with_capacity(policies.len());
+        for p in policies {
+            let mut left = dests.clone();
+            let mut found = Vec::new();
+            let mut judge = |left: &mut HashMap<DestinationId, (String, i64)>,
+                             dest: DestinationId,
+                             mut listed: Vec<Software>| {
+                let Some((name, at)) = left.remove(&dest) else {
+                    return;
+                };
+                listed.extend(ours.get(&dest).into_iter().flatten().cloned());
+                found.push(finding(p, dest, name, at, &listed));
+            };
+            let test = name_test(p.rule());
+            software::for_each(c, only, &test, |dest, listed| {
+                judge(&mut left, dest, listed)
+            })?;
+            // Judged destinations with nothing of a name the rule looks at.
+            let rest: Vec<DestinationId> = left.keys().copied().collect();
+            for dest in rest {
+                judge(&mut left, dest, Vec::new());
+            }
+            out.push(found);
+        }
+        for found in &mut out {
+            found.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        Ok(out)
     }
 
     fn policy_row(&self, id: i64) -> Result<PolicyRow> {
@@ -105,9 +124,8 @@ impl Service {
             .ok_or_else(|| not_found(format!("policy {id}: no such policy")))
     }
 
-    fn policy_view(&self, row: PolicyRow, fleet: &[Judgeable]) -> Result<Policy> {
-        let judged = self.judged(row)?;
-        let violations = findings(&judged, fleet)
+    fn policy_view(&self, judged: Judged, found: Vec<Finding>) -> Result<Policy> {
+        let violations = found
             .into_iter()
             .filter_map(|f| {
                 f.reason.map(|reason| PolicyViolation {
@@ -318,11 +336,13 @@ impl Service {
         if enforced.is_empty() {
             return Ok(());
         }
-        let fleet = self.fleet(only)?;
-        for row in enforced {
-            let judged = self.judged(row)?;
-            let found = findings(&judged, &fleet);
-            self.bring_in_line(&judged, found)?;
+        let judged = enforced
+            .into_iter()
+            .map(|row| self.judged(row))
+            .collect::<Result<Vec<_>>>()?;
+        let found = self.judge(&judged, only)?;
+        for (policy, found) in judged.iter().zip(found) {
+            self.bring_in_line(policy, found)?;
         }
         Ok(())
     }
@@ -546,24 +566,6 @@ fn new_countermeasure(tx: &rusqlite::Connection, policy: &Judged, now: i64) -> R
         },
     )?;
     Ok(id)
-}
-
-/// A destination as policies judge it.
-struct Judgeable {
-    dest: DestinationId,
-    name: String,
-    /// When its inventory last changed.
-    inventory_at: i64,
-    /// What its agent listed and what courier installed there.
-    programs: Vec<Software>,
-}
-
-/// Each destination of `fleet` against `policy`.
-fn findings(policy: &Judged, fleet: &[Judgeable]) -> Vec<Finding> {
-    fleet
-        .iter()
-        .map(|d| finding(policy, d.dest, d.name.clone(), d.inventory_at, &d.programs))
-        .collect()
 }
 
 /// One destination against one policy, from its inventory.

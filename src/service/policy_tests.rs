@@ -378,3 +378,29 @@ fn every_policy_is_evaluated_again_daily() {
     let t = countermeasure(&f, id).expect("caught by the daily evaluation");
     assert_eq!(state(&t, "pc-1"), WorkState::Waiting);
 }
+
+#[test]
+fn a_pattern_matches_in_sql_as_the_rule_does() {
+    let mut f = fixture();
+    let pc1 = f.destination("pc-1");
+    let pc2 = f.destination("pc-2");
+    let pc3 = f.destination("pc-3");
+    send(&mut f, pc1, vec![dpkg("axb", "1"), dpkg("100-tools", "1")]);
+    send(&mut f, pc2, vec![dpkg("A_B", "1")]);
+    send(&mut f, pc3, vec![dpkg("Zürich-Ärger", "1")]);
+    let under = add(&mut f, PolicyKind::Prohibited, Some("a_b"), None);
+    let who = |f: &Fixture, id| -> Vec<String> {
+        f.svc
+            .policy(id)
+            .unwrap()
+            .violations
+            .into_iter()
+            .map(|v| v.destination)
+            .collect()
+    };
+    assert_eq!(who(&f, under), ["pc-2"]);
+    let percent = add(&mut f, PolicyKind::Prohibited, Some("100%*"), None);
+    assert!(who(&f, percent).is_empty());
+    let umlaut = add(&mut f, PolicyKind::Prohibited, Some("*ärger"), None);
+    assert_eq!(who(&f, umlaut), ["pc-3"]);
+}

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::sql::Cached;
 use crate::clock::UnixTime;
 use crate::model::{DestinationId, Software, SoftwareTitle, SoftwareVersion};
+use crate::task::policy::NameTest;
 use crate::task::{PackageKind, TaskType, WorkState};
 
 /// The digest of the inventory held for `dest`, if any.
@@ -78,15 +79,40 @@ pub fn of_destination(c: &Connection, dest: DestinationId) -> Result<Vec<Softwar
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Every destination's inventory, by destination, by name: what
-/// `of_destination` gives for each, in one query.
-pub fn all(c: &Connection) -> Result<HashMap<DestinationId, Vec<Software>>> {
-    let mut st = c.prepare_cached(
+/// Calls `f` with each destination's programs that pass `test` (of
+/// `only`, or of all), one destination at a time: the fleet's inventories
+/// are never in memory at once, and SQL leaves out what no rule needs.
+pub fn for_each(
+    c: &Connection,
+    only: Option<DestinationId>,
+    test: &NameTest,
+    mut f: impl FnMut(DestinationId, Vec<Software>),
+) -> Result<()> {
+    let (name_sql, a, b) = match test {
+        NameTest::Is(n) => ("name = ?2 AND ?3 IS NULL", Some(n.as_str()), None),
+        NameTest::IsOrCode(n, code) => (
+            "(name = ?2 OR product_code = ?3 COLLATE NOCASE)",
+            Some(n.as_str()),
+            Some(code.as_str()),
+        ),
+        NameTest::Like(p) => (
+            "name LIKE ?2 ESCAPE '\\' AND ?3 IS NULL",
+            Some(p.as_str()),
+            None,
+        ),
+        NameTest::Any => ("?2 IS NULL AND ?3 IS NULL", None, None),
+    };
+    let dest_sql = if only.is_some() {
+        "destination_id = ?1"
+    } else {
+        "?1 IS NULL"
+    };
+    let mut st = c.prepare_cached(&format!(
         "SELECT destination_id, name, version, publisher, source, product_code, uninstall, quiet
-         FROM software ORDER BY destination_id, name, version",
-    )?;
-    let mut out: HashMap<DestinationId, Vec<Software>> = HashMap::new();
-    let rows = st.query_map([], |r| {
+         FROM software WHERE {dest_sql} AND {name_sql}
+         ORDER BY destination_id, name, version"
+    ))?;
+    let rows = st.query_map(params![only, a, b], |r| {
         Ok((
             r.get::<_, DestinationId>(0)?,
             Software {
@@ -100,11 +126,23 @@ pub fn all(c: &Connection) -> Result<HashMap<DestinationId, Vec<Software>>> {
             },
         ))
     })?;
+    let mut current: Option<(DestinationId, Vec<Software>)> = None;
     for row in rows {
         let (dest, s) = row?;
-        out.entry(dest).or_default().push(s);
+        match &mut current {
+            Some((d, list)) if *d == dest => list.push(s),
+            _ => {
+                if let Some((d, list)) = current.take() {
+                    f(d, list);
+                }
+                current = Some((dest, vec![s]));
+            }
+        }
     }
-    Ok(out)
+    if let Some((d, list)) = current {
+        f(d, list);
+    }
+    Ok(())
 }
 
 /// The packages courier installed, per destination: an install task's
@@ -149,8 +187,13 @@ pub fn by_courier_where(
 ) -> Result<HashMap<DestinationId, Vec<Software>>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT destination_id, name, version, product_code, uninstall FROM ({})
-         WHERE ?1 IS NULL OR destination_id = ?1 ORDER BY destination_id, name, version",
-        by_courier_sql()
+         WHERE {} ORDER BY destination_id, name, version",
+        by_courier_sql(),
+        if dest.is_some() {
+            "destination_id = ?1"
+        } else {
+            "?1 IS NULL"
+        }
     ))?;
     let rows = st.query_map(params![dest], |r| {
         Ok((

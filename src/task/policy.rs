@@ -128,6 +128,49 @@ pub fn violation(rule: Rule, programs: &[Program]) -> Option<Violation> {
     }
 }
 
+/// Which programs can bear on `rule`, as a name test SQL can make: the
+/// rule itself decides, over those.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameTest {
+    /// Names equal to this one, any case (the name index).
+    Is(String),
+    /// Names equal to this one, or programs with this ProductCode.
+    IsOrCode(String, String),
+    /// SQL `LIKE` pattern with `\` as escape (ASCII names fold their case
+    /// in LIKE as in the glob).
+    Like(String),
+    /// Every program (a pattern LIKE cannot say exactly).
+    Any,
+}
+
+pub fn name_test(rule: Rule) -> NameTest {
+    match rule {
+        Rule::Mandatory { name, .. } => NameTest::Is(name.to_string()),
+        Rule::Update {
+            name,
+            product_code: Some(code),
+            ..
+        } => NameTest::IsOrCode(name.to_string(), code.to_string()),
+        Rule::Update { name, .. } => NameTest::Is(name.to_string()),
+        Rule::Prohibited { pattern } if pattern.is_ascii() => {
+            let mut like = String::with_capacity(pattern.len() + 4);
+            for c in pattern.chars() {
+                match c {
+                    '*' => like.push('%'),
+                    '?' => like.push('_'),
+                    '%' | '_' | '\\' => {
+                        like.push('\\');
+                        like.push(c);
+                    }
+                    c => like.push(c),
+                }
+            }
+            NameTest::Like(like)
+        }
+        Rule::Prohibited { .. } => NameTest::Any,
+    }
+}
+
 /// Whether a program at `have` is at `min` or later; one without a
 /// version is not.
 fn at_least(have: Option<&str>, min: &str) -> bool {

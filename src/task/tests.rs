@@ -495,4 +495,18 @@ mod policies {
         assert_eq!(step(false, None, ended(None), Some(NOW)), Step::Leave);
         assert_eq!(step(false, None, None, Some(NOW)), Step::Leave);
     }
+
+    #[test]
+    fn sql_sees_what_a_rule_may_need() {
+        let t = |pattern| name_test(Rule::Prohibited { pattern });
+        assert_eq!(t("*tool?bar*"), NameTest::Like("%tool_bar%".into()));
+        assert_eq!(t("100%_a\\b"), NameTest::Like("100\\%\\_a\\\\b".into()));
+        // LIKE folds only ASCII: a pattern it cannot say is judged by the rule alone.
+        assert_eq!(t("*Ärger*"), NameTest::Any);
+        let m = Rule::Mandatory {
+            name: "Acme",
+            min_version: None,
+        };
+        assert_eq!(name_test(m), NameTest::Is("Acme".into()));
+    }
 }
