@@ -246,6 +246,9 @@ impl Data {
             task_rev: None,
             failures: failures.then(|| self.failures.clone()),
             output: None,
+            policies: None,
+            software: None,
+            inventory: None,
         }
     }
 }

@@ -107,6 +107,11 @@ impl App {
                 let r = self.refresh();
                 self.outbox.push(r);
             }
+            Message::Warned(msg) => {
+                self.flash(Level::Warn, msg);
+                let r = self.refresh();
+                self.outbox.push(r);
+            }
             Message::Done(Err(e)) => self.flash(Level::Error, e),
             Message::Answer(r) => {
                 let worked = r.is_ok();
@@ -223,6 +228,9 @@ impl App {
             "dest" | "dests" | "destination" | "d" => Effect::Jump(View::Destinations, arg.into()),
             "pkg" | "pkgs" | "package" | "p" => {
                 Effect::Jump(View::Packages, arg.trim_start_matches('#').into())
+            }
+            "policy" | "policies" => {
+                Effect::Jump(View::Policies, arg.trim_start_matches('#').into())
             }
             _ => return None,
         })

@@ -6,8 +6,10 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
-use crate::api::{ApiError, Client, ErrorKind, FromResponse, Request, TaskChanges};
-use crate::model::{Destination, Event, Failure, Package, Status, Task, TaskDestination};
+use crate::api::{ApiError, Client, ErrorKind, FromResponse, Request, Response, TaskChanges};
+use crate::model::{
+    Destination, Event, Failure, Package, Policy, SoftwareTitle, Status, Task, TaskDestination,
+};
 use crate::package::Inspection;
 
 /// What the UI asks of the backend.
@@ -23,6 +25,8 @@ pub enum Command {
         since: Option<i64>,
         triage: bool,
         fleet: bool,
+        /// What one view shows besides: policies, titles, an inventory.
+        extra: Extra,
     },
     /// A change; `done` is the line to show when it succeeds.
     Act { request: Request, done: String },
@@ -38,11 +42,26 @@ pub enum Command {
     Inspect { path: String },
 }
 
+/// What a refresh brings for one view besides the lists every view
+/// shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// The security policies, with their violations.
+    pub policies: bool,
+    /// The titles across the fleet's inventories.
+    pub software: bool,
+    /// This destination in detail, its inventory with it.
+    pub inventory: Option<String>,
+}
+
 /// What comes back.
 #[derive(Debug)]
 pub enum Message {
     Snapshot(Box<Snapshot>),
     Done(Result<String, String>),
+    /// A change worked, with warnings (destinations a task refused): the
+    /// line says both.
+    Warned(String),
     /// The answer to a `Submit`: the line to show, or the error.
     Answer(Result<String, ApiError>),
     Output(Result<(i64, TaskDestination), String>),
@@ -127,6 +146,12 @@ pub struct Snapshot {
     pub failures: Option<Vec<Failure>>,
     /// The destination the output pane shows, fetched again.
     pub output: Option<(i64, TaskDestination)>,
+    /// The policies, when the refresh asked for them (`Extra`).
+    pub policies: Option<Vec<Policy>>,
+    /// The fleet's titles, when asked for.
+    pub software: Option<Vec<SoftwareTitle>>,
+    /// The destination asked for in detail, with its inventory.
+    pub inventory: Option<Destination>,
 }
 
 fn get<T: FromResponse>(c: &mut Client, r: Request) -> Result<T, ApiError> {
@@ -184,6 +209,7 @@ pub fn run(
                 since,
                 triage,
                 fleet,
+                extra,
             } => {
                 let snap = (|| -> Result<Snapshot, ApiError> {
                     // The first snapshot brings the last 500 events, later
@@ -247,6 +273,21 @@ pub fn run(
                             .map(|d| (*id, d)),
                             None => None,
                         },
+                        policies: if extra.policies {
+                            Some(get(c, Request::PolicyList)?)
+                        } else {
+                            None
+                        },
+                        software: if extra.software {
+                            Some(get(c, Request::SoftwareList { name: None })?)
+                        } else {
+                            None
+                        },
+                        // A destination deleted meanwhile is no error.
+                        inventory: match extra.inventory {
+                            Some(name) => get(c, Request::DestShow { name }).ok(),
+                            None => None,
+                        },
                         events,
                     })
                 })();
@@ -263,16 +304,27 @@ pub fn run(
                 }
             }
             Command::Act { request, done } | Command::Submit { request, done } => {
-                // "{id}" in the line becomes the id of what was made.
-                let r = c.call(request).map(|v| match v.id() {
-                    Some(id) => done.replace("{id}", &id.to_string()),
-                    None => done,
+                // "{id}" in the line becomes the id of what was made; a
+                // task's warnings follow it.
+                let mut warned = false;
+                let r = c.call(request).map(|v| {
+                    let mut line = match v.id() {
+                        Some(id) => done.replace("{id}", &id.to_string()),
+                        None => done,
+                    };
+                    if let Response::Task(t) = &v
+                        && !t.warnings.is_empty()
+                    {
+                        warned = true;
+                        line.push_str(&format!(" ▲ {}", t.warnings.join(" · ")));
+                    }
+                    line
                 });
                 let lost = matches!(&r, Err(e) if e.kind == ErrorKind::LinkLost);
-                let _ = tx.send(if submitted {
-                    Message::Answer(r.clone())
-                } else {
-                    Message::Done(r.clone().map_err(|e| e.message))
+                let _ = tx.send(match &r {
+                    _ if submitted => Message::Answer(r.clone()),
+                    Ok(line) if warned => Message::Warned(line.clone()),
+                    _ => Message::Done(r.clone().map_err(|e| e.message)),
                 });
                 match r {
                     Err(e) if lost => Err(e),
@@ -333,9 +385,77 @@ mod tests {
                     command: None,
                 }
                 .into(),
+                Request::PolicyList => Vec::<Policy>::new().into(),
+                Request::TaskCreate(_) => {
+                    let mut t: Task = serde_json::from_value(serde_json::json!({
+                        "id": 5, "name": "t", "type": "uninstall", "class": "admin",
+                        "status": "running", "package": null, "package_name": "7-Zip",
+                        "start_at": null, "window": null, "created_at": "",
+                        "completed_at": null, "destinations": [],
+                        "counts": {"waiting": 1, "transferring": 0, "installing": 0,
+                                   "succeeded": 0, "failed": 0, "cancelled": 0},
+                    }))
+                    .unwrap();
+                    t.warnings = vec!["pc-2: no quiet uninstall command".into()];
+                    t.into()
+                }
                 _ => return Err(ApiError::refused("no")),
             })
         }
+    }
+
+    /// A refresh brings what its view asked for besides; a task made with
+    /// warnings is answered with them.
+    #[test]
+    fn extras_come_when_asked_and_warnings_are_told() {
+        let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+        let (msg_tx, msg_rx) = std::sync::mpsc::channel();
+        let backend = std::thread::spawn(move || {
+            run(|| Ok(Client::local(Box::new(Fake))), cmd_rx, msg_tx);
+        });
+        let next = || loop {
+            match msg_rx.recv_timeout(Duration::from_secs(60)).unwrap() {
+                Message::Link(_) => continue,
+                m => return m,
+            }
+        };
+        for policies in [false, true] {
+            cmd_tx
+                .send(Command::Refresh {
+                    task: None,
+                    since: None,
+                    triage: false,
+                    fleet: false,
+                    extra: Extra {
+                        policies,
+                        // Not known to the server: no inventory, no error.
+                        inventory: Some("gone".into()),
+                        ..Extra::default()
+                    },
+                })
+                .unwrap();
+            match next() {
+                Message::Snapshot(s) => {
+                    assert_eq!(s.policies.is_some(), policies);
+                    assert!(s.software.is_none() && s.inventory.is_none());
+                }
+                other => panic!("not a snapshot: {other:?}"),
+            }
+        }
+        cmd_tx
+            .send(Command::Act {
+                request: Request::TaskCreate(crate::api::CreateTask::default()),
+                done: "created task {id}".into(),
+            })
+            .unwrap();
+        match next() {
+            Message::Warned(line) => {
+                assert_eq!(line, "created task 5 ▲ pc-2: no quiet uninstall command")
+            }
+            other => panic!("not warned: {other:?}"),
+        }
+        drop(cmd_tx);
+        backend.join().unwrap();
     }
 
     /// Once its output is asked for, a destination comes with every
@@ -358,6 +478,7 @@ mod tests {
             since: None,
             triage: false,
             fleet: true,
+            extra: Extra::default(),
         };
         cmd_tx.send(refresh()).unwrap();
         assert!(matches!(next(), Message::Snapshot(s) if s.output.is_none()));

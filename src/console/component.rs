@@ -258,6 +258,7 @@ pub trait Component {
             since: None,
             triage: false,
             fleet: data.fleet_due(),
+            extra: Default::default(),
         }
     }
 

@@ -99,10 +99,11 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
 }
 
 /// One tab per view that has one, in the order views are declared, each
-/// with the key the keymap gives its action.
+/// with the key the keymap gives its action. When they do not fit, the
+/// space between tabs goes first.
 fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
     let lit = app.tab_view();
-    let mut spans = Vec::new();
+    let mut tabs = Vec::new();
     for v in View::ALL {
         let view = app.views.get(*v);
         let Some(tab) = view.tab() else { continue };
@@ -114,12 +115,26 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
         } else {
             app.theme.text
         };
-        spans.push(Span::styled(format!(" {key} "), app.theme.key));
-        spans.push(Span::styled(
+        tabs.push((
+            format!(" {key} "),
             format!("{}{} ", tab.label, view.badge(&app.data)),
             style,
         ));
-        spans.push(Span::raw(" "));
+    }
+    let width: usize = tabs
+        .iter()
+        .map(|(k, l, _)| k.chars().count() + l.chars().count() + 1)
+        .sum();
+    let gap = if width <= area.width as usize {
+        " "
+    } else {
+        ""
+    };
+    let mut spans = Vec::new();
+    for (key, label, style) in tabs {
+        spans.push(Span::styled(key, app.theme.key));
+        spans.push(Span::styled(label, style));
+        spans.push(Span::raw(gap));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }

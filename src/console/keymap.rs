@@ -14,6 +14,8 @@ pub enum Context {
     Destinations,
     Log,
     Triage,
+    Software,
+    Policies,
 }
 
 impl Context {
@@ -26,10 +28,12 @@ impl Context {
             Context::Destinations => "Destinations",
             Context::Log => "Log",
             Context::Triage => "Triage",
+            Context::Software => "Software",
+            Context::Policies => "Policies",
         }
     }
 
-    pub const ALL: [Context; 7] = [
+    pub const ALL: [Context; 9] = [
         Context::Global,
         Context::Packages,
         Context::Tasks,
@@ -37,6 +41,8 @@ impl Context {
         Context::Destinations,
         Context::Log,
         Context::Triage,
+        Context::Software,
+        Context::Policies,
     ];
 }
 
@@ -60,6 +66,8 @@ pub enum Action {
     ViewDestinations,
     ViewLog,
     Triage,
+    ViewSoftware,
+    ViewPolicies,
     ToggleMouse,
     AddPackage,
     EditPackage,
@@ -80,6 +88,11 @@ pub enum Action {
     SortReverse,
     Mark,
     EventsOf,
+    Uninstall,
+    AddPolicy,
+    EditPolicy,
+    ToggleEnforce,
+    DeletePolicy,
 }
 
 /// A key as the keymap names it.
@@ -239,6 +252,22 @@ pub const KEYMAP: &[Binding] = &[
         &[K::Char('4')],
         "",
         "Log view",
+        false,
+    ),
+    b(
+        C::Global,
+        A::ViewSoftware,
+        &[K::Char('6')],
+        "",
+        "Software view: programs across the fleet",
+        false,
+    ),
+    b(
+        C::Global,
+        A::ViewPolicies,
+        &[K::Char('7')],
+        "",
+        "Policies view: security policies and who violates them",
         false,
     ),
     b(
@@ -539,6 +568,54 @@ pub const KEYMAP: &[Binding] = &[
         "Output of the selected destination",
         false,
     ),
+    b(
+        C::Software,
+        A::Uninstall,
+        &[K::Char('u')],
+        "uninstall",
+        "Uninstall this version from every destination that lists it (asks)",
+        true,
+    ),
+    b(
+        C::Policies,
+        A::Enter,
+        &[K::Enter],
+        "task",
+        "Open the policy's countermeasure task",
+        false,
+    ),
+    b(
+        C::Policies,
+        A::AddPolicy,
+        &[K::Char('a')],
+        "add",
+        "New policy: mandatory, prohibited or update",
+        true,
+    ),
+    b(
+        C::Policies,
+        A::EditPolicy,
+        &[K::Char('e')],
+        "edit",
+        "Edit name, program, package, version, enforcement",
+        true,
+    ),
+    b(
+        C::Policies,
+        A::ToggleEnforce,
+        &[K::Char('f')],
+        "enforce",
+        "Enforce the policy, or stop enforcing it (asks)",
+        true,
+    ),
+    b(
+        C::Policies,
+        A::DeletePolicy,
+        &[K::Char('d')],
+        "delete",
+        "Delete the policy and its countermeasure task (asks)",
+        true,
+    ),
 ];
 
 /// The action a key has in `context`: the context's own binding first,
@@ -657,50 +734,5 @@ pub fn markdown() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn context_bindings_shadow_global_ones() {
-        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
-        assert_eq!(
-            dispatch(Context::TaskDetail, &enter).unwrap().action,
-            Action::Output
-        );
-        assert_eq!(
-            dispatch(Context::Packages, &enter).unwrap().action,
-            Action::Enter
-        );
-        let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
-        assert_eq!(dispatch(Context::Log, &q).unwrap().action, Action::Quit);
-        let ctrl_q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL);
-        assert!(dispatch(Context::Log, &ctrl_q).is_none());
-    }
-
-    #[test]
-    fn no_key_is_bound_twice_in_one_context() {
-        for ctx in Context::ALL {
-            let mut seen = Vec::new();
-            for b in KEYMAP.iter().filter(|b| b.context == ctx) {
-                for k in b.keys {
-                    assert!(!seen.contains(k), "{ctx:?}: {k:?} bound twice");
-                    seen.push(*k);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn keybindings_doc_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/keybindings.md");
-        let want = markdown();
-        if std::env::var_os("UPDATE_DOCS").is_some() {
-            std::fs::write(path, &want).unwrap();
-        }
-        let have = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(
-            have, want,
-            "docs/keybindings.md is stale: run UPDATE_DOCS=1 cargo test keybindings"
-        );
-    }
-}
+#[path = "keymap_tests.rs"]
+mod tests;

@@ -34,6 +34,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("dest", "Destinations view"),
     ("log", "Log view"),
     ("triage", "Failed destinations by cause"),
+    ("software", "Programs across the fleet"),
+    ("policy", "Security policies"),
     ("help", "Every key"),
     ("mouse", "Mouse on/off"),
     ("q", "Quit"),
@@ -44,6 +46,15 @@ pub const EMPTY_DESTS: &str =
     "No destinations yet. Create a token (courier token create) and start agents with it.";
 pub const EMPTY_TRIAGE: &str = "No failed destinations. ✔";
 pub const EMPTY_LOG: &str = "No events yet.";
+pub const EMPTY_SOFTWARE: &str =
+    "No inventory yet: agents list their programs when they start and then daily.";
+pub const EMPTY_POLICIES: &str = "No policies. Press a for one: a program every destination must have, must not have, or an update.";
+/// Before the name of a countermeasure task (a policy's) in the tasks list.
+pub const POLICY_MARK: &str = "⚑policy ";
+/// A destination whose agent has listed no programs yet.
+pub const NO_INVENTORY: &str = "not reported yet";
+/// The detail pane waits for the selected destination's inventory.
+pub const INVENTORY_COMING: &str = "…";
 pub const QUIT_WITH_WORK: &str = "destinations are still at work and this console runs the server: \
 quitting pauses their distribution until courier starts again. Quit?";
 
@@ -68,6 +79,8 @@ pub fn row_noun(view: View) -> &'static str {
         View::Destinations => "destination",
         View::Log => "event",
         View::Triage => "failure",
+        View::Software => "program",
+        View::Policies => "policy",
     }
 }
 

@@ -5,13 +5,14 @@ pub mod confirm;
 pub mod help;
 pub mod output;
 pub mod package_form;
+pub mod policy_form;
 pub mod prompt;
 pub mod task_form;
 
 use super::component::Overlay;
 
 // The request types the forms fill in, imported in this one place.
-use crate::api::{AddPackage, CreateTask, EditPackage};
+use crate::api::{AddPackage, AddPolicy, CreateTask, EditPackage, EditPolicy};
 
 /// Which overlay is open, if any.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ pub enum Mode {
     Confirm(confirm::Confirm),
     PackageForm(Box<package_form::PackageForm>),
     TaskForm(Box<task_form::TaskForm>),
+    PolicyForm(Box<policy_form::PolicyForm>),
     Output(output::OutputPane),
 }
 
@@ -36,6 +38,7 @@ impl Mode {
             Mode::Confirm(o) => Some(o),
             Mode::PackageForm(o) => Some(o.as_ref()),
             Mode::TaskForm(o) => Some(o.as_ref()),
+            Mode::PolicyForm(o) => Some(o.as_ref()),
             Mode::Output(o) => Some(o),
         }
     }
@@ -49,6 +52,7 @@ impl Mode {
             Mode::Confirm(o) => Some(o),
             Mode::PackageForm(o) => Some(o.as_mut()),
             Mode::TaskForm(o) => Some(o.as_mut()),
+            Mode::PolicyForm(o) => Some(o.as_mut()),
             Mode::Output(o) => Some(o),
         }
     }

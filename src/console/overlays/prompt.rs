@@ -67,6 +67,8 @@ impl CommandLine {
             "dest" | "dests" | "destinations" => Action::ViewDestinations,
             "log" => Action::ViewLog,
             "triage" | "failed" => Action::Triage,
+            "software" | "sw" | "programs" => Action::ViewSoftware,
+            "policy" | "policies" => Action::ViewPolicies,
             "help" => Action::Help,
             "mouse" => Action::ToggleMouse,
             "q" | "quit" => Action::Quit,

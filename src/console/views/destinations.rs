@@ -1,4 +1,8 @@
-//! The destinations: the agents, their state and what they run.
+//! The destinations: the agents, their state and what they run; the
+//! selected one's inventory (the programs its agent reported) in the
+//! detail pane, fetched by the backend with the refreshes.
+
+use std::time::{Duration, Instant};
 
 use ratatui::Frame;
 use ratatui::layout::Constraint::{Length, Min};
@@ -7,7 +11,7 @@ use ratatui::text::Line;
 use ratatui::widgets::Cell;
 
 use crate::api::Request;
-use crate::console::backend::{Command, Snapshot};
+use crate::console::backend::{Command, Extra, Snapshot};
 use crate::console::component::{Component, Ctx, Effect, Tab};
 use crate::console::data::Data;
 use crate::console::keymap::{Action, Context};
@@ -15,7 +19,7 @@ use crate::console::overlays::Mode;
 use crate::console::overlays::confirm::Confirm;
 use crate::console::table::{Column, Listed, Needle, SortKey, Spec, Table, col};
 use crate::console::text;
-use crate::console::widgets::{kv, state_cell};
+use crate::console::widgets::{kv, printable, state_cell};
 use crate::model::Destination;
 
 const COLUMNS: &[Column] = &[
@@ -26,12 +30,67 @@ const COLUMNS: &[Column] = &[
     col("WORK", Length(5)),
 ];
 
+/// While shown, the selected destination's inventory is fetched again
+/// this often (agents report at start, then daily).
+const INVENTORY_EVERY: Duration = Duration::from_secs(5);
+
+/// The most programs of an inventory the detail pane lists.
+const SHOWN_PROGRAMS: usize = 300;
+
 #[derive(Debug, Default)]
 pub struct Destinations {
     table: Table,
+    /// The selected destination as last fetched in detail, with its
+    /// inventory.
+    pub inventory: Option<Destination>,
+    /// Which destination was last asked for in detail, and when.
+    asked: Option<(String, Instant)>,
 }
 
 impl Destinations {
+    /// The inventory lines of the detail pane, for destination `name`.
+    fn inventory_lines(&self, name: &str, cx: &Ctx) -> Vec<Line<'static>> {
+        let t = cx.theme;
+        let Some(d) = self.inventory.as_ref().filter(|d| d.name == name) else {
+            return vec![kv(t, "inventory", text::INVENTORY_COMING.into())];
+        };
+        let Some(programs) = &d.software else {
+            return vec![kv(t, "inventory", text::NO_INVENTORY.into())];
+        };
+        let n = programs.len();
+        let mut lines = vec![kv(
+            t,
+            "inventory",
+            format!("{n} program{}", if n == 1 { "" } else { "s" }),
+        )];
+        for p in programs.iter().take(SHOWN_PROGRAMS) {
+            let mut line = printable(&p.name);
+            for part in [
+                p.version.as_deref(),
+                Some(p.source.as_str()),
+                p.publisher.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                line.push_str(" · ");
+                line.push_str(&printable(part));
+            }
+            lines.push(kv(t, "", line));
+        }
+        if n > SHOWN_PROGRAMS {
+            lines.push(kv(
+                t,
+                "",
+                format!(
+                    "… and {} more (courier dest show {name})",
+                    n - SHOWN_PROGRAMS
+                ),
+            ));
+        }
+        lines
+    }
+
     fn selected<'d>(&self, data: &'d Data) -> Option<&'d Destination> {
         self.table.current().and_then(|i| data.destinations.get(i))
     }
@@ -85,18 +144,38 @@ impl Component for Destinations {
 
     /// The list is listed again only when it came.
     fn on_snapshot(&mut self, snap: &mut Snapshot, data: &Data) {
+        if let Some(d) = snap.inventory.take() {
+            self.inventory = Some(d);
+        }
         if !snap.fleet_skipped {
             self.refilter(data);
         }
     }
 
-    /// Shown, the list comes with every refresh, however long.
-    fn refresh(&mut self, _data: &Data) -> Command {
+    fn on_show(&mut self, _data: &Data) {
+        self.asked = None;
+    }
+
+    /// Shown, the list comes with every refresh, however long; the
+    /// selected destination in detail when another is selected, or every
+    /// few seconds.
+    fn refresh(&mut self, data: &Data) -> Command {
+        let selected = self.selected(data).map(|d| d.name.clone());
+        let inventory = selected.filter(|name| {
+            !matches!(&self.asked, Some((n, at)) if n == name && at.elapsed() < INVENTORY_EVERY)
+        });
+        if let Some(name) = &inventory {
+            self.asked = Some((name.clone(), Instant::now()));
+        }
         Command::Refresh {
             task: None,
             since: None,
             triage: false,
             fleet: true,
+            extra: Extra {
+                inventory,
+                ..Extra::default()
+            },
         }
     }
 
@@ -195,7 +274,7 @@ impl Component for Destinations {
             return Vec::new();
         };
         let t = cx.theme;
-        vec![
+        let mut lines = vec![
             kv(t, "name", d.name.clone()),
             kv(t, "host", d.hostname.clone().unwrap_or_default()),
             kv(t, "os", d.os.clone().unwrap_or_default()),
@@ -206,6 +285,8 @@ impl Component for Destinations {
                 "moving to",
                 d.moving_to.clone().unwrap_or_else(|| "-".into()),
             ),
-        ]
+        ];
+        lines.extend(self.inventory_lines(&d.name, cx));
+        lines
     }
 }

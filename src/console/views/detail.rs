@@ -186,6 +186,7 @@ impl Component for TaskDetail {
             since: task.and_then(|id| data.rev_of(id)),
             triage: false,
             fleet: data.fleet_due(),
+            extra: Default::default(),
         }
     }
 

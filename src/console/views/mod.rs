@@ -8,6 +8,8 @@ pub mod destinations;
 pub mod detail;
 pub mod log;
 pub mod packages;
+pub mod policies;
+pub mod software;
 pub mod tasks;
 pub mod triage;
 
@@ -54,4 +56,6 @@ views! {
     Destinations => destinations: destinations::Destinations,
     Log => log: log::Log,
     Triage => triage: triage::Triage,
+    Software => software: software::Software,
+    Policies => policies: policies::Policies,
 }

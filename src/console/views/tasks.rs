@@ -16,9 +16,10 @@ use crate::console::overlays::confirm::Confirm;
 use crate::console::overlays::task_form;
 use crate::console::table::{Column, Listed, Needle, SortKey, Spec, Table, col};
 use crate::console::text;
-use crate::console::widgets::{kv, progress_bar, state_cell};
+use crate::console::theme::Theme;
+use crate::console::widgets::{kv, printable, progress_bar, state_cell};
 use crate::model::Task;
-use crate::task::TaskType;
+use crate::task::{TaskClass, TaskType};
 
 const COLUMNS: &[Column] = &[
     col("ID", Length(4)),
@@ -92,6 +93,21 @@ pub fn rerun_failed<'t>(tasks: impl IntoIterator<Item = &'t Task>) -> Effect {
     }
 }
 
+/// A task's name in the list: a countermeasure task (a policy's) is
+/// marked so it is told from the admins' own; an uninstallation says so.
+fn name_cell<'a>(theme: &Theme, t: &Task) -> Cell<'a> {
+    let mut spans = Vec::new();
+    if t.class == TaskClass::Countermeasure {
+        spans.push(Span::styled(text::POLICY_MARK, theme.warn));
+    }
+    spans.push(Span::raw(if t.kind == TaskType::Uninstall {
+        format!("{} (uninstall)", t.name)
+    } else {
+        t.name.clone()
+    }));
+    Cell::from(Line::from(spans))
+}
+
 impl Listed for Task {
     fn id(&self) -> String {
         self.id.to_string()
@@ -102,6 +118,7 @@ impl Listed for Task {
             || n.matches(self.status.as_str())
             || n.matches(&self.package_name)
             || n.matches(&self.id.to_string())
+            || (self.class == TaskClass::Countermeasure && n.matches(text::POLICY_MARK.trim()))
     }
 
     fn sort_key(&self, column: usize) -> SortKey<'_> {
@@ -164,6 +181,7 @@ impl Component for Tasks {
             since: task.and_then(|id| data.rev_of(id)),
             triage: false,
             fleet: data.fleet_due(),
+            extra: Default::default(),
         }
     }
 
@@ -231,11 +249,7 @@ impl Component for Tasks {
             let done = c.succeeded + c.failed + c.cancelled;
             vec![
                 Cell::from(t.id.to_string()),
-                Cell::from(if t.kind == TaskType::Uninstall {
-                    format!("{} (uninstall)", t.name)
-                } else {
-                    t.name.clone()
-                }),
+                name_cell(theme, t),
                 state_cell(theme, t.status),
                 Cell::from(progress_bar(done, total, 10)),
                 Cell::from(Line::from(vec![
@@ -260,7 +274,7 @@ impl Component for Tasks {
             return Vec::new();
         };
         let t = cx.theme;
-        vec![
+        let mut lines = vec![
             kv(
                 t,
                 "task",
@@ -275,6 +289,23 @@ impl Component for Tasks {
                     x.package_name
                 ),
             ),
+        ];
+        if let Some(p) = x.policy {
+            lines.push(kv(
+                t,
+                "policy",
+                format!("{p}: this task is its countermeasure (7 lists policies)"),
+            ));
+        }
+        if let Some(s) = &x.software {
+            let v = x.software_version.as_deref().unwrap_or("any version");
+            lines.push(kv(
+                t,
+                "program",
+                format!("{} {}", printable(s), printable(v)),
+            ));
+        }
+        lines.extend([
             kv(t, "created", x.created_at.clone()),
             kv(
                 t,
@@ -291,6 +322,7 @@ impl Component for Tasks {
                 "finished",
                 x.completed_at.clone().unwrap_or_else(|| "-".into()),
             ),
-        ]
+        ]);
+        lines
     }
 }

@@ -291,6 +291,7 @@ impl Component for Triage {
             since: None,
             triage: true,
             fleet: data.fleet_due(),
+            extra: Default::default(),
         }
     }
 

@@ -222,6 +222,8 @@ fn read_only_refuses_every_mutating_key_and_sends_nothing() {
         (Context::Destinations, '3'),
         (Context::Log, '4'),
         (Context::Triage, '!'),
+        (Context::Software, '6'),
+        (Context::Policies, '7'),
     ];
     let mut tried = 0;
     for b in KEYMAP.iter().filter(|b| b.mutates) {

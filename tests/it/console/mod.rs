@@ -14,6 +14,7 @@
 
 mod behaviour;
 mod forms;
+mod policies;
 mod problems;
 mod seed;
 mod tape;

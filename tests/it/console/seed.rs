@@ -427,5 +427,8 @@ pub(super) fn snapshot() -> Snapshot {
         task_rev: None,
         failures: None,
         output: None,
+        policies: None,
+        software: None,
+        inventory: None,
     }
 }
