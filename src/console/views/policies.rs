@@ -2,6 +2,8 @@
 //! have, or must be updated with; who violates each and why; and their
 //! enforcement by countermeasure tasks.
 
+use std::time::{Duration, Instant};
+
 use ratatui::Frame;
 use ratatui::layout::Constraint::{Fill, Length, Min};
 use ratatui::layout::Rect;
@@ -11,7 +13,7 @@ use ratatui::widgets::Cell;
 use crate::api::{EditPolicy, Request};
 use crate::console::backend::{Command, Extra, Snapshot};
 use crate::console::component::{Component, Ctx, Effect, Tab};
-use crate::console::data::Data;
+use crate::console::data::{Data, FLEET_BIG};
 use crate::console::keymap::{Action, Context};
 use crate::console::overlays::Mode;
 use crate::console::overlays::policy_form::PolicyForm;
@@ -34,10 +36,16 @@ const COLUMNS: &[Column] = &[
 /// The most violations the detail pane lists.
 const SHOWN_VIOLATIONS: usize = 200;
 
+/// How often a large fleet's policies are judged again while shown
+/// (each judges every destination's inventory on the server).
+const EVERY: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Default)]
 pub struct Policies {
     table: Table,
     pub policies: Vec<Policy>,
+    /// When the policies were last asked for (None: with the next refresh).
+    asked: Option<Instant>,
 }
 
 impl Listed for Policy {
@@ -189,15 +197,25 @@ impl Component for Policies {
         }
     }
 
-    /// Shown, the policies and their violations come with every refresh.
+    fn on_show(&mut self, _data: &Data) {
+        self.asked = None;
+    }
+
+    /// Shown, the policies and their violations come with every refresh;
+    /// for a fleet past `FLEET_BIG` destinations, every `EVERY`.
     fn refresh(&mut self, data: &Data) -> Command {
+        let due = data.destinations.len() <= FLEET_BIG
+            || self.asked.is_none_or(|at| at.elapsed() >= EVERY);
+        if due {
+            self.asked = Some(Instant::now());
+        }
         Command::Refresh {
             task: None,
             since: None,
             triage: false,
             fleet: data.fleet_due(),
             extra: Extra {
-                policies: true,
+                policies: due,
                 ..Extra::default()
             },
         }
