@@ -6,6 +6,13 @@
 //! never used. Memory is one chunk buffer. The whole-file hash is taken
 //! from the verified chunks as they are written (and from the kept prefix
 //! of a resumed file), so the file is not read back once it is complete.
+//!
+//! The cache is not synced to disk: nothing trusts it without checking.
+//! A file at its final path is hashed again before every reuse, and a
+//! partial one is verified chunk by chunk before a download resumes it; so
+//! what a power loss leaves (a short file, zeros) is fetched again, never
+//! run. Syncing 256 MiB per agent made a fan-out wait for the disk
+//! (docs/PERFORMANCE.md).
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -200,8 +207,6 @@ impl Fetcher<'_> {
                 }
             }
         }
-        part.sync_all()
-            .map_err(|e| FetchError::Transient(format!("cache: {e}")))?;
         drop(part);
         finish(&part_path, &done, &pkg.hash, &whole.finalize().to_hex())?;
         Ok(Fetched {
