@@ -19,6 +19,23 @@ pub struct Manifest {
     pub chunks: Vec<String>,
 }
 
+impl Manifest {
+    /// The manifest of content of at most one chunk, known without asking
+    /// the server: its one chunk is the whole content, whose BLAKE3 is its
+    /// address (`hash`). None for larger content.
+    pub fn of_small(size: u64, hash: &str) -> Option<Manifest> {
+        (size <= CHUNK_SIZE).then(|| Manifest {
+            size,
+            chunk_size: CHUNK_SIZE,
+            chunks: if size == 0 {
+                Vec::new()
+            } else {
+                vec![hash.to_string()]
+            },
+        })
+    }
+}
+
 /// Where the blob `hash` lives under the content root `root`: one folder
 /// per first two hex digits, so no folder holds more than a few thousand.
 pub fn blob_path(root: &Path, hash: &str) -> PathBuf {

@@ -262,6 +262,32 @@ mod tests {
         assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
     }
 
+    /// What the agent assumes of content of one chunk (and none) without
+    /// asking is what registration made.
+    #[test]
+    fn a_small_blobs_manifest_is_known_from_its_address() {
+        let t = tempfile::tempdir().unwrap();
+        let cs = ContentStore::open(t.path().to_path_buf()).unwrap();
+        for data in [
+            Vec::new(),
+            b"echo hi".to_vec(),
+            vec![7u8; CHUNK_SIZE as usize],
+        ] {
+            let staged = cs.stage(&mut &data[..], u64::MAX).unwrap();
+            let hash = staged.hash.clone();
+            cs.commit(staged).unwrap();
+            let m = cs.manifest(&hash).unwrap();
+            assert_eq!(
+                Some(m),
+                crate::content::Manifest::of_small(data.len() as u64, &hash)
+            );
+        }
+        assert_eq!(
+            crate::content::Manifest::of_small(CHUNK_SIZE + 1, "x"),
+            None
+        );
+    }
+
     #[test]
     fn manifest_hashes_each_chunk() {
         let t = tempfile::tempdir().unwrap();
