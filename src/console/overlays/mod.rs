@@ -9,7 +9,9 @@ pub mod policy_form;
 pub mod prompt;
 pub mod task_form;
 
-use super::component::Overlay;
+use super::component::{Effect, Overlay};
+use crate::api::ApiError;
+use crate::model::Level;
 
 // The request types the forms fill in, imported in this one place.
 use crate::api::{AddPackage, AddPolicy, CreateTask, EditPackage, EditPolicy};
@@ -55,5 +57,25 @@ impl Mode {
             Mode::PolicyForm(o) => Some(o.as_mut()),
             Mode::Output(o) => Some(o),
         }
+    }
+}
+
+/// A form's answer from the server: on success the form closes and the
+/// line is shown; a refusal goes to `refused`, which shows it in the form
+/// (nothing typed is lost). `pending` says whether the form still waits
+/// for this answer; one that closed before its answer came only shows it.
+pub fn form_answer(
+    pending: bool,
+    r: Result<String, ApiError>,
+    refused: impl FnOnce(String),
+) -> Effect {
+    match r {
+        Ok(done) if pending => Effect::All(vec![Effect::Close, Effect::info(done)]),
+        Ok(done) => Effect::info(done),
+        Err(e) if pending => {
+            refused(e.message);
+            Effect::None
+        }
+        Err(e) => Effect::Flash(Level::Error, e.message),
     }
 }

@@ -19,7 +19,7 @@ use crate::console::component::{Ctx, Effect, Footer, Overlay};
 use crate::console::text;
 use crate::console::theme::Theme;
 use crate::console::widgets::{block, centered, wrap};
-use crate::model::{Kind, Level, Package};
+use crate::model::{Kind, Package};
 use crate::package::{Format, Inspection};
 
 #[derive(Debug, Clone)]
@@ -369,21 +369,11 @@ impl Overlay for PackageForm {
     }
 
     fn answered(&mut self, r: Result<String, ApiError>) -> Effect {
-        if !std::mem::take(&mut self.pending) {
-            // Not this form's request (one closed before its answer came).
-            return match r {
-                Ok(done) => Effect::info(done),
-                Err(e) => Effect::Flash(Level::Error, e.message),
-            };
-        }
-        match r {
-            Ok(done) => Effect::All(vec![Effect::Close, Effect::info(done)]),
-            Err(e) => {
-                let (field, words) = in_form_words(&e.message);
-                self.refused(field, words);
-                Effect::None
-            }
-        }
+        let pending = std::mem::take(&mut self.pending);
+        super::form_answer(pending, r, |message| {
+            let (field, words) = in_form_words(&message);
+            self.refused(field, words);
+        })
     }
 
     fn draw(&self, f: &mut Frame, cx: &Ctx) {

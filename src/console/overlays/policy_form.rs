@@ -16,7 +16,7 @@ use crate::console::component::{Ctx, Effect, Footer, Overlay};
 use crate::console::text;
 use crate::console::theme::Theme;
 use crate::console::widgets::{block, centered, wrap};
-use crate::model::{Level, Package, Policy};
+use crate::model::{Package, Policy};
 use crate::task::PolicyKind;
 
 pub const F_KIND: usize = 0;
@@ -313,21 +313,11 @@ impl Overlay for PolicyForm {
     }
 
     fn answered(&mut self, r: Result<String, ApiError>) -> Effect {
-        if !std::mem::take(&mut self.pending) {
-            // Not this form's request (one closed before its answer came).
-            return match r {
-                Ok(done) => Effect::info(done),
-                Err(e) => Effect::Flash(Level::Error, e.message),
-            };
-        }
-        match r {
-            Ok(done) => Effect::All(vec![Effect::Close, Effect::info(done)]),
-            Err(e) => {
-                let (field, words) = in_form_words(&e.message);
-                self.refused(field, words);
-                Effect::None
-            }
-        }
+        let pending = std::mem::take(&mut self.pending);
+        super::form_answer(pending, r, |message| {
+            let (field, words) = in_form_words(&message);
+            self.refused(field, words);
+        })
     }
 
     fn draw(&self, f: &mut Frame, cx: &Ctx) {

@@ -16,7 +16,7 @@ use crate::console::data::Data;
 use crate::console::text::{self, state_symbol};
 use crate::console::theme::Theme;
 use crate::console::widgets::{block, centered, window, wrap};
-use crate::model::{Destination, Level, Package, Task};
+use crate::model::{Destination, Package, Task};
 use crate::task::{DestStatus, TaskType, WorkState};
 
 /// The form for a new task, `package` chosen in it; none before there is
@@ -382,25 +382,15 @@ impl Overlay for TaskForm {
     }
 
     fn answered(&mut self, r: Result<String, ApiError>) -> Effect {
-        if !std::mem::take(&mut self.pending) {
-            // Not this form's request (one closed before its answer came).
-            return match r {
-                Ok(done) => Effect::info(done),
-                Err(e) => Effect::Flash(Level::Error, e.message),
+        let pending = std::mem::take(&mut self.pending);
+        super::form_answer(pending, r, |message| {
+            // An edit's refusal is about what it changes.
+            let part = match &self.editing {
+                Some(_) => Some(self.part),
+                None => None,
             };
-        }
-        match r {
-            Ok(done) => Effect::All(vec![Effect::Close, Effect::info(done)]),
-            Err(e) => {
-                // An edit's refusal is about what it changes.
-                let part = match &self.editing {
-                    Some(_) => Some(self.part),
-                    None => None,
-                };
-                self.error = Some((part, e.message));
-                Effect::None
-            }
-        }
+            self.error = Some((part, message));
+        })
     }
 
     fn draw(&self, f: &mut Frame, cx: &Ctx) {
