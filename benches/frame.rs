@@ -51,6 +51,7 @@ fn package() -> Package {
         entries: None,
         created_at: WHEN.into(),
         updated_at: WHEN.into(),
+        detect: Vec::new(),
     }
 }
 
@@ -96,6 +97,9 @@ fn row(i: usize) -> TaskDestination {
         started_at: None,
         elapsed_secs: None,
         command: None,
+        detection: None,
+        has_log: false,
+        log: None,
     }
 }
 
@@ -129,6 +133,7 @@ fn big_task() -> Task {
         counts,
         destinations,
         warnings: Vec::new(),
+        force: false,
     }
 }
 
@@ -207,6 +212,8 @@ fn failures(big: &Task) -> Vec<Failure> {
             os: Some("windows".into()),
             said: d.message.clone(),
             action: None,
+            detection: None,
+            has_log: false,
         })
         .collect()
 }

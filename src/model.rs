@@ -48,6 +48,10 @@ pub struct Package {
     pub entries: Option<u64>,
     pub created_at: String,
     pub updated_at: String,
+    /// Detection rules (`msi:{…}`, `file:…`, …): all hold when the
+    /// software is installed.
+    #[serde(default)]
+    pub detect: Vec<String>,
 }
 
 /// Level of an event in the log.
@@ -156,6 +160,15 @@ pub struct TaskDestination {
     /// removal its inventory reported (uninstallation from inventory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// What the package's detection rules said of this attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<crate::task::detect::Detection>,
+    /// The end of the installer's log is kept (`courier task log`).
+    #[serde(default)]
+    pub has_log: bool,
+    /// That log (only when one destination is asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 /// Destinations of a task by state.
@@ -210,6 +223,9 @@ pub struct Task {
     /// The security policy whose countermeasure this task is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<i64>,
+    /// Runs even where detection says there is nothing to do.
+    #[serde(default)]
+    pub force: bool,
     pub start_at: Option<String>,
     /// Daily window "HH:MM-HH:MM" outside which nothing new starts.
     pub window: Option<String>,
@@ -255,10 +271,77 @@ pub struct Failure {
     /// (`task::cause::last_line`).
     #[serde(default)]
     pub said: Option<String>,
-    /// The installer's action that failed, where the output names it
-    /// (`task::cause::failing_action`).
+    /// The installer's action that failed, where its log or output names
+    /// it (`task::cause::msi_log_failure`, `failing_action`).
     #[serde(default)]
     pub action: Option<String>,
+    /// Set when detection overruled the exit code: `not_done` (failed
+    /// though the installer said success) or `done_despite_exit`
+    /// (succeeded, flagged, though the installer said failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<crate::task::detect::Detection>,
+    /// The end of the installer's log is kept (`courier task log`).
+    #[serde(default)]
+    pub has_log: bool,
+}
+
+impl Failure {
+    /// Whether the destination runs Windows, as its agent said: exit-code
+    /// meanings apply only there.
+    pub fn windows(&self) -> bool {
+        self.os
+            .as_deref()
+            .is_some_and(|o| o.to_ascii_lowercase().starts_with("windows"))
+    }
+
+    /// The cause it is grouped under in triage (`task::cause`).
+    pub fn cause(&self) -> crate::task::cause::Cause {
+        crate::task::cause::cause(&crate::task::cause::Facts {
+            exit_code: self.exit_code,
+            windows: self.windows(),
+            action: self.action.as_deref(),
+            said: self.said.as_deref(),
+            message: self.message.as_deref(),
+            overruled: self.detection.is_some_and(|d| d.overrules()),
+        })
+    }
+}
+
+/// Failures sharing one cause (`courier triage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CauseGroup {
+    pub cause: String,
+    /// The exit code's meaning, where it applies (Windows destinations).
+    pub hint: Option<String>,
+    pub count: usize,
+    pub tasks: usize,
+    pub destinations: Vec<Failure>,
+}
+
+/// Failures grouped by cause, the biggest group first.
+pub fn group_failures(failures: Vec<Failure>) -> Vec<CauseGroup> {
+    let mut by: std::collections::BTreeMap<String, CauseGroup> = Default::default();
+    for f in failures {
+        let c = f.cause();
+        let g = by.entry(c.signature.clone()).or_insert_with(|| CauseGroup {
+            cause: c.signature,
+            hint: None,
+            count: 0,
+            tasks: 0,
+            destinations: Vec::new(),
+        });
+        g.hint = g.hint.take().or(c.hint.map(str::to_string));
+        g.count += 1;
+        g.destinations.push(f);
+    }
+    let mut groups: Vec<CauseGroup> = by.into_values().collect();
+    for g in &mut groups {
+        let tasks: std::collections::HashSet<TaskId> =
+            g.destinations.iter().map(|f| f.task_id).collect();
+        g.tasks = tasks.len();
+    }
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.cause.cmp(&b.cause)));
+    groups
 }
 
 /// What the console's header shows.

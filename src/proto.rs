@@ -113,6 +113,10 @@ pub struct Assignment {
     pub attempt: i64,
     pub action: Action,
     pub work: Work,
+    /// Run even when the package's detection rules say there is nothing
+    /// to do (`task create --force`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// What an assignment works with.
@@ -150,6 +154,10 @@ pub struct PackageRef {
     pub command: Option<String>,
     pub folder: Option<String>,
     pub success_codes: Vec<i64>,
+    /// Detection rules (`task::detect`): all hold when the software is
+    /// installed. Checked before an install or uninstall and after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detect: Vec<String>,
 }
 
 /// `POST /v1/report`: progress or outcome of one attempt.
@@ -169,7 +177,17 @@ pub struct Report {
     pub retry: bool,
     #[serde(default)]
     pub reboot_required: bool,
+    /// What the package's detection rules said, when it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<crate::task::detect::Detection>,
+    /// The end of the installer's own log (Windows Installer's verbose
+    /// log), at most [`LOG_TAIL`] bytes, sent with a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
+
+/// The most of an installer's log an agent sends and the server keeps.
+pub const LOG_TAIL: usize = 64 << 10;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

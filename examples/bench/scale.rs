@@ -519,6 +519,8 @@ async fn work(client: &reqwest::Client, base: &str, a: &courier::proto::Assignme
             transferred: m.size,
             retry: false,
             reboot_required: false,
+            detection: None,
+            log: None,
         };
         ok(client
             .post(format!("{base}/v1/report"))

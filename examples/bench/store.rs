@@ -135,6 +135,8 @@ async fn run(mode: &Mode, n: usize, clients: usize) -> Result<(f64, f64)> {
                         transferred: 64,
                         retry: false,
                         reboot_required: false,
+                        detection: None,
+                        log: None,
                     };
                     let fp = fp.clone();
                     let t = Instant::now();
@@ -198,8 +200,10 @@ fn seed(svc: &mut Service, dir: &std::path::Path, n: usize) -> Result<(i64, Vec<
         uninstall_command: None,
         folder: None,
         success_codes: None,
+        detect: None,
     })?;
     let task = svc.create_task(CreateTask {
+        force: false,
         package: Some(pkg.id),
         all: true,
         ..Default::default()

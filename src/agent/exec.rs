@@ -62,6 +62,61 @@ pub fn with_msi_log(command: &str, log: &Path) -> String {
     format!("{command} /l*v \"{}\"", log.display())
 }
 
+/// The last `max` bytes of an installer's log, from its first whole line,
+/// decoded from UTF-16 (with its byte-order mark, or recognised by its
+/// zero high bytes) or else as UTF-8, lossily. None when there is no log.
+pub fn log_tail(path: &Path, max: usize) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    // UTF-16 takes two bytes a character: read twice the tail.
+    let want = (max as u64).saturating_mul(2);
+    let start = len.saturating_sub(want) & !1;
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    f.take(want).read_to_end(&mut bytes).ok()?;
+    let mut text = decode_log(&bytes, start == 0);
+    if text.len() > max || start > 0 {
+        let mut cut = text.len().saturating_sub(max);
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        // From the next whole line, unless that would leave nothing.
+        if let Some(nl) = text[cut..]
+            .find('\n')
+            .filter(|nl| cut + nl + 1 < text.len())
+        {
+            cut += nl + 1;
+        }
+        text.drain(..cut);
+    }
+    Some(text)
+}
+
+fn decode_log(bytes: &[u8], at_start: bool) -> String {
+    let bom = at_start && bytes.starts_with(&[0xFF, 0xFE]);
+    let sample = &bytes[..bytes.len().min(512)];
+    let zero_high = sample.len() >= 4
+        && sample
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .filter(|b| **b == 0)
+            .count()
+            * 4
+            >= sample.len();
+    if bom || zero_high {
+        let body = if bom { &bytes[2..] } else { bytes };
+        let units: Vec<u16> = body
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16_lossy(&units)
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+}
+
 /// What to run and how long to let it run.
 #[derive(Debug, Clone, Copy)]
 pub struct RunSpec<'a> {

@@ -478,6 +478,7 @@ mod tests {
             hash: "ab".repeat(32),
             size,
             format: crate::task::Format::File,
+            detect: Vec::new(),
             file_name: "p.bin".into(),
             command: None,
             folder: None,

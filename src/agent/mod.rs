@@ -1,6 +1,7 @@
 //! The agent that runs on each destination: enrols, long-polls for work,
 //! downloads and verifies content, extracts, runs, reports.
 
+pub mod detect;
 pub mod exec;
 pub mod fetch;
 pub mod inventory;

@@ -35,6 +35,10 @@ pub struct AddPackage {
     pub uninstall_command: Option<String>,
     pub folder: Option<String>,
     pub success_codes: Option<Vec<i64>>,
+    /// Detection rules; for `edit`, they replace the package's (an empty
+    /// list clears them).
+    #[serde(default)]
+    pub detect: Option<Vec<String>>,
 }
 
 /// `courier package edit`: each `Some` replaces a field; an empty string
@@ -48,6 +52,10 @@ pub struct EditPackage {
     pub uninstall_command: Option<String>,
     pub folder: Option<String>,
     pub success_codes: Option<Vec<i64>>,
+    /// Detection rules; for `edit`, they replace the package's (an empty
+    /// list clears them).
+    #[serde(default)]
+    pub detect: Option<Vec<String>>,
 }
 
 /// `courier policy add`.
@@ -96,6 +104,10 @@ pub struct CreateTask {
     /// Daily window "HH:MM-HH:MM" outside which nothing new starts.
     pub window: Option<String>,
     pub name: Option<String>,
+    /// Run even where the package's detection rules say there is nothing
+    /// to do.
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,7 +297,7 @@ pub enum Response {
     Destinations(Vec<Destination>),
     Task(Box<Task>),
     Tasks(Vec<Task>),
-    TaskDestination(TaskDestination),
+    TaskDestination(Box<TaskDestination>),
     TaskChanges(Box<TaskChanges>),
     Failures(Vec<Failure>),
     Status(Status),
@@ -371,7 +383,7 @@ from_response!(
     Vec<Destination> => Destinations,
     Task => Task(box),
     Vec<Task> => Tasks,
-    TaskDestination => TaskDestination,
+    TaskDestination => TaskDestination(box),
     TaskChanges => TaskChanges(box),
     Vec<Failure> => Failures,
     Status => Status,

@@ -101,6 +101,12 @@ pub enum Command {
     /// have, enforced by automatic countermeasure tasks
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Failed destinations of every task grouped by cause, with the ones
+    /// detection found installed despite their exit code
+    Triage {
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the event log
     Log(LogArgs),
     /// Is a server running for the data dir, agents and work in progress
@@ -396,6 +402,10 @@ pub enum TaskCmd {
         window: Option<String>,
         #[arg(long)]
         name: Option<String>,
+        /// Run even where the package's detection rules say it is already
+        /// installed (or, uninstalling, already gone)
+        #[arg(long, conflicts_with = "software")]
+        force: bool,
         #[arg(long)]
         json: bool,
     },
@@ -412,6 +422,15 @@ pub enum TaskCmd {
         /// Only this destination, with the tail of its command's output
         #[arg(long, value_name = "NAME")]
         dest: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the end of a destination's installer log (the Windows
+    /// Installer's verbose log of a failed msiexec, at most 64 KiB)
+    Log {
+        id: i64,
+        /// The destination
+        dest: String,
         #[arg(long)]
         json: bool,
     },
@@ -522,6 +541,13 @@ pub struct MetaArgs {
     /// Exit codes that count as success, comma-separated (default 0,3010,1641)
     #[arg(long, value_name = "CODES", value_parser = parse_codes)]
     pub success_codes: Option<Codes>,
+    /// A detection rule, repeatable, all must hold when installed:
+    /// msi:{PRODUCTCODE} (set for an MSI), file:PATH[>=VERSION],
+    /// file:PATH#SHA256, registry:KEY\VALUE[=DATA], dpkg:NAME[>=VERSION],
+    /// rpm:NAME[>=VERSION], command:CMD (exit 0). Editing replaces them;
+    /// --detect '' clears them
+    #[arg(long, value_name = "RULE")]
+    pub detect: Vec<String>,
 }
 
 #[derive(Args, Debug)]

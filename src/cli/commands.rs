@@ -74,6 +74,7 @@ fn add_package(path: PathBuf, meta: MetaArgs) -> AddPackage {
         uninstall_command: meta.uninstall_command,
         folder: meta.folder,
         success_codes: meta.success_codes.map(|c| c.0),
+        detect: (!meta.detect.is_empty()).then_some(meta.detect),
     }
 }
 
@@ -86,6 +87,7 @@ fn edit_package(meta: MetaArgs) -> EditPackage {
         uninstall_command: meta.uninstall_command,
         folder: meta.folder,
         success_codes: meta.success_codes.map(|c| c.0),
+        detect: (!meta.detect.is_empty()).then_some(meta.detect),
     }
 }
 
@@ -231,9 +233,11 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
             at,
             window,
             name,
+            force,
             json,
         } => {
             let t: Task = client.call_as(Request::TaskCreate(CreateTask {
+                force,
                 package,
                 software,
                 version,
@@ -259,6 +263,29 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
         } => {
             let d: TaskDestination = client.call_as(Request::TaskDestination { id, name })?;
             emit(out, &d, json)
+        }
+        TaskCmd::Log { id, dest, json } => {
+            let d: TaskDestination = client.call_as(Request::TaskDestination {
+                id,
+                name: dest.clone(),
+            })?;
+            let Some(log) = d.log else {
+                anyhow::bail!(
+                    "task {id} on {dest} has no installer log: one is kept when a Windows Installer (msiexec) command fails"
+                );
+            };
+            if json {
+                let v = serde_json::json!({
+                    "task": id, "destination": d.name, "attempt": d.attempt, "log": log,
+                });
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                write!(out, "{log}")?;
+                if !log.ends_with('\n') {
+                    writeln!(out)?;
+                }
+            }
+            Ok(())
         }
         TaskCmd::Show {
             id,
@@ -356,4 +383,10 @@ pub(super) fn log(client: &mut Client, args: LogArgs, out: &mut dyn Write) -> Re
             last = e.id;
         }
     }
+}
+
+pub(super) fn triage(client: &mut Client, json: bool, out: &mut dyn Write) -> Result<()> {
+    let failures: Vec<crate::model::Failure> = client.call_as(Request::Failures)?;
+    let groups = crate::model::group_failures(failures);
+    emit(out, &groups, json)
 }

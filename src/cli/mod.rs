@@ -168,6 +168,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Policy(cmd)) => with_client(data, |c, out| commands::policy(c, cmd, out)),
         Some(Command::Task(cmd)) => with_client(data, |c, out| commands::task(c, cmd, out)),
         Some(Command::Log(args)) => with_client(data, |c, out| commands::log(c, args, out)),
+        Some(Command::Triage { json }) => {
+            with_client(data, |c, out| commands::triage(c, json, out))
+        }
         Some(Command::Status { json }) => {
             with_client(data, |c, out| commands::status(c, json, out))
         }

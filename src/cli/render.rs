@@ -163,6 +163,15 @@ impl Render for Package {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
+        ]);
+        // One rule a line: a rule may be long (a command, a hash).
+        if p.detect.is_empty() {
+            rows.push(("detect", "- (the exit code alone decides)".into()));
+        }
+        for (i, r) in p.detect.iter().enumerate() {
+            rows.push((if i == 0 { "detect" } else { "" }, r.clone()));
+        }
+        rows.extend([
             ("blake3", p.hash.clone()),
             ("sha256", p.sha256.clone()),
             ("registered", p.created_at.clone()),
@@ -540,6 +549,12 @@ impl Render for TaskDestination {
                 writeln!(out, "{what:<10} {v}")?;
             }
         }
+        if let Some(det) = d.detection {
+            writeln!(out, "detection  {}", det.as_str())?;
+        }
+        if d.has_log {
+            writeln!(out, "log        kept (courier task log TASK {})", d.name)?;
+        }
         if let Some(o) = d.output.as_deref().filter(|o| !o.trim().is_empty()) {
             writeln!(out, "\n--- output (last 16 KiB) ---\n{}", o.trim_end())?;
         }
@@ -677,5 +692,44 @@ mod tests {
             printable("a\u{1b}]0;owned\u{7}b\u{1b}[2J\u{9b}c"),
             "a\\u{1b}]0;owned\\u{7}b\\u{1b}[2J\\u{9b}c"
         );
+    }
+}
+
+impl Render for Vec<crate::model::CauseGroup> {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        if self.is_empty() {
+            writeln!(out, "nothing to triage: no failed destinations")?;
+            return Ok(());
+        }
+        for g in self {
+            let tasks = if g.tasks == 1 {
+                String::new()
+            } else {
+                format!(" in {} tasks", g.tasks)
+            };
+            writeln!(out, "{}× {}{tasks}", g.count, g.cause)?;
+            if let Some(h) = &g.hint {
+                writeln!(out, "   ({h})")?;
+            }
+            for f in &g.destinations {
+                let flag = match f.detection {
+                    Some(crate::task::detect::Detection::DoneDespiteExit) => {
+                        " · succeeded: detected despite its exit code"
+                    }
+                    _ => "",
+                };
+                let log = if f.has_log {
+                    format!(" · log: courier task log {} {}", f.task_id, f.destination)
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    out,
+                    "   {} · task {} '{}' · attempt {}{flag}{log}",
+                    f.destination, f.task_id, f.task_name, f.attempt
+                )?;
+            }
+        }
+        Ok(())
     }
 }

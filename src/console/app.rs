@@ -132,7 +132,7 @@ impl App {
             }
             // A late answer must not replace a form or dialog opened since.
             Message::Output(Ok(_)) if !matches!(self.mode, Mode::Normal) => {}
-            Message::Output(Ok((task, d))) => self.mode = Mode::Output(OutputPane::of(task, &d)),
+            Message::Output(Ok(b)) => self.mode = Mode::Output(OutputPane::of(b.0, &b.1)),
             Message::Output(Err(e)) => self.flash(Level::Error, e),
             Message::Inspected(answer) => {
                 if let Mode::PackageForm(form) = &mut self.mode {

@@ -64,7 +64,7 @@ pub enum Message {
     Warned(String),
     /// The answer to a `Submit`: the line to show, or the error.
     Answer(Result<String, ApiError>),
-    Output(Result<(i64, TaskDestination), String>),
+    Output(Result<Box<(i64, TaskDestination)>, String>),
     /// The server went away (or came back); the text says which.
     Link(Result<(), String>),
     Inspected(Inspected),
@@ -334,7 +334,9 @@ pub fn run(
             Command::Output { task, name } => {
                 watched = Some((task, name.clone()));
                 let r = get::<TaskDestination>(c, Request::TaskDestination { id: task, name });
-                let _ = tx.send(Message::Output(r.map(|d| (task, d)).map_err(|e| e.message)));
+                let _ = tx.send(Message::Output(
+                    r.map(|d| Box::new((task, d))).map_err(|e| e.message),
+                ));
                 Ok(())
             }
             // Answered above, without the server.
@@ -383,6 +385,9 @@ mod tests {
                     started_at: None,
                     elapsed_secs: None,
                     command: None,
+                    detection: None,
+                    has_log: false,
+                    log: None,
                 }
                 .into(),
                 Request::PolicyList => Vec::<Policy>::new().into(),
@@ -488,7 +493,7 @@ mod tests {
                 name: "pc-1".into(),
             })
             .unwrap();
-        assert!(matches!(next(), Message::Output(Ok((1, _)))));
+        assert!(matches!(next(), Message::Output(Ok(b)) if b.0 == 1));
         cmd_tx.send(refresh()).unwrap();
         match next() {
             Message::Snapshot(s) => {

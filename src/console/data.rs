@@ -224,6 +224,9 @@ mod tests {
             started_at: None,
             elapsed_secs: None,
             command: None,
+            detection: None,
+            has_log: false,
+            log: None,
         }
     }
 

@@ -126,6 +126,8 @@ async fn report(addr: std::net::SocketAddr, tls: &Arc<rustls::ClientConfig>) -> 
         transferred: 0,
         retry: false,
         reboot_required: false,
+        detection: None,
+        log: None,
     })
     .unwrap();
     let req = format!(

@@ -11,7 +11,8 @@ use crate::proto::{
     Removal, RenewResponse, Report, Work,
 };
 use crate::store::destinations::Host;
-use crate::store::{destinations, events, tasks, tokens};
+use crate::store::{destinations, events, tasks, tokens, work};
+use crate::task::detect::Detection;
 use crate::task::outcome::{Ending, Verdict};
 use crate::task::policy;
 use crate::task::rules::{self, Effect, Reported};
@@ -509,7 +510,7 @@ impl Service {
 
     /// The work `dest` should be doing now, as the agent receives it.
     pub(super) fn assignments(&self, dest: DestinationId, now: i64) -> Result<Vec<Assignment>> {
-        Ok(tasks::work_for(self.store.conn(), dest, now)?
+        Ok(work::work_for(self.store.conn(), dest, now)?
             .into_iter()
             .filter(|w| !rules::held_by_window(w.state, w.window.as_deref(), now))
             .filter_map(|w| {
@@ -539,6 +540,7 @@ impl Service {
                             command,
                             folder: p.folder,
                             success_codes: p.success_codes,
+                            detect: p.detect,
                         };
                         (action, Work::Package(package))
                     }
@@ -550,6 +552,7 @@ impl Service {
                     attempt: w.attempt,
                     action,
                     work,
+                    force: w.force,
                 })
             })
             .collect())
@@ -588,7 +591,11 @@ impl Service {
         let dname = destinations::by_id(self.store.conn(), dest)?
             .map(|d| d.name)
             .unwrap_or_else(|| dest.to_string());
-        let ending = ending(r);
+        let action = match task.kind {
+            crate::task::TaskType::Uninstall => Action::Uninstall,
+            crate::task::TaskType::Install => Action::Install,
+        };
+        let ending = ending(r, action);
         let message = ending.message();
         let meaning = r
             .exit_code
@@ -629,6 +636,8 @@ impl Service {
                     output: r.output.as_deref(),
                     transferred: r.transferred,
                     reboot_required: r.reboot_required,
+                    detection: r.detection,
+                    log: r.log.as_deref().map(|l| tail(l, crate::proto::LOG_TAIL)),
                 };
                 let (level, kind) = match state {
                     WorkState::Failed => (Level::Error, "task.failed"),
@@ -655,20 +664,28 @@ impl Service {
     /// nothing is held.
     pub fn next_due_in(&self, dest: DestinationId) -> Result<Option<i64>> {
         let now = self.clock.now();
-        let (due, windowed) = tasks::next_due(self.store.conn(), dest, now)?;
+        let (due, windowed) = work::next_due(self.store.conn(), dest, now)?;
         Ok(rules::next_due_in(due, windowed, now))
     }
 
     /// Whether `dest` may download `hash` now.
     pub fn may_fetch(&self, dest: DestinationId, hash: &str) -> Result<bool> {
-        tasks::may_fetch(self.store.conn(), dest, hash)
+        work::may_fetch(self.store.conn(), dest, hash)
     }
 }
 
 /// How a reported attempt ended, from the report's data: an exit code
 /// with the verdict the agent reached, or a stop without one.
-fn ending(r: &Report) -> Ending<'_> {
+fn ending(r: &Report, action: Action) -> Ending<'_> {
     let said = r.message.as_deref().filter(|m| !m.is_empty());
+    if let Some(detection) = r.detection.filter(|d| *d != Detection::Verified) {
+        return Ending::Detected {
+            code: r.exit_code,
+            detection,
+            action,
+            said,
+        };
+    }
     match r.exit_code {
         Some(code) => Ending::Exited {
             code,
@@ -682,4 +699,14 @@ fn ending(r: &Report) -> Ending<'_> {
         },
         None => Ending::Stopped { reason: said },
     }
+}
+
+/// At most the last `max` bytes of `s`, cut at a character boundary: what
+/// an agent sends is kept no longer than what an honest one would send.
+fn tail(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
 }

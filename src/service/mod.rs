@@ -234,6 +234,12 @@ impl Service {
         if let Some(c) = edit.success_codes {
             meta.success_codes = c;
         }
+        if let Some(rules) = edit.detect {
+            // `--detect ''` clears them.
+            let rules: Vec<String> = rules.into_iter().filter(|r| !r.trim().is_empty()).collect();
+            meta.detect =
+                crate::task::detect::canonical(&rules).map_err(|e| anyhow!("package {id}: {e}"))?;
+        }
         validate(&meta).map_err(|e| anyhow!("package {id}: {e:#}"))?;
         let changes = describe_changes(&Meta::of(&old), &meta);
         if changes.is_empty() {
@@ -419,6 +425,7 @@ fn plan(req: &AddPackage, insp: &package::Inspection, file_name: &str) -> Result
                 uninstall_command: req.uninstall_command.clone(),
                 folder: req.folder.clone(),
                 success_codes,
+                detect: given_rules(req)?,
             })
         }
         Kind::Install => {
@@ -440,6 +447,14 @@ fn plan(req: &AddPackage, insp: &package::Inspection, file_name: &str) -> Result
                 msi.and_then(|m| m.product_code.as_deref())
                     .map(msi_uninstall_command)
             });
+            // An MSI is known installed by its ProductCode, unless the
+            // admin said how to tell.
+            let mut detect = given_rules(req)?;
+            if let Some(code) = msi.and_then(|m| m.product_code.as_deref())
+                && !detect.iter().any(|r| r.starts_with("msi:"))
+            {
+                detect.insert(0, format!("msi:{}", code.to_ascii_uppercase()));
+            }
             Ok(Meta {
                 name,
                 version,
@@ -448,9 +463,16 @@ fn plan(req: &AddPackage, insp: &package::Inspection, file_name: &str) -> Result
                 uninstall_command,
                 folder: req.folder.clone(),
                 success_codes,
+                detect,
             })
         }
     }
+}
+
+/// The detection rules the admin gave, in their canonical spelling.
+fn given_rules(req: &AddPackage) -> Result<Vec<String>> {
+    crate::task::detect::canonical(req.detect.as_deref().unwrap_or_default())
+        .map_err(|e| anyhow!(e))
 }
 
 fn describe_installer(i: &Installer) -> String {
@@ -661,6 +683,11 @@ fn describe_changes(old: &Meta, new: &Meta) -> Vec<String> {
             "success codes",
             format!("{:?}", old.success_codes),
             format!("{:?}", new.success_codes),
+        ),
+        (
+            "detection",
+            format!("{:?}", old.detect),
+            format!("{:?}", new.detect),
         ),
     ];
     pairs

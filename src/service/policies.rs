@@ -457,6 +457,8 @@ impl Service {
                             output: None,
                             transferred: 0,
                             reboot_required: false,
+                            detection: None,
+                            log: None,
                         };
                         tasks::finish(tx, id, f.dest, &outcome, now)?;
                     }
@@ -547,6 +549,7 @@ fn new_countermeasure(tx: &rusqlite::Connection, policy: &Judged, now: i64) -> R
             software,
             software_version: None,
             policy_id: Some(row.id),
+            force: false,
         },
         now,
     )?;

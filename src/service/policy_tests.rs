@@ -300,6 +300,7 @@ fn uninstalling_from_the_inventory_uses_each_destinations_command_or_says_why_no
     send(&mut f, pc3, vec![dpkg("other", "1")]);
     let create = |f: &mut Fixture, to: &[&str], all: bool| {
         f.svc.create_task(CreateTask {
+            force: false,
             software: Some("hello".into()),
             uninstall: true,
             all,
@@ -335,6 +336,7 @@ fn uninstalling_from_the_inventory_uses_each_destinations_command_or_says_why_no
     let e = f
         .svc
         .create_task(CreateTask {
+            force: false,
             software: Some("nowhere".into()),
             uninstall: true,
             all: true,

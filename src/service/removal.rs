@@ -101,6 +101,7 @@ impl Service {
                     software: Some(name),
                     software_version: version,
                     policy_id: None,
+                    force: false,
                 },
                 now,
             )?;

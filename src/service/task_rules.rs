@@ -125,6 +125,7 @@ impl Service {
             software: row.software,
             software_version: row.software_version,
             policy: row.policy_id,
+            force: row.force,
             start_at: row.start_at.map(rfc3339),
             window: row.window,
             created_at: rfc3339(row.created_at),
@@ -155,12 +156,20 @@ impl Service {
     /// (its last meaningful line, the installer's failing action): the
     /// output itself stays on the server.
     pub fn failures(&self) -> Result<Vec<crate::model::Failure>> {
+        use crate::task::cause;
         Ok(tasks::failures(self.store.conn())?
             .into_iter()
-            .map(|(mut f, output)| {
+            .map(|(mut f, output, log)| {
                 if let Some(o) = output.as_deref() {
-                    f.said = crate::task::cause::last_line(o);
-                    f.action = crate::task::cause::failing_action(o);
+                    f.said = cause::last_line(o);
+                    f.action = cause::failing_action(o);
+                }
+                // The installer's own log says more than its console
+                // output: its first failing action and error message.
+                if let Some(l) = log.as_deref() {
+                    let m = cause::msi_log_failure(l);
+                    f.action = m.action.or(f.action);
+                    f.said = m.error.or(f.said);
                 }
                 f
             })
@@ -300,6 +309,7 @@ impl Service {
                     software: None,
                     software_version: None,
                     policy_id: None,
+                    force: req.force,
                 },
                 now,
             )?;
@@ -542,6 +552,7 @@ impl Service {
         // with it would be refused): the copy starts at once.
         let now = self.clock.now();
         self.create_task(CreateTask {
+            force: row.force,
             package: row.package_id,
             software: row.software,
             version: row.software_version,

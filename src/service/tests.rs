@@ -77,6 +77,7 @@ impl Fixture {
     fn task(&mut self, package: i64, to: &[&str]) -> crate::model::Task {
         self.svc
             .create_task(CreateTask {
+                force: false,
                 package: Some(package),
                 to: to.iter().map(|s| s.to_string()).collect(),
                 ..CreateTask::default()
@@ -106,6 +107,8 @@ impl Fixture {
                     transferred: 10,
                     retry,
                     reboot_required: false,
+                    detection: None,
+                    log: None,
                 },
             )
             .unwrap();
@@ -365,6 +368,7 @@ fn a_windows_command_inside_a_zip_warns_for_linux_destinations() {
     let uninstall = f
         .svc
         .create_task(CreateTask {
+            force: false,
             package: Some(p.id),
             to: vec!["pc-1".into()],
             uninstall: true,
@@ -436,6 +440,7 @@ fn errors_carry_their_kind_to_the_api() {
         kind(
             &mut f.svc,
             Request::TaskCreate(CreateTask {
+                force: false,
                 package: Some(p.id),
                 ..CreateTask::default()
             })
@@ -452,6 +457,7 @@ fn a_start_in_the_past_is_refused_whoever_asks() {
     let past = f
         .svc
         .create_task(CreateTask {
+            force: false,
             package: Some(p.id),
             to: vec!["pc-1".into()],
             at: Some(T0 - 3600),
@@ -463,6 +469,7 @@ fn a_start_in_the_past_is_refused_whoever_asks() {
     // The minute being typed still counts as now.
     f.svc
         .create_task(CreateTask {
+            force: false,
             package: Some(p.id),
             to: vec!["pc-1".into()],
             at: Some(T0 - 60),
@@ -479,6 +486,7 @@ fn a_copy_of_a_task_whose_start_has_passed_starts_at_once() {
     let t = f
         .svc
         .create_task(CreateTask {
+            force: false,
             package: Some(p.id),
             to: vec!["pc-1".into()],
             at: Some(T0 + 3600),

@@ -16,6 +16,7 @@ pub mod software;
 pub mod sql;
 pub mod tasks;
 pub mod tokens;
+pub mod work;
 
 use std::path::Path;
 
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_certificates.sql"),
     include_str!("migrations/007_inventory.sql"),
     include_str!("migrations/008_policies.sql"),
+    include_str!("migrations/009_detection.sql"),
 ];
 
 pub struct Store {

@@ -33,6 +33,8 @@ pub struct Meta {
     pub uninstall_command: Option<String>,
     pub folder: Option<String>,
     pub success_codes: Vec<i64>,
+    /// Detection rules, canonical (`task::detect`).
+    pub detect: Vec<String>,
 }
 
 impl Meta {
@@ -45,13 +47,14 @@ impl Meta {
             uninstall_command: p.uninstall_command.clone(),
             folder: p.folder.clone(),
             success_codes: p.success_codes.clone(),
+            detect: p.detect.clone(),
         }
     }
 }
 
 const COLUMNS: &str = "id, name, version, kind, format, size, hash, sha256, file_name, \
      install_command, uninstall_command, folder, success_codes, installer, product_code, \
-     unzipped_size, entries, created_at, updated_at";
+     unzipped_size, entries, created_at, updated_at, detect";
 
 fn codes_to_text(codes: &[i64]) -> String {
     codes
@@ -63,6 +66,18 @@ fn codes_to_text(codes: &[i64]) -> String {
 
 fn codes_from_text(s: &str) -> Vec<i64> {
     s.split(',').filter_map(|c| c.trim().parse().ok()).collect()
+}
+
+/// Rules as stored: one per line (a rule has no control characters).
+pub fn rules_to_text(rules: &[String]) -> String {
+    rules.join("\n")
+}
+
+pub fn rules_from_text(s: &str) -> Vec<String> {
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn from_row(r: &Row) -> rusqlite::Result<Package> {
@@ -87,6 +102,7 @@ fn from_row(r: &Row) -> rusqlite::Result<Package> {
         entries: r.get(16)?,
         created_at: rfc3339(r.get(17)?),
         updated_at: rfc3339(r.get(18)?),
+        detect: rules_from_text(&r.get::<_, String>(19)?),
     })
 }
 
@@ -94,8 +110,9 @@ pub fn insert(c: &Connection, content: &Content, meta: &Meta, at: UnixTime) -> R
     c.exec(
         "INSERT INTO packages (name, version, kind, format, size, hash, sha256, file_name,
              install_command, uninstall_command, folder, success_codes, installer, product_code,
-             unzipped_size, entries, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
+             unzipped_size, entries, created_at, updated_at, detect)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17,
+                 ?18)",
         params![
             meta.name,
             meta.version,
@@ -114,6 +131,7 @@ pub fn insert(c: &Connection, content: &Content, meta: &Meta, at: UnixTime) -> R
             content.unzipped_size,
             content.entries,
             at,
+            rules_to_text(&meta.detect),
         ],
     )?;
     Ok(c.last_insert_rowid())
@@ -134,7 +152,8 @@ pub fn list(c: &Connection) -> Result<Vec<Package>> {
 pub fn update_meta(c: &Connection, id: PackageId, meta: &Meta, at: UnixTime) -> Result<()> {
     c.exec(
         "UPDATE packages SET name = ?2, version = ?3, kind = ?4, install_command = ?5,
-             uninstall_command = ?6, folder = ?7, success_codes = ?8, updated_at = ?9
+             uninstall_command = ?6, folder = ?7, success_codes = ?8, updated_at = ?9,
+             detect = ?10
          WHERE id = ?1",
         params![
             id,
@@ -146,6 +165,7 @@ pub fn update_meta(c: &Connection, id: PackageId, meta: &Meta, at: UnixTime) -> 
             meta.folder,
             codes_to_text(&meta.success_codes),
             at,
+            rules_to_text(&meta.detect),
         ],
     )?;
     Ok(())

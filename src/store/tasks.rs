@@ -7,9 +7,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Cached, in_list};
 use crate::clock::{UnixTime, rfc3339};
-use crate::model::{Counts, DestinationId, Failure, Kind, PackageId, TaskDestination, TaskId};
+use crate::model::{Counts, DestinationId, Failure, PackageId, TaskDestination, TaskId};
+use crate::task::detect::Detection;
 use crate::task::rules::RetentionRow;
-use crate::task::{Format, TaskClass, TaskType, WorkState};
+use crate::task::{TaskClass, TaskType, WorkState};
 
 /// The stored part of a task; status and counts are derived.
 #[derive(Debug, Clone)]
@@ -28,10 +29,12 @@ pub struct TaskRow {
     pub software: Option<String>,
     pub software_version: Option<String>,
     pub policy_id: Option<i64>,
+    /// Runs despite detection rules.
+    pub force: bool,
 }
 
 const TASK_COLUMNS: &str = "id, name, type, class, package_id, package_name, start_at, window,
-     created_at, completed_at, software, software_version, policy_id";
+     created_at, completed_at, software, software_version, policy_id, force";
 
 fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -48,6 +51,7 @@ fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
         software: r.get(10)?,
         software_version: r.get(11)?,
         policy_id: r.get(12)?,
+        force: r.get(13)?,
     })
 }
 
@@ -68,13 +72,14 @@ pub struct NewTask<'a> {
     pub software: Option<&'a str>,
     pub software_version: Option<&'a str>,
     pub policy_id: Option<i64>,
+    pub force: bool,
 }
 
 pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
     c.exec(
         "INSERT INTO tasks (name, type, class, package_id, package_name, start_at, window,
-                            created_at, software, software_version, policy_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            created_at, software, software_version, policy_id, force)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             t.name,
             t.kind,
@@ -86,7 +91,8 @@ pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
             at,
             t.software,
             t.software_version,
-            t.policy_id
+            t.policy_id,
+            t.force
         ],
     )?;
     Ok(c.last_insert_rowid())
@@ -144,7 +150,8 @@ pub fn list(c: &Connection) -> Result<Vec<TaskRow>> {
 }
 
 const DEST_COLUMNS: &str = "d.name, td.status, td.exit_code, td.message, td.meaning, td.attempt,
-     td.retries, td.transferred, td.reboot_required, td.updated_at, td.started_at, td.command";
+     td.retries, td.transferred, td.reboot_required, td.updated_at, td.started_at, td.command,
+     td.detection, td.log IS NOT NULL";
 
 /// A destination row; `now` ends the elapsed time of an attempt still
 /// under way (a finished one ends when it was last updated).
@@ -172,6 +179,12 @@ fn dest_from_row(
         started_at: started.map(rfc3339),
         elapsed_secs: started.map(|s| end.saturating_sub(s).max(0)),
         command: r.get(11)?,
+        detection: r
+            .get::<_, Option<String>>(12)?
+            .as_deref()
+            .and_then(Detection::parse),
+        has_log: r.get(13)?,
+        log: None,
     })
 }
 
@@ -221,7 +234,7 @@ pub fn destinations_with_output(
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
          WHERE td.task_id = ?1 ORDER BY d.name"
     ))?;
-    let rows = st.query_map([task], |r| dest_from_row(r, r.get(12)?, now))?;
+    let rows = st.query_map([task], |r| dest_from_row(r, r.get(14)?, now))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -234,12 +247,16 @@ pub fn destination(
 ) -> Result<Option<TaskDestination>> {
     Ok(c.one(
         &format!(
-            "SELECT {DEST_COLUMNS}, td.output
+            "SELECT {DEST_COLUMNS}, td.output, td.log
              FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
              WHERE td.task_id = ?1 AND d.name = ?2"
         ),
         params![task, name],
-        |r| dest_from_row(r, r.get(12)?, now),
+        |r| {
+            let mut d = dest_from_row(r, r.get(14)?, now)?;
+            d.log = r.get(15)?;
+            Ok(d)
+        },
     )
     .optional()?)
 }
@@ -284,133 +301,6 @@ pub fn unfinished_using_package(
     )?;
     let rows = st.query_map(params![package], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// The package of a piece of work, as the agent will need it.
-#[derive(Debug, Clone)]
-pub struct WorkPackage {
-    pub id: PackageId,
-    pub name: String,
-    pub hash: String,
-    pub size: u64,
-    pub format: Format,
-    pub file_name: String,
-    pub kind: Kind,
-    pub install_command: Option<String>,
-    pub uninstall_command: Option<String>,
-    pub folder: Option<String>,
-    pub success_codes: Vec<i64>,
-}
-
-/// Unfinished work of one destination in a started task.
-#[derive(Debug, Clone)]
-pub struct WorkRow {
-    pub task_id: TaskId,
-    pub task_name: String,
-    pub task_type: TaskType,
-    pub window: Option<String>,
-    pub attempt: i64,
-    pub state: WorkState,
-    /// None for an uninstallation from the inventory.
-    pub package: Option<WorkPackage>,
-    /// The row's own command (an uninstallation from the inventory).
-    pub command: Option<String>,
-}
-
-/// The query of `work_for`.
-fn work_sql() -> String {
-    format!(
-        "SELECT t.id, t.name, t.type, t.window, td.attempt, td.status,
-                p.id, p.name, p.hash, p.size, p.format, p.file_name, p.kind,
-                p.install_command, p.uninstall_command, p.folder, p.success_codes, td.command
-         FROM task_destinations td
-         JOIN tasks t ON t.id = td.task_id
-         LEFT JOIN packages p ON p.id = t.package_id
-         WHERE td.destination_id = ?1
-           AND (p.id IS NOT NULL OR td.command IS NOT NULL)
-           AND td.status IN {}
-           AND (t.start_at IS NULL OR t.start_at <= ?2)
-           AND (td.not_before IS NULL OR td.not_before <= ?2)
-         ORDER BY t.id",
-        unfinished()
-    )
-}
-
-/// Unfinished attempts of `dest` in tasks started by `now` and not held by
-/// a retry backoff, oldest task first.
-pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Vec<WorkRow>> {
-    let mut st = c.prepare_cached(&work_sql())?;
-    let rows = st.query_map(params![dest, now], |r| {
-        let package = match r.get::<_, Option<PackageId>>(6)? {
-            None => None,
-            Some(id) => {
-                let codes: String = r.get(16)?;
-                Some(WorkPackage {
-                    id,
-                    name: r.get(7)?,
-                    hash: r.get(8)?,
-                    size: r.get(9)?,
-                    format: r.get(10)?,
-                    file_name: r.get(11)?,
-                    kind: r.get(12)?,
-                    install_command: r.get(13)?,
-                    uninstall_command: r.get(14)?,
-                    folder: r.get(15)?,
-                    success_codes: codes.split(',').filter_map(|c| c.parse().ok()).collect(),
-                })
-            }
-        };
-        Ok(WorkRow {
-            task_id: r.get(0)?,
-            task_name: r.get(1)?,
-            task_type: r.get(2)?,
-            window: r.get(3)?,
-            attempt: r.get(4)?,
-            state: r.get(5)?,
-            package,
-            command: r.get(17)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Of the work of `dest` not yet started: when the earliest held by a
-/// start time or retry backoff comes due (if after `now`), and whether any
-/// belongs to a task with a daily window.
-pub fn next_due(
-    c: &Connection,
-    dest: DestinationId,
-    now: UnixTime,
-) -> Result<(Option<UnixTime>, bool)> {
-    Ok(c.one(
-        "SELECT MIN(CASE WHEN MAX(COALESCE(t.start_at, 0), COALESCE(td.not_before, 0)) > ?2
-                         THEN MAX(COALESCE(t.start_at, 0), COALESCE(td.not_before, 0)) END),
-                MAX(t.window IS NOT NULL)
-         FROM task_destinations td JOIN tasks t ON t.id = td.task_id
-         WHERE td.destination_id = ?1 AND td.status = ?3
-           AND (COALESCE(t.start_at, 0) > ?2 OR COALESCE(td.not_before, 0) > ?2
-                OR t.window IS NOT NULL)",
-        params![dest, now, WorkState::Waiting],
-        |r| {
-            let due: Option<i64> = r.get(0)?;
-            let windowed: Option<bool> = r.get(1)?;
-            Ok((due, windowed.unwrap_or(false)))
-        },
-    )?)
-}
-
-/// True when `dest` has unfinished work that needs the content `hash`.
-pub fn may_fetch(c: &Connection, dest: DestinationId, hash: &str) -> Result<bool> {
-    Ok(c.one(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM task_destinations td
-                 JOIN tasks t ON t.id = td.task_id JOIN packages p ON p.id = t.package_id
-                 WHERE td.destination_id = ?1 AND p.hash = ?2 AND td.status IN {})",
-            unfinished()
-        ),
-        params![dest, hash],
-        |r| r.get(0),
-    )?)
 }
 
 /// State of one destination of one task.
@@ -468,6 +358,9 @@ pub struct Outcome<'a> {
     pub output: Option<&'a str>,
     pub transferred: u64,
     pub reboot_required: bool,
+    pub detection: Option<Detection>,
+    /// The end of the installer's log.
+    pub log: Option<&'a str>,
 }
 
 pub fn finish(
@@ -480,7 +373,8 @@ pub fn finish(
     c.exec(
         "UPDATE task_destinations SET status = ?3, exit_code = ?4, message = ?5, meaning = ?6,
              output = ?7, transferred = ?8, reboot_required = ?9, updated_at = ?10,
-             not_before = NULL, started_at = COALESCE(started_at, ?10)
+             not_before = NULL, started_at = COALESCE(started_at, ?10), detection = ?11,
+             log = ?12
          WHERE task_id = ?1 AND destination_id = ?2",
         params![
             task,
@@ -492,7 +386,9 @@ pub fn finish(
             o.output,
             o.transferred,
             o.reboot_required,
-            at
+            at,
+            o.detection.map(Detection::as_str),
+            o.log,
         ],
     )?;
     Ok(())
@@ -533,7 +429,8 @@ pub fn requeue(
         "UPDATE task_destinations SET status = ?8, attempt = attempt + 1,
              retries = CASE WHEN ?4 THEN retries + 1 ELSE 0 END, not_before = ?3,
              message = ?5, exit_code = ?6, meaning = ?7, output = NULL, transferred = 0,
-             reboot_required = 0, updated_at = ?9, started_at = NULL
+             reboot_required = 0, updated_at = ?9, started_at = NULL, detection = NULL,
+             log = NULL
          WHERE task_id = ?1 AND destination_id = ?2",
         params![
             task,
@@ -658,17 +555,24 @@ pub fn unfinished_destinations(c: &Connection, task: TaskId) -> Result<Vec<Desti
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Every failed destination of every task, newest first, each with its
-/// command's output.
-pub fn failures(c: &Connection) -> Result<Vec<(Failure, Option<String>)>> {
+/// A failure with its command's output and its installer's log.
+pub type FailureRow = (Failure, Option<String>, Option<String>);
+
+/// Every failed destination of every task, and every one that succeeded
+/// only by detection despite its exit code, newest first, each with its
+/// command's output and its installer's log.
+pub fn failures(c: &Connection) -> Result<Vec<FailureRow>> {
     let mut st = c.prepare_cached(
         "SELECT t.id, t.name, d.name, td.exit_code, td.meaning, td.message, td.attempt,
-                td.updated_at, d.os, td.output
+                td.updated_at, d.os, td.output, td.detection, td.log
          FROM task_destinations td
          JOIN tasks t ON t.id = td.task_id JOIN destinations d ON d.id = td.destination_id
-         WHERE td.status = ?1 ORDER BY td.updated_at DESC, t.id, d.name",
+         WHERE td.status = ?1 OR td.detection = ?2
+         ORDER BY td.updated_at DESC, t.id, d.name",
     )?;
-    let rows = st.query_map([WorkState::Failed], |r| {
+    let flagged = Detection::DoneDespiteExit.as_str();
+    let rows = st.query_map(params![WorkState::Failed, flagged], |r| {
+        let log: Option<String> = r.get(11)?;
         let failure = Failure {
             task_id: r.get(0)?,
             task_name: r.get(1)?,
@@ -681,8 +585,13 @@ pub fn failures(c: &Connection) -> Result<Vec<(Failure, Option<String>)>> {
             os: r.get(8)?,
             said: None,
             action: None,
+            detection: r
+                .get::<_, Option<String>>(10)?
+                .as_deref()
+                .and_then(Detection::parse),
+            has_log: log.is_some(),
         };
-        Ok((failure, r.get(9)?))
+        Ok((failure, r.get(9)?, log))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -1,10 +1,13 @@
 //! Tests of the `tasks` and `task_destinations` queries.
 
 use super::*;
+use crate::model::Kind;
 use crate::store::Store;
 use crate::store::destinations::{self, Host};
 use crate::store::packages::{self, Content, Meta};
+use crate::store::work::{may_fetch, next_due, work_for, work_sql};
 use crate::task::DestStatus;
+use crate::task::Format;
 
 const T0: UnixTime = 1_800_000_000;
 
@@ -34,6 +37,7 @@ fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
                     uninstall_command: Some("sh remove.sh".into()),
                     folder: None,
                     success_codes: vec![0, 3010],
+                    detect: Vec::new(),
                 },
                 T0,
             )?;
@@ -50,6 +54,7 @@ fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
                     package_name: "tool",
                     start_at: None,
                     window: None,
+                    force: false,
                 },
                 T0,
             )?;
@@ -112,6 +117,8 @@ fn finish_records_the_outcome_and_one_row_reads_alone() {
             output: Some("log tail"),
             transferred: 10,
             reboot_required: false,
+            detection: None,
+            log: None,
         };
         finish(tx, task, d[1], &o, T0 + 5)
     })
@@ -215,6 +222,8 @@ fn progress_keeps_the_live_output_and_the_start_until_the_attempt_ends() {
             output: Some("step 1\nstep 2\n"),
             transferred: 10,
             reboot_required: false,
+            detection: None,
+            log: None,
         };
         finish(tx, task, d[0], &o, T0 + 12)
     })

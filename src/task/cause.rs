@@ -27,6 +27,9 @@ pub struct Facts<'a> {
     /// The stored message: the code's meaning, the command's last line or
     /// why the attempt stopped.
     pub message: Option<&'a str>,
+    /// Detection overruled the exit code (`task::detect::Detection::
+    /// overrules`): then the message, which says so, is the cause.
+    pub overruled: bool,
 }
 
 /// A failure's cause.
@@ -48,7 +51,8 @@ pub fn cause(f: &Facts) -> Cause {
     if let Some(a) = f.action.filter(|a| !a.trim().is_empty()) {
         parts.push(format!("action {}", a.trim()));
     }
-    let line = f.said.map(str::trim).filter(|l| !l.is_empty()).or_else(|| {
+    let said = f.said.filter(|_| !f.overruled);
+    let line = said.map(str::trim).filter(|l| !l.is_empty()).or_else(|| {
         // Without output, the message tells what is known, unless it only
         // repeats the code and its meaning.
         let m = f.message?.trim();
@@ -175,6 +179,65 @@ pub fn failing_action(output: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// What a Windows Installer log says went wrong: the action that failed
+/// first and the `Error NNNN.` message it logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MsiFailure {
+    pub action: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Reads a verbose Windows Installer log (`/l*v`) for why it failed. The
+/// failing action is the first to end with `Return value 3` (a custom
+/// action's "returned actual error code" line names it earlier still);
+/// Wine's msi logs a failed action as `Return value 0`, so that is the
+/// fallback. The error is the first `Error NNNN.` line that is not a
+/// debug note.
+pub fn msi_log_failure(log: &str) -> MsiFailure {
+    let name = |s: &str| -> Option<String> {
+        let n: String = s
+            .trim()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+            .collect();
+        let n = n.trim_end_matches('.').to_string();
+        (!n.is_empty()).then_some(n)
+    };
+    // "Action ended 12:00:01: InstallFinalize. Return value 3."
+    let ended_with = |line: &str, value: &str| -> Option<String> {
+        let rest = line.split("Action ended ").nth(1)?;
+        if !rest.trim_end().ends_with(&format!("Return value {value}.")) {
+            return None;
+        }
+        name(rest.split(": ").nth(1)?)
+    };
+    let lines = || log.lines().map(str::trim);
+    let custom = lines().find_map(|l| {
+        l.split("CustomAction ")
+            .nth(1)
+            .filter(|r| r.contains("returned actual error code"))
+            .and_then(name)
+    });
+    let action = custom
+        .or_else(|| lines().find_map(|l| ended_with(l, "3")))
+        .or_else(|| {
+            lines()
+                .find_map(|l| ended_with(l, "0"))
+                .filter(|a| !a.eq_ignore_ascii_case("INSTALL"))
+        });
+    let error = lines().find_map(|l| {
+        if l.contains("DEBUG: Error") {
+            return None;
+        }
+        let at = l.find("Error ")?;
+        let rest = &l[at..];
+        let code = rest["Error ".len()..].split(['.', ':']).next()?;
+        (code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| rest.chars().take(240).collect())
+    });
+    MsiFailure { action, error }
 }
 
 /// A line with what differs between occurrences of one error masked:
@@ -392,6 +455,7 @@ mod tests {
             action: Some("InstallFinalize"),
             said: Some("Product: Courier Hello -- Installation failed."),
             message: None,
+            overruled: false,
         });
         assert_eq!(
             c.signature,
@@ -467,5 +531,63 @@ mod tests {
             Some("CA_Run")
         );
         assert_eq!(failing_action("error: nothing of the sort"), None);
+    }
+
+    #[test]
+    fn a_windows_installer_log_names_the_first_failing_action_and_its_error() {
+        let windows = "Action start 12:00:00: InstallFiles.\n\
+             Action ended 12:00:01: InstallFiles. Return value 1.\n\
+             MSI (s) (F0:A8) [12:00:01:100]: Note: 1: 2205 2:  3: Error\n\
+             DEBUG: Error 2826:  Control Line1 on dialog SetupDialog extends beyond\n\
+             CustomAction WriteConfig returned actual error code 1603 (note this may not be 100% accurate)\n\
+             MSI (s) (F0:A8) [12:00:02:000]: Product: Courier Hello -- Error 1722. There is a problem with this Windows Installer package. Action WriteConfig, location: C:\\x.exe, command: /c exit 1\n\
+             Action ended 12:00:02: InstallFinalize. Return value 3.\n\
+             Action ended 12:00:02: INSTALL. Return value 3.\n";
+        let f = msi_log_failure(windows);
+        assert_eq!(f.action.as_deref(), Some("WriteConfig"));
+        assert!(
+            f.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("Error 1722. There is a problem")),
+            "{f:?}"
+        );
+        // Without a custom action's line: the first action ended with 3.
+        let plain = "Action ended 1:00:00: CostFinalize. Return value 1.\n\
+                     Action ended 1:00:01: InstallValidate. Return value 3.\n\
+                     Action ended 1:00:01: INSTALL. Return value 3.\n";
+        assert_eq!(
+            msi_log_failure(plain).action.as_deref(),
+            Some("InstallValidate")
+        );
+        // Wine: a failed action ends with 0.
+        let wine = "Action ended 10:32:54: FailOnPurpose. Return value 1.\n\
+                    Action ended 10:32:54: FailOnPurpose. Return value 0.\n\
+                    Action ended 10:32:54: InstallFinalize. Return value 0.\n\
+                    Action ended 10:32:54: INSTALL. Return value 0.\n";
+        assert_eq!(
+            msi_log_failure(wine),
+            MsiFailure {
+                action: Some("FailOnPurpose".into()),
+                error: None
+            }
+        );
+        assert_eq!(msi_log_failure("nothing here"), MsiFailure::default());
+    }
+
+    #[test]
+    fn a_verdict_of_detection_is_its_own_cause_whatever_the_output() {
+        let c = cause(&Facts {
+            exit_code: Some(0),
+            said: Some("Installation completed successfully"),
+            message: Some(
+                "installer reported success but the software is not detected (file:/opt/a: /opt/a does not exist)",
+            ),
+            overruled: true,
+            ..Facts::default()
+        });
+        assert_eq!(
+            c.signature,
+            "exit 0 · installer reported success but the software is not detected (file:/opt/a: <path> does not exist)"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! its columns; the JSON contract uses the same lowercase names.
 
 pub mod cause;
+pub mod detect;
 pub mod outcome;
 pub mod policy;
 pub mod rules;

@@ -97,6 +97,15 @@ pub enum Ending<'a> {
     /// No exit code: the download failed, the command timed out or was
     /// killed; `reason` says which.
     Stopped { reason: Option<&'a str> },
+    /// The package's detection rules decided: nothing was run (already
+    /// done), or they overruled the exit code `code`. `said` is the rule
+    /// that did not hold, when one did not.
+    Detected {
+        code: Option<i64>,
+        detection: super::detect::Detection,
+        action: super::Action,
+        said: Option<&'a str>,
+    },
 }
 
 impl Ending<'_> {
@@ -131,6 +140,18 @@ impl Ending<'_> {
                 (None, None) => format!("exit {code}"),
             }),
             Ending::Stopped { reason } => reason.map(str::to_string),
+            Ending::Detected {
+                code,
+                detection,
+                action,
+                said,
+            } => {
+                let m = detection.message(action, code)?;
+                Some(match said {
+                    Some(s) => format!("{m} ({s})"),
+                    None => m,
+                })
+            }
         }
     }
 
@@ -152,7 +173,9 @@ impl Ending<'_> {
                 }
                 s
             }
-            Ending::Exited { .. } => format!(": {}", self.message().unwrap_or_default()),
+            Ending::Exited { .. } | Ending::Detected { .. } => {
+                format!(": {}", self.message().unwrap_or_default())
+            }
             Ending::Stopped { reason: Some(r) } if !r.is_empty() => format!(": {r}"),
             Ending::Stopped { .. } => String::new(),
         }

@@ -56,6 +56,45 @@ pub fn uninstall_entries(view: View) -> io::Result<Vec<RawEntry>> {
     Ok(entries)
 }
 
+/// The value `name` under `key` (`HKLM\\SOFTWARE\\…`, `HKCU\\…`), as
+/// text (a number in decimal), looked for in the 64-bit view and then
+/// the 32-bit one: a detection rule names a key as an admin sees it,
+/// whichever view its installer wrote. None when absent.
+pub fn read_value(key: &str, name: &str) -> io::Result<Option<String>> {
+    use windows_sys::Win32::System::Registry::{HKEY_CLASSES_ROOT, HKEY_CURRENT_USER, HKEY_USERS};
+    let (root, path) = key.split_once('\\').unwrap_or((key, ""));
+    let root = match root.to_ascii_uppercase().as_str() {
+        "HKLM" | "HKEY_LOCAL_MACHINE" => HKEY_LOCAL_MACHINE,
+        "HKCU" | "HKEY_CURRENT_USER" => HKEY_CURRENT_USER,
+        "HKCR" | "HKEY_CLASSES_ROOT" => HKEY_CLASSES_ROOT,
+        "HKU" | "HKEY_USERS" => HKEY_USERS,
+        _ => return Err(io::Error::other(format!("unknown registry root '{root}'"))),
+    };
+    for view in [KEY_WOW64_64KEY, KEY_WOW64_32KEY] {
+        if let Some(k) = Key::open(root, path, KEY_READ | view)?
+            && let Some(v) = k.value("", name)
+        {
+            return Ok(Some(match v {
+                RegValue::Text(t) => t,
+                RegValue::Number(n) => n.to_string(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether Windows Installer's product `code` is registered: its entry
+/// under the Uninstall key, in either view.
+pub fn product_registered(code: &str) -> io::Result<bool> {
+    let path = format!("{UNINSTALL}\\{code}");
+    for view in [KEY_WOW64_64KEY, KEY_WOW64_32KEY] {
+        if Key::open(HKEY_LOCAL_MACHINE, &path, KEY_READ | view)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// An open registry key, closed on drop.
 struct Key(HKEY);
 

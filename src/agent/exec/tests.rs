@@ -25,6 +25,29 @@ fn msiexec_gets_a_verbose_log_unless_it_names_one() {
     }
 }
 
+#[test]
+fn an_installer_log_is_read_from_its_end_in_either_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..2000).map(|i| format!("Action {i}: line\r\n")).collect();
+    let utf8 = dir.path().join("ansi.log");
+    std::fs::write(&utf8, &lines).unwrap();
+    let tail = log_tail(&utf8, 1024).unwrap();
+    assert!(tail.len() <= 1024, "{}", tail.len());
+    assert!(tail.starts_with("Action "), "starts mid-line: {tail:.40}");
+    assert!(tail.ends_with("Action 1999: line\r\n"));
+
+    let wide = dir.path().join("unicode.log");
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(lines.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(&wide, &bytes).unwrap();
+    assert_eq!(log_tail(&wide, 1024).as_deref(), Some(tail.as_str()));
+
+    let small = dir.path().join("small.log");
+    std::fs::write(&small, "Return value 3.\n").unwrap();
+    assert_eq!(log_tail(&small, 1024).as_deref(), Some("Return value 3.\n"));
+    assert_eq!(log_tail(&dir.path().join("none.log"), 1024), None);
+}
+
 fn spec<'a>(command: &'a str, cwd: &'a Path) -> RunSpec<'a> {
     RunSpec {
         command,

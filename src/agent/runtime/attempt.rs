@@ -9,10 +9,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::inflight;
 use super::{Agent, OUTPUT_TAIL, attempt_key};
+use crate::agent::detect;
 use crate::agent::exec::{self, OnStart, RunSpec};
 use crate::agent::fetch::{FetchError, Fetcher};
 use crate::agent::place::{self, Limits};
 use crate::proto::{Action, Assignment, PackageRef, Report, ReportStatus, Work};
+use crate::task::detect::{self as task_detect, Detection};
 use crate::task::outcome::{self as exitcodes, Verdict as Outcome};
 
 /// Why a cancelled attempt ended; the report is not sent (the server has
@@ -53,6 +55,8 @@ fn report_for(a: &Assignment, transferred: u64) -> Report {
         transferred,
         retry: false,
         reboot_required: false,
+        detection: None,
+        log: None,
     }
 }
 
@@ -77,7 +81,8 @@ pub(super) async fn perform(
                 success_codes: &rm.success_codes,
                 content: None,
             };
-            return run_command(agent, a, run, r, stop).await;
+            let r = run_command(agent, a, run, r, stop).await;
+            return with_installer_log(agent, a, r);
         }
     };
     if crate::task::rules::needs_windows(a.action, pkg.format, pkg.command.as_deref())
@@ -89,6 +94,18 @@ pub(super) async fn perform(
             std::env::consts::OS
         ));
         return r;
+    }
+    // Nothing to do when the software already is as the action would
+    // leave it: decided before anything is downloaded.
+    let detecting = !pkg.detect.is_empty() && a.action != Action::Distribute;
+    if detecting && !a.force {
+        let found = detect::evaluate(&pkg.detect).await;
+        if task_detect::already_done(a.action, found.detected) {
+            r.status = ReportStatus::Succeeded;
+            r.detection = Some(Detection::AlreadyDone);
+            r.message = (!found.detected).then_some(found.why);
+            return r;
+        }
     }
     progress(agent, a, ReportStatus::Transferring, 0, None).await;
     let cache = agent.data.join("cache");
@@ -168,7 +185,46 @@ pub(super) async fn perform(
         success_codes: &pkg.success_codes,
         content: Some((pkg, &fetched.path)),
     };
-    run_command(agent, a, run, r, stop).await
+    let mut r = run_command(agent, a, run, r, stop).await;
+    // The exit code is checked against what is really there; a restart
+    // the installer asked for may be what makes it detectable, so then
+    // the exit code stands.
+    if detecting && r.exit_code.is_some() && !r.retry && !r.reboot_required {
+        let found = detect::evaluate(&pkg.detect).await;
+        let succeeded = r.status == ReportStatus::Succeeded;
+        let d = task_detect::after_run(a.action, succeeded, found.detected);
+        r.detection = Some(d);
+        match d {
+            Detection::NotDone => {
+                r.status = ReportStatus::Failed;
+                r.message = (!found.detected).then_some(found.why);
+            }
+            Detection::DoneDespiteExit => {
+                r.status = ReportStatus::Succeeded;
+                r.message = (!found.detected).then_some(found.why);
+            }
+            Detection::Verified | Detection::AlreadyDone => {}
+        }
+    }
+    with_installer_log(agent, a, r)
+}
+
+/// Where the Windows Installer's log of this task's attempt goes: beside
+/// the agent's own log, so it outlives the work dir.
+fn installer_log(agent: &Agent, a: &Assignment) -> std::path::PathBuf {
+    agent
+        .data
+        .join("msi-logs")
+        .join(format!("task-{}.log", a.task_id))
+}
+
+/// A failed attempt carries the end of its installer's log, when the
+/// command wrote one (msiexec, through `exec::with_msi_log`).
+fn with_installer_log(agent: &Agent, a: &Assignment, mut r: Report) -> Report {
+    if r.status == ReportStatus::Failed {
+        r.log = exec::log_tail(&installer_log(agent, a), crate::proto::LOG_TAIL);
+    }
+    r
 }
 
 async fn distribute(
@@ -281,11 +337,14 @@ async fn run_command(
         let _ = std::fs::remove_dir_all(&work);
         return r;
     }
-    // One Windows Installer log per task, the last attempt's, kept beside
-    // the agent's own log so it outlives the work dir.
-    let msi_logs = agent.data.join("msi-logs");
-    let _ = std::fs::create_dir_all(&msi_logs);
-    let command = exec::with_msi_log(&command, &msi_logs.join(format!("task-{}.log", a.task_id)));
+    // One Windows Installer log per task, this attempt's: an earlier
+    // attempt's is removed so it is never sent as this one's.
+    let log = installer_log(agent, a);
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::remove_file(&log);
+    let command = exec::with_msi_log(&command, &log);
     // While the command runs, its output tail goes to the server as
     // progress (when it changed, at most every `exec::LIVE_EVERY`), so the
     // task shows what the installer is doing before it ends.

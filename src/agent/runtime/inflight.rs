@@ -144,6 +144,8 @@ pub(super) async fn recover(data: &Path) {
                 transferred: 0,
                 retry: true,
                 reboot_required: false,
+                detection: None,
+                log: None,
             };
             keep_report(data, &key, &report).await;
         }

@@ -288,6 +288,7 @@ impl PackageForm {
                     uninstall_command: self.value(P_UNINSTALL),
                     folder: self.value(P_FOLDER),
                     success_codes: None,
+                    detect: None,
                 };
                 Ok((Request::PackageAdd(add), done))
             }
@@ -301,6 +302,7 @@ impl PackageForm {
                     uninstall_command: raw(P_UNINSTALL),
                     folder: raw(P_FOLDER),
                     success_codes: None,
+                    detect: None,
                 };
                 Ok((Request::PackageEdit { id, edit }, "package updated".into()))
             }

@@ -336,6 +336,7 @@ impl TaskForm {
         let window = Some(self.window.value().trim().to_string()).filter(|w| !w.is_empty());
         let name = Some(self.name.value().trim().to_string()).filter(|w| !w.is_empty());
         Ok(Request::TaskCreate(CreateTask {
+            force: false,
             package: Some(pkg.id),
             to,
             all: false,

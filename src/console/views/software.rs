@@ -127,6 +127,7 @@ impl Software {
             if count == 1 { "" } else { "s" }
         );
         let request = Request::TaskCreate(CreateTask {
+            force: false,
             package: None,
             software: Some(p.name.clone()),
             version: p.version.clone(),

@@ -17,7 +17,7 @@ use crate::console::table::{Column, Spec, Table, col};
 use crate::console::text;
 use crate::console::widgets::kv;
 use crate::model::Failure;
-use crate::task::cause::{self, Facts};
+use crate::task::cause;
 
 const COLUMNS: &[Column] = &[
     col("CAUSE / DESTINATION", Fill(1)),
@@ -63,21 +63,9 @@ pub struct Triage {
     pub rows: Vec<Row>,
 }
 
-/// Whether a failure's destination runs Windows, as its agent said.
-fn windows(f: &Failure) -> bool {
-    f.os.as_deref()
-        .is_some_and(|o| o.to_ascii_lowercase().starts_with("windows"))
-}
-
 /// The cause a failure is grouped under (`task::cause`).
 pub fn cause_of(f: &Failure) -> cause::Cause {
-    cause::cause(&Facts {
-        exit_code: f.exit_code,
-        windows: windows(f),
-        action: f.action.as_deref(),
-        said: f.said.as_deref(),
-        message: f.message.as_deref(),
-    })
+    f.cause()
 }
 
 impl Triage {
@@ -397,6 +385,8 @@ mod tests {
             updated_at: String::new(),
             os: Some("linux".into()),
             said: None,
+            detection: None,
+            has_log: false,
             action: None,
         }
     }

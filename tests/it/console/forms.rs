@@ -131,7 +131,7 @@ fn snapshot_output_pane() {
          === Logging stopped: 6/1/2025  8:40:58 ==="
             .into(),
     );
-    app.message(Message::Output(Ok((1, d))));
+    app.message(Message::Output(Ok(Box::new((1, d)))));
     assert!(matches!(app.mode, Mode::Output(_)));
     screens!("output", app);
 }
@@ -148,7 +148,7 @@ fn output_pane_is_live_while_the_destination_runs() {
     d.started_at = Some("2025-06-01T08:59:18Z".into());
     d.elapsed_secs = Some(42);
     d.output = Some("unpacking files\n".into());
-    app.message(Message::Output(Ok((1, d.clone()))));
+    app.message(Message::Output(Ok(Box::new((1, d.clone())))));
     let s = render(&app, 80, 24);
     assert!(s.contains("installing · running for 42 s"), "{s}");
     assert!(s.contains("unpacking files"), "{s}");

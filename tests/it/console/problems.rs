@@ -25,7 +25,7 @@ fn output_pane_wraps_long_lines() {
     open_detail(&mut app);
     let mut d = detail().destinations[4].clone();
     d.output = Some(format!("{} the end is here", "x".repeat(100)));
-    app.message(Message::Output(Ok((1, d))));
+    app.message(Message::Output(Ok(Box::new((1, d)))));
     let s = render(&app, 80, 24);
     assert!(s.contains("the end is here"), "{s}");
 }

@@ -29,6 +29,7 @@ fn package(id: i64, name: &str, kind: Kind, format: &str, size: u64) -> Package 
         entries: None,
         created_at: WHEN.into(),
         updated_at: WHEN.into(),
+        detect: Vec::new(),
     }
 }
 
@@ -126,6 +127,7 @@ fn task(id: i64, name: &str, status: &str, package: &Package, counts: Counts) ->
         software: None,
         software_version: None,
         policy: None,
+        force: false,
         start_at: None,
         window: None,
         created_at: "2025-06-01T08:30:00Z".into(),
@@ -194,6 +196,9 @@ pub(super) fn row(name: &str, status: &str) -> TaskDestination {
         started_at: None,
         elapsed_secs: None,
         command: None,
+        detection: None,
+        has_log: false,
+        log: None,
     }
 }
 
@@ -268,6 +273,8 @@ fn failure(task: &Task, dest: &str, code: Option<i64>, message: &str) -> Failure
         os: Some("windows".into()),
         said: None,
         action: None,
+        detection: None,
+        has_log: false,
     }
 }
 

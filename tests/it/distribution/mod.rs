@@ -5,6 +5,7 @@
 
 mod checkin;
 mod cuts;
+mod detection;
 mod enrolment;
 mod full;
 mod hostile;

@@ -1,0 +1,9 @@
+-- Knowing what is true before and after: a package's detection rules
+-- (one per line, in their canonical spelling, all must hold), tasks run
+-- despite them (`--force`), what detection said of each destination's
+-- attempt, and the end of its installer's own log (at most 64 KiB).
+ALTER TABLE packages ADD COLUMN detect TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE task_destinations ADD COLUMN detection TEXT
+    CHECK (detection IN ('already_done', 'verified', 'not_done', 'done_despite_exit'));
+ALTER TABLE task_destinations ADD COLUMN log TEXT;
