@@ -681,20 +681,6 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::printable;
-
-    #[test]
-    fn control_characters_are_shown_not_obeyed() {
-        assert_eq!(printable("pc-1\tok\n"), "pc-1\tok\n");
-        assert_eq!(
-            printable("a\u{1b}]0;owned\u{7}b\u{1b}[2J\u{9b}c"),
-            "a\\u{1b}]0;owned\\u{7}b\\u{1b}[2J\\u{9b}c"
-        );
-    }
-}
-
 impl Render for Vec<crate::model::CauseGroup> {
     fn text(&self, out: &mut dyn Write) -> Result<()> {
         if self.is_empty() {
@@ -731,5 +717,19 @@ impl Render for Vec<crate::model::CauseGroup> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("pc-1\tok\n"), "pc-1\tok\n");
+        assert_eq!(
+            printable("a\u{1b}]0;owned\u{7}b\u{1b}[2J\u{9b}c"),
+            "a\\u{1b}]0;owned\\u{7}b\\u{1b}[2J\\u{9b}c"
+        );
     }
 }
