@@ -33,6 +33,21 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
         a_diagnostics(&prefix)
     );
     assert_eq!(row["exit_code"], 0);
+    // Known installed by its ProductCode, checked after the install, and
+    // the next task to install it skips it without running msiexec.
+    assert_eq!(
+        hello["detect"],
+        serde_json::json!([format!("msi:{HELLO_CODE}")]),
+        "{hello:#}"
+    );
+    assert_eq!(row["detection"], "verified", "{t:#}");
+    let again = create_task(&s, &hello, "win-1", &[]);
+    let again = s.wait_task_finished(task_id(&again), &[]);
+    let row = dest(&again, "win-1");
+    assert_eq!(row["status"], "succeeded", "{again:#}");
+    assert_eq!(row["detection"], "already_done", "{again:#}");
+    assert_eq!(row["message"], "already installed", "{again:#}");
+    assert_eq!(row["transferred"], 0, "{again:#}");
     let installed = prefix.c_drive("C:\\Program Files (x86)\\Courier Hello\\hello.txt");
     assert!(installed.is_file(), "{} missing", installed.display());
     let key = format!("{UNINSTALL_KEY}\\{HELLO_CODE}");
@@ -141,7 +156,8 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
     // Wine says 1627, function failed.
     let fails = add(&s, &fixture("fails.msi"), &[]);
     let f = create_task(&s, &fails, "win-1", &[]);
-    let f = s.wait_task_finished(task_id(&f), &[]);
+    let f_id = task_id(&f);
+    let f = s.wait_task_finished(f_id, &[]);
     let row = dest(&f, "win-1");
     assert_eq!(row["status"], "failed", "{f:#}");
     assert!(
@@ -154,6 +170,28 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
             .is_some_and(|m| m.contains("fatal error") || m.contains("custom action")),
         "{f:#}"
     );
+    // The failing custom action, read from msiexec's own log, is the
+    // cause; the log's end is kept on the server.
+    assert_eq!(row["has_log"], true, "{f:#}");
+    let groups = s.json(&["triage", "--json"]);
+    let fails_cause = groups
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| {
+            g["destinations"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|f| f["task_id"] == f_id))
+        })
+        .unwrap_or_else(|| panic!("task {f_id} not in triage: {groups:#}"));
+    assert!(
+        fails_cause["cause"]
+            .as_str()
+            .is_some_and(|c| c.contains("action FailOnPurpose")),
+        "{fails_cause:#}"
+    );
+    let log = s.ok(&["task", "log", &f_id.to_string(), "win-1"]);
+    assert!(log.contains("FailOnPurpose"), "{log}");
     let rolled_back = prefix.c_drive("C:\\Program Files (x86)\\Courier Fails\\hello.txt");
     assert!(
         !rolled_back.exists(),
