@@ -100,6 +100,8 @@ fn row(i: usize) -> TaskDestination {
         detection: None,
         has_log: false,
         log: None,
+        state_since: None,
+        stuck: None,
     }
 }
 
@@ -214,6 +216,7 @@ fn failures(big: &Task) -> Vec<Failure> {
             action: None,
             detection: None,
             has_log: false,
+            stuck: None,
         })
         .collect()
 }
@@ -228,6 +231,7 @@ fn status() -> Status {
         running_tasks: 2_500,
         unfinished: 15_000,
         bytes_served: 0,
+        stuck: 0,
     }
 }
 

@@ -93,6 +93,7 @@ fn seed(data: &DataDir, rows: usize) -> Result<()> {
             os: "windows",
             hostname: &name,
             agent_version: "0.1.0",
+            command_timeout: None,
         };
         destinations::insert(
             c,
@@ -215,6 +216,7 @@ fn main() -> Result<()> {
         bandwidth: None,
         max_polls: None,
         checkin_secs: 30,
+        stall_secs: 300,
         announce: false,
     };
     let server = InProcess::start(data.clone(), opts)?;

@@ -22,6 +22,7 @@ pub struct ServerConfig {
     pub bandwidth: Option<String>,
     pub max_polls: Option<usize>,
     pub checkin_secs: Option<u64>,
+    pub stall_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -85,6 +85,7 @@ pub fn run(opts: DemoOptions) -> Result<()> {
             bandwidth: None,
             max_polls: None,
             checkin_secs: 30,
+            stall_secs: crate::task::stuck::STALL_SECS as u64,
             announce: false,
         },
     )

@@ -169,6 +169,20 @@ pub struct TaskDestination {
     /// That log (only when one destination is asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// When the current state began: its age.
+    #[serde(default)]
+    pub state_since: Option<String>,
+    /// Set when the work is not moving (`task::stuck`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stuck: Option<Stuck>,
+}
+
+/// Unfinished work that is not moving: why, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stuck {
+    pub kind: crate::task::stuck::StuckKind,
+    pub reason: String,
+    pub since: String,
 }
 
 /// Destinations of a task by state.
@@ -283,6 +297,10 @@ pub struct Failure {
     /// The end of the installer's log is kept (`courier task log`).
     #[serde(default)]
     pub has_log: bool,
+    /// Set for unfinished work that is not moving: triage lists it with
+    /// the failures, as a cause of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stuck: Option<Stuck>,
 }
 
 impl Failure {
@@ -296,6 +314,12 @@ impl Failure {
 
     /// The cause it is grouped under in triage (`task::cause`).
     pub fn cause(&self) -> crate::task::cause::Cause {
+        if let Some(s) = &self.stuck {
+            return crate::task::cause::Cause {
+                signature: format!("stuck · {}", s.kind.label()),
+                hint: None,
+            };
+        }
         crate::task::cause::cause(&crate::task::cause::Facts {
             exit_code: self.exit_code,
             windows: self.windows(),
@@ -358,6 +382,9 @@ pub struct Status {
     pub unfinished: u64,
     /// Content bytes served since the server started.
     pub bytes_served: u64,
+    /// Unfinished destinations whose work is not moving (`task::stuck`).
+    #[serde(default)]
+    pub stuck: u64,
 }
 
 /// Bytes as people read them ("1.5 MiB").

@@ -18,6 +18,10 @@ pub struct AgentInfo {
     pub os: String,
     pub hostname: String,
     pub agent_version: String,
+    /// Seconds the agent lets an install command run: past it (and a
+    /// grace) an install still "installing" is stuck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_timeout: Option<u64>,
 }
 
 /// `POST /v1/enroll` (no client certificate yet).

@@ -372,6 +372,7 @@ fn info() -> AgentInfo {
         os: "linux".into(),
         hostname: "load".into(),
         agent_version: "bench".into(),
+        command_timeout: None,
     }
 }
 

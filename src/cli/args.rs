@@ -135,6 +135,10 @@ pub struct ServeArgs {
     /// (jittered by a third) [default: 30]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub checkin_secs: Option<u64>,
+    /// Seconds a transfer may go without progress before it is flagged
+    /// stuck [default: 300]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub stall_secs: Option<u64>,
 }
 
 #[derive(Args, Debug)]

@@ -497,12 +497,20 @@ impl Render for Task {
             .map(|d| {
                 vec![
                     d.name.clone(),
-                    d.status.to_string(),
+                    match &d.stuck {
+                        Some(_) => format!("{} (stuck)", d.status),
+                        None => d.status.to_string(),
+                    },
                     d.attempt.to_string(),
                     d.exit_code
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "-".into()),
                     match (&d.meaning, &d.message) {
+                        _ if d.stuck.is_some() => d
+                            .stuck
+                            .as_ref()
+                            .map(|s| s.reason.clone())
+                            .unwrap_or_default(),
                         // The message already tells the code's meaning.
                         (Some(m), Some(msg)) if msg.contains(m.as_str()) => msg.clone(),
                         (m, msg) => [m.clone(), msg.clone()]
@@ -645,6 +653,14 @@ impl Render for Status {
             "tasks      {} running, {} destinations at work",
             s.running_tasks, s.unfinished
         )?;
+        if s.stuck > 0 {
+            writeln!(
+                out,
+                "stuck      {} destination{} not moving (courier triage)",
+                s.stuck,
+                if s.stuck == 1 { "" } else { "s" }
+            )?;
+        }
         // Bytes served are counted by a running server only.
         if s.listen.is_some() {
             writeln!(out, "served     {} since start", human_size(s.bytes_served))?;
@@ -698,11 +714,12 @@ impl Render for Vec<crate::model::CauseGroup> {
                 writeln!(out, "   ({h})")?;
             }
             for f in &g.destinations {
-                let flag = match f.detection {
-                    Some(crate::task::detect::Detection::DoneDespiteExit) => {
-                        " · succeeded: detected despite its exit code"
+                let flag = match (&f.stuck, f.detection) {
+                    (Some(s), _) => format!(" · {} (since {})", s.reason, s.since),
+                    (None, Some(crate::task::detect::Detection::DoneDespiteExit)) => {
+                        " · succeeded: detected despite its exit code".into()
                     }
-                    _ => "",
+                    _ => String::new(),
                 };
                 let log = if f.has_log {
                     format!(" · log: courier task log {} {}", f.task_id, f.destination)

@@ -178,6 +178,11 @@ fn serve_options(flags: ServeArgs, file: &ServerConfig) -> Result<crate::server:
             Some(s @ 1..=3600) => s,
             Some(s) => bail!("courier.toml: checkin_secs {s}: expected 1 to 3600 seconds"),
         },
+        stall_secs: match flags.stall_secs.or(file.stall_secs) {
+            None => crate::task::stuck::STALL_SECS as u64,
+            Some(s @ 1..=86400) => s,
+            Some(s) => bail!("courier.toml: stall_secs {s}: expected 1 to 86400 seconds"),
+        },
         announce: true,
     })
 }

@@ -132,7 +132,7 @@ impl App {
             }
             // A late answer must not replace a form or dialog opened since.
             Message::Output(Ok(_)) if !matches!(self.mode, Mode::Normal) => {}
-            Message::Output(Ok(b)) => self.mode = Mode::Output(OutputPane::of(b.0, &b.1)),
+            Message::Output(Ok(b)) => self.mode = Mode::Output(Box::new(OutputPane::of(b.0, &b.1))),
             Message::Output(Err(e)) => self.flash(Level::Error, e),
             Message::Inspected(answer) => {
                 if let Mode::PackageForm(form) = &mut self.mode {
@@ -222,7 +222,7 @@ impl App {
                 .ok()
                 .and_then(|id| self.data.tasks.iter().find(|t| t.id == id))
             {
-                Some(t) => Effect::OpenTask(t.clone()),
+                Some(t) => Effect::OpenTask(Box::new(t.clone())),
                 None => Effect::warn(format!("no task {arg}")),
             },
             "dest" | "dests" | "destination" | "d" => Effect::Jump(View::Destinations, arg.into()),
@@ -343,7 +343,7 @@ impl App {
             Effect::Close => self.mode = Mode::Normal,
             Effect::Switch(v) => self.switch(v),
             Effect::OpenTask(task) => {
-                self.data.open_task(task);
+                self.data.open_task(*task);
                 self.switch(View::TaskDetail);
             }
             Effect::Act(a) => self.act(a),

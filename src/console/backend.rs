@@ -388,6 +388,8 @@ mod tests {
                     detection: None,
                     has_log: false,
                     log: None,
+                    state_since: None,
+                    stuck: None,
                 }
                 .into(),
                 Request::PolicyList => Vec::<Policy>::new().into(),

@@ -47,7 +47,7 @@ pub enum Effect {
     Switch(View),
     /// Opens a task in its detail view: the list's summary of it shows
     /// until its rows arrive.
-    OpenTask(Task),
+    OpenTask(Box<Task>),
     /// A global action, as if its key was pressed.
     Act(Action),
     Quit,

@@ -227,6 +227,8 @@ mod tests {
             detection: None,
             has_log: false,
             log: None,
+            state_since: None,
+            stuck: None,
         }
     }
 

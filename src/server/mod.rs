@@ -245,6 +245,8 @@ pub struct Options {
     pub max_polls: Option<usize>,
     /// Mean seconds between check-ins of agents past `max_polls`.
     pub checkin_secs: u64,
+    /// Seconds without transfer progress before a destination is stuck.
+    pub stall_secs: u64,
     /// Say on stderr where the server listens (not under a console).
     pub announce: bool,
 }
@@ -265,6 +267,11 @@ pub async fn run(
         );
     }
     let mut svc = svc;
+    let limits = crate::task::stuck::Limits {
+        stall_secs: opts.stall_secs as i64,
+        ..Default::default()
+    };
+    svc.set_stuck_limits(limits);
     let clock = svc.clock().clone();
     let (tls, fingerprint) = {
         let pki = svc.pki()?;
@@ -281,7 +288,9 @@ pub async fn run(
         limits::Limits::new(opts.max_transfers, opts.bandwidth),
         conns,
     )?;
-    let core = core.with_reader(open_service(&data)?)?;
+    let mut reader = open_service(&data)?;
+    reader.set_stuck_limits(limits);
+    let core = core.with_reader(reader)?;
     let tcp = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -26,6 +26,7 @@ fn host(info: &AgentInfo) -> Host<'_> {
         os: &info.os,
         hostname: &info.hostname,
         agent_version: &info.agent_version,
+        command_timeout: info.command_timeout,
     }
 }
 

@@ -84,11 +84,11 @@ impl Service {
         let mut task = self.task_view(row, None)?;
         let c = self.store.conn();
         let rev = tasks::revision(c)?;
-        let now = self.clock.now();
+        let now = self.judged_now();
         let since = since.filter(|s| *s <= rev);
         task.destinations = match since {
-            Some(s) => tasks::destinations_since(c, id, s, now)?,
-            None => tasks::destinations(c, id, now)?,
+            Some(s) => tasks::destinations_since(c, id, s, &now)?,
+            None => tasks::destinations(c, id, &now)?,
         };
         Ok(TaskChanges {
             task,

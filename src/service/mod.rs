@@ -53,6 +53,8 @@ pub struct Service {
     wake: Vec<DestinationId>,
     /// When every policy was last evaluated for every destination.
     policies_judged_at: Option<i64>,
+    /// Past these, unfinished work is flagged stuck.
+    stuck_limits: crate::task::stuck::Limits,
 }
 
 impl Service {
@@ -67,7 +69,21 @@ impl Service {
             pki: None,
             wake: Vec::new(),
             policies_judged_at: None,
+            stuck_limits: Default::default(),
         })
+    }
+
+    /// The limits past which unfinished work is flagged stuck.
+    pub fn set_stuck_limits(&mut self, limits: crate::task::stuck::Limits) {
+        self.stuck_limits = limits;
+    }
+
+    /// Now, with the limits of stuck work: what rows are judged at.
+    pub(crate) fn judged_now(&self) -> crate::store::tasks::Now {
+        crate::store::tasks::Now {
+            at: self.clock.now(),
+            limits: self.stuck_limits,
+        }
     }
 
     pub fn clock(&self) -> &Clock {

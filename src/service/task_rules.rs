@@ -103,10 +103,10 @@ impl Service {
     pub(super) fn task_view(&self, row: TaskRow, rows: Option<bool>) -> Result<Task> {
         let c = self.store.conn();
         let counts = tasks::counts(c, row.id)?;
-        let now = self.clock.now();
+        let now = self.judged_now();
         let destinations = match rows {
-            Some(true) => tasks::destinations_with_output(c, row.id, now)?,
-            Some(false) => tasks::destinations(c, row.id, now)?,
+            Some(true) => tasks::destinations_with_output(c, row.id, &now)?,
+            Some(false) => tasks::destinations(c, row.id, &now)?,
             None => Vec::new(),
         };
         Ok(Task {
@@ -157,7 +157,7 @@ impl Service {
     /// output itself stays on the server.
     pub fn failures(&self) -> Result<Vec<crate::model::Failure>> {
         use crate::task::cause;
-        Ok(tasks::failures(self.store.conn())?
+        Ok(crate::store::triage::failures(self.store.conn())?
             .into_iter()
             .map(|(mut f, output, log)| {
                 if let Some(o) = output.as_deref() {
@@ -173,6 +173,10 @@ impl Service {
                 }
                 f
             })
+            .chain(crate::store::triage::stuck(
+                self.store.conn(),
+                &self.judged_now(),
+            )?)
             .collect())
     }
 
@@ -181,7 +185,7 @@ impl Service {
         id: TaskId,
         name: &str,
     ) -> Result<crate::model::TaskDestination> {
-        tasks::destination(self.store.conn(), id, name, self.clock.now())?
+        tasks::destination(self.store.conn(), id, name, &self.judged_now())?
             .ok_or_else(|| not_found(format!("task {id} has no destination '{name}'")))
     }
 
@@ -198,6 +202,7 @@ impl Service {
             }
         }
         (s.running_tasks, s.unfinished) = tasks::activity(c)?;
+        s.stuck = crate::store::triage::count_stuck(c, &self.judged_now())?;
         Ok(s)
     }
 

@@ -65,6 +65,7 @@ impl Fixture {
                         os: "linux",
                         hostname: "",
                         agent_version: "",
+                        command_timeout: None,
                     },
                     &format!("fp-{name}"),
                     1,
@@ -594,4 +595,79 @@ fn the_server_certificate_is_refreshed_when_due_with_its_event() {
     let after = f.svc.pki().unwrap().server_validity();
     assert_eq!(after.not_after, T0 + 250 * DAY + 365 * DAY);
     assert_eq!(issued(&f), 1);
+}
+
+#[test]
+fn work_that_does_not_move_is_stuck_in_its_task_in_triage_and_in_status() {
+    use crate::task::stuck::StuckKind;
+    let mut f = fixture();
+    let p = f.package();
+    let (pc1, pc2, _pc3) = (
+        f.destination("pc-1"),
+        f.destination("pc-2"),
+        f.destination("pc-3"),
+    );
+    let t = f.task(p.id, &["pc-1", "pc-2", "pc-3"]);
+    // pc-2's agent runs installs for at most 60 s.
+    let info = AgentInfo {
+        command_timeout: Some(60),
+        ..AgentInfo::default()
+    };
+    f.svc.poll(pc2, &info).unwrap();
+    f.report(pc1, t.id, 1, ReportStatus::Transferring, None, false);
+    f.report(pc2, t.id, 1, ReportStatus::Installing, None, false);
+    let stuck_of = |f: &Fixture, name: &str| {
+        let t = f.svc.task(t.id).unwrap();
+        let d = t.destinations.iter().find(|d| d.name == name).unwrap();
+        d.stuck.as_ref().map(|s| (s.kind, s.reason.clone()))
+    };
+    let causes = |f: &Fixture| {
+        let mut c: Vec<String> = f
+            .svc
+            .failures()
+            .unwrap()
+            .iter()
+            .map(|x| format!("{}: {}", x.destination, x.cause().signature))
+            .collect();
+        c.sort();
+        c
+    };
+    f.clock.advance(299);
+    assert_eq!(f.svc.status().unwrap().stuck, 0);
+    assert!(causes(&f).is_empty());
+
+    // Five minutes without transfer progress.
+    f.clock.advance(1);
+    assert_eq!(
+        stuck_of(&f, "pc-1"),
+        Some((StuckKind::Stalled, "no transfer progress for 5 min".into()))
+    );
+    assert_eq!(stuck_of(&f, "pc-2"), None);
+    assert_eq!(f.svc.status().unwrap().stuck, 1);
+    assert_eq!(causes(&f), ["pc-1: stuck · no transfer progress"]);
+
+    // Past the agent's 60 s timeout and the grace.
+    f.clock.advance(60);
+    assert_eq!(stuck_of(&f, "pc-2").unwrap().0, StuckKind::Overdue);
+    assert_eq!(f.svc.status().unwrap().stuck, 2);
+
+    // A day without a word from any: all three offline with work
+    // waiting, the waiting one too.
+    f.clock.advance(DAY);
+    assert_eq!(
+        stuck_of(&f, "pc-3"),
+        Some((
+            StuckKind::Offline,
+            "destination offline for 1 day with work waiting".into()
+        ))
+    );
+    assert_eq!(f.svc.status().unwrap().stuck, 3);
+    assert_eq!(causes(&f).len(), 3);
+
+    // Finished work is no longer stuck.
+    f.report(pc1, t.id, 1, ReportStatus::Succeeded, Some(0), false);
+    assert_eq!(stuck_of(&f, "pc-1"), None);
+    assert_eq!(f.svc.status().unwrap().stuck, 2);
+    let t = f.svc.task(t.id).unwrap();
+    assert!(t.destinations.iter().all(|d| d.state_since.is_some()));
 }

@@ -14,6 +14,7 @@ pub struct Host<'a> {
     pub os: &'a str,
     pub hostname: &'a str,
     pub agent_version: &'a str,
+    pub command_timeout: Option<u64>,
 }
 
 fn select() -> String {
@@ -146,9 +147,17 @@ pub fn set_status(c: &Connection, id: DestinationId, status: DestStatus) -> Resu
 /// Records a poll: what the agent says of itself, and when.
 pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Result<()> {
     c.exec(
-        "UPDATE destinations SET os = ?2, hostname = ?3, agent_version = ?4, last_seen = ?5
+        "UPDATE destinations SET os = ?2, hostname = ?3, agent_version = ?4, last_seen = ?5,
+             command_timeout = COALESCE(?6, command_timeout)
          WHERE id = ?1",
-        params![id, info.os, info.hostname, info.agent_version, at],
+        params![
+            id,
+            info.os,
+            info.hostname,
+            info.agent_version,
+            at,
+            info.command_timeout.map(|t| t.min(i64::MAX as u64) as i64)
+        ],
     )?;
     Ok(())
 }

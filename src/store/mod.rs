@@ -16,6 +16,7 @@ pub mod software;
 pub mod sql;
 pub mod tasks;
 pub mod tokens;
+pub mod triage;
 pub mod work;
 
 use std::path::Path;

@@ -7,9 +7,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Cached, in_list};
 use crate::clock::{UnixTime, rfc3339};
-use crate::model::{Counts, DestinationId, Failure, PackageId, TaskDestination, TaskId};
+use crate::model::{Counts, DestinationId, PackageId, Stuck, TaskDestination, TaskId};
 use crate::task::detect::Detection;
 use crate::task::rules::RetentionRow;
+use crate::task::stuck;
 use crate::task::{TaskClass, TaskType, WorkState};
 
 /// The stored part of a task; status and counts are derived.
@@ -109,8 +110,9 @@ pub fn add_destination(
     at: UnixTime,
 ) -> Result<()> {
     c.exec(
-        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at, command)
-         VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at,
+                                        command, state_since)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?4)",
         params![task, dest, WorkState::Waiting, at, command],
     )?;
     Ok(())
@@ -127,8 +129,9 @@ pub fn add_finished(
     at: UnixTime,
 ) -> Result<()> {
     c.exec(
-        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at, message)
-         VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at,
+                                        message, state_since)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?4)",
         params![task, dest, state, at, message],
     )?;
     Ok(())
@@ -151,19 +154,31 @@ pub fn list(c: &Connection) -> Result<Vec<TaskRow>> {
 
 const DEST_COLUMNS: &str = "d.name, td.status, td.exit_code, td.message, td.meaning, td.attempt,
      td.retries, td.transferred, td.reboot_required, td.updated_at, td.started_at, td.command,
-     td.detection, td.log IS NOT NULL";
+     td.detection, td.log IS NOT NULL, td.state_since, d.last_seen, d.command_timeout";
+
+/// The time rows are judged at, and the limits past which unfinished work
+/// is stuck.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub at: UnixTime,
+    pub limits: stuck::Limits,
+}
 
 /// A destination row; `now` ends the elapsed time of an attempt still
 /// under way (a finished one ends when it was last updated).
-fn dest_from_row(
-    r: &Row,
-    output: Option<String>,
-    now: UnixTime,
-) -> rusqlite::Result<TaskDestination> {
+fn dest_from_row(r: &Row, output: Option<String>, now: &Now) -> rusqlite::Result<TaskDestination> {
     let status: WorkState = r.get(1)?;
     let updated: UnixTime = r.get(9)?;
     let started: Option<UnixTime> = r.get(10)?;
-    let end = if status.is_final() { updated } else { now };
+    let end = if status.is_final() { updated } else { now.at };
+    let state_since: UnixTime = r.get::<_, Option<UnixTime>>(14)?.unwrap_or(updated);
+    let ages = stuck::Ages {
+        state: status,
+        state_since,
+        updated,
+        last_seen: r.get(15)?,
+        command_timeout: r.get(16)?,
+    };
     Ok(TaskDestination {
         name: r.get(0)?,
         status,
@@ -185,12 +200,18 @@ fn dest_from_row(
             .and_then(Detection::parse),
         has_log: r.get(13)?,
         log: None,
+        state_since: Some(rfc3339(state_since)),
+        stuck: stuck::stuck(&ages, &now.limits, now.at).map(|(kind, reason, since)| Stuck {
+            kind,
+            reason,
+            since: rfc3339(since),
+        }),
     })
 }
 
 /// Every destination of a task by name, without their output (which can
 /// be 16 KiB each).
-pub fn destinations(c: &Connection, task: TaskId, now: UnixTime) -> Result<Vec<TaskDestination>> {
+pub fn destinations(c: &Connection, task: TaskId, now: &Now) -> Result<Vec<TaskDestination>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {DEST_COLUMNS}
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
@@ -212,7 +233,7 @@ pub fn destinations_since(
     c: &Connection,
     task: TaskId,
     since: i64,
-    now: UnixTime,
+    now: &Now,
 ) -> Result<Vec<TaskDestination>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {DEST_COLUMNS}
@@ -227,14 +248,14 @@ pub fn destinations_since(
 pub fn destinations_with_output(
     c: &Connection,
     task: TaskId,
-    now: UnixTime,
+    now: &Now,
 ) -> Result<Vec<TaskDestination>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {DEST_COLUMNS}, td.output
          FROM task_destinations td JOIN destinations d ON d.id = td.destination_id
          WHERE td.task_id = ?1 ORDER BY d.name"
     ))?;
-    let rows = st.query_map([task], |r| dest_from_row(r, r.get(14)?, now))?;
+    let rows = st.query_map([task], |r| dest_from_row(r, r.get(17)?, now))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -243,7 +264,7 @@ pub fn destination(
     c: &Connection,
     task: TaskId,
     name: &str,
-    now: UnixTime,
+    now: &Now,
 ) -> Result<Option<TaskDestination>> {
     Ok(c.one(
         &format!(
@@ -253,8 +274,8 @@ pub fn destination(
         ),
         params![task, name],
         |r| {
-            let mut d = dest_from_row(r, r.get(14)?, now)?;
-            d.log = r.get(15)?;
+            let mut d = dest_from_row(r, r.get(17)?, now)?;
+            d.log = r.get(18)?;
             Ok(d)
         },
     )
@@ -342,7 +363,8 @@ pub fn set_progress(
 ) -> Result<()> {
     c.exec(
         "UPDATE task_destinations SET status = ?3, transferred = ?4, updated_at = ?5,
-             started_at = COALESCE(started_at, ?5), output = COALESCE(?6, output)
+             started_at = COALESCE(started_at, ?5), output = COALESCE(?6, output),
+             state_since = CASE WHEN status = ?3 THEN state_since ELSE ?5 END
          WHERE task_id = ?1 AND destination_id = ?2",
         params![task, dest, p.state, p.transferred, at, p.output],
     )?;
@@ -374,7 +396,7 @@ pub fn finish(
         "UPDATE task_destinations SET status = ?3, exit_code = ?4, message = ?5, meaning = ?6,
              output = ?7, transferred = ?8, reboot_required = ?9, updated_at = ?10,
              not_before = NULL, started_at = COALESCE(started_at, ?10), detection = ?11,
-             log = ?12
+             log = ?12, state_since = ?10
          WHERE task_id = ?1 AND destination_id = ?2",
         params![
             task,
@@ -430,7 +452,7 @@ pub fn requeue(
              retries = CASE WHEN ?4 THEN retries + 1 ELSE 0 END, not_before = ?3,
              message = ?5, exit_code = ?6, meaning = ?7, output = NULL, transferred = 0,
              reboot_required = 0, updated_at = ?9, started_at = NULL, detection = NULL,
-             log = NULL
+             log = NULL, state_since = ?9
          WHERE task_id = ?1 AND destination_id = ?2",
         params![
             task,
@@ -480,7 +502,7 @@ pub fn cancel(
     Ok(c.exec(
         &format!(
             "UPDATE task_destinations SET status = ?5, message = ?3, not_before = NULL,
-                 updated_at = ?4
+                 updated_at = ?4, state_since = ?4
              WHERE task_id = ?1 AND destination_id = ?2 AND status IN {}",
             unfinished()
         ),
@@ -552,47 +574,6 @@ pub fn unfinished_destinations(c: &Connection, task: TaskId) -> Result<Vec<Desti
         unfinished()
     ))?;
     let rows = st.query_map([task], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// A failure with its command's output and its installer's log.
-pub type FailureRow = (Failure, Option<String>, Option<String>);
-
-/// Every failed destination of every task, and every one that succeeded
-/// only by detection despite its exit code, newest first, each with its
-/// command's output and its installer's log.
-pub fn failures(c: &Connection) -> Result<Vec<FailureRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT t.id, t.name, d.name, td.exit_code, td.meaning, td.message, td.attempt,
-                td.updated_at, d.os, td.output, td.detection, td.log
-         FROM task_destinations td
-         JOIN tasks t ON t.id = td.task_id JOIN destinations d ON d.id = td.destination_id
-         WHERE td.status = ?1 OR td.detection = ?2
-         ORDER BY td.updated_at DESC, t.id, d.name",
-    )?;
-    let flagged = Detection::DoneDespiteExit.as_str();
-    let rows = st.query_map(params![WorkState::Failed, flagged], |r| {
-        let log: Option<String> = r.get(11)?;
-        let failure = Failure {
-            task_id: r.get(0)?,
-            task_name: r.get(1)?,
-            destination: r.get(2)?,
-            exit_code: r.get(3)?,
-            meaning: r.get(4)?,
-            message: r.get(5)?,
-            attempt: r.get(6)?,
-            updated_at: rfc3339(r.get(7)?),
-            os: r.get(8)?,
-            said: None,
-            action: None,
-            detection: r
-                .get::<_, Option<String>>(10)?
-                .as_deref()
-                .and_then(Detection::parse),
-            has_log: log.is_some(),
-        };
-        Ok((failure, r.get(9)?, log))
-    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -5,11 +5,19 @@ use crate::model::Kind;
 use crate::store::Store;
 use crate::store::destinations::{self, Host};
 use crate::store::packages::{self, Content, Meta};
+use crate::store::triage::failures;
 use crate::store::work::{may_fetch, next_due, work_for, work_sql};
 use crate::task::DestStatus;
 use crate::task::Format;
 
 const T0: UnixTime = 1_800_000_000;
+const AT: Now = Now {
+    at: T0,
+    limits: crate::task::stuck::Limits {
+        stall_secs: 300,
+        offline_secs: 86_400,
+    },
+};
 
 /// A store with one package, destinations `pc-1`… and one task to all.
 fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
@@ -64,6 +72,7 @@ fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
                     os: "linux",
                     hostname: "h",
                     agent_version: "1",
+                    command_timeout: None,
                 };
                 let name = format!("pc-{i}");
                 let d = destinations::insert(
@@ -124,7 +133,7 @@ fn finish_records_the_outcome_and_one_row_reads_alone() {
     })
     .unwrap();
     let c = s.conn();
-    let one = destination(c, task, "pc-2", T0).unwrap().unwrap();
+    let one = destination(c, task, "pc-2", &AT).unwrap().unwrap();
     assert_eq!(one.status, WorkState::Failed);
     assert_eq!(one.exit_code, Some(1603));
     assert_eq!(
@@ -132,16 +141,16 @@ fn finish_records_the_outcome_and_one_row_reads_alone() {
         Some("fatal error during installation")
     );
     assert_eq!(one.output.as_deref(), Some("log tail"));
-    assert!(destination(c, task, "pc-9", T0).unwrap().is_none());
+    assert!(destination(c, task, "pc-9", &AT).unwrap().is_none());
     // Lists leave the output out; the detail includes it.
     assert!(
-        destinations(c, task, T0)
+        destinations(c, task, &AT)
             .unwrap()
             .iter()
             .all(|d| d.output.is_none())
     );
     assert_eq!(
-        destinations_with_output(c, task, T0).unwrap()[1]
+        destinations_with_output(c, task, &AT).unwrap()[1]
             .output
             .as_deref(),
         Some("log tail")
@@ -205,7 +214,7 @@ fn progress_keeps_the_live_output_and_the_start_until_the_attempt_ends() {
         set_progress(tx, task, d[0], &at(WorkState::Installing, None), T0 + 5)
     })
     .unwrap();
-    let live = destination(s.conn(), task, "pc-1", T0 + 9)
+    let live = destination(s.conn(), task, "pc-1", &Now { at: T0 + 9, ..AT })
         .unwrap()
         .unwrap();
     assert_eq!(live.status, WorkState::Installing);
@@ -228,7 +237,7 @@ fn progress_keeps_the_live_output_and_the_start_until_the_attempt_ends() {
         finish(tx, task, d[0], &o, T0 + 12)
     })
     .unwrap();
-    let done = destination(s.conn(), task, "pc-1", T0 + 60)
+    let done = destination(s.conn(), task, "pc-1", &Now { at: T0 + 60, ..AT })
         .unwrap()
         .unwrap();
     assert_eq!(done.output.as_deref(), Some("step 1\nstep 2\n"));
@@ -236,7 +245,7 @@ fn progress_keeps_the_live_output_and_the_start_until_the_attempt_ends() {
     assert_eq!(done.elapsed_secs, Some(12));
     s.write(|tx| requeue(tx, task, d[0], &Requeue::Fresh, T0 + 70))
         .unwrap();
-    let again = destination(s.conn(), task, "pc-1", T0 + 80)
+    let again = destination(s.conn(), task, "pc-1", &Now { at: T0 + 80, ..AT })
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -290,11 +299,11 @@ fn retention_sees_completed_and_empty_tasks_only() {
 fn the_change_cursor_brings_only_rows_written_since() {
     let (mut s, task, d) = seeded(3);
     let c = s.conn();
-    let all = destinations_since(c, task, 0, T0).unwrap();
+    let all = destinations_since(c, task, 0, &AT).unwrap();
     assert_eq!(all.len(), 3);
     let r0 = revision(c).unwrap();
     assert!(r0 >= 3, "every insert took a revision: {r0}");
-    assert!(destinations_since(c, task, r0, T0).unwrap().is_empty());
+    assert!(destinations_since(c, task, r0, &AT).unwrap().is_empty());
     let progress = Progress {
         state: WorkState::Transferring,
         transferred: 10,
@@ -305,13 +314,17 @@ fn the_change_cursor_brings_only_rows_written_since() {
     let c = s.conn();
     let r1 = revision(c).unwrap();
     assert!(r1 > r0);
-    let changed = destinations_since(c, task, r0, T0 + 1).unwrap();
+    let changed = destinations_since(c, task, r0, &Now { at: T0 + 1, ..AT }).unwrap();
     assert_eq!(changed.len(), 1);
     assert_eq!(
         (changed[0].name.as_str(), changed[0].status),
         ("pc-2", WorkState::Transferring)
     );
-    assert!(destinations_since(c, task, r1, T0 + 1).unwrap().is_empty());
+    assert!(
+        destinations_since(c, task, r1, &Now { at: T0 + 1, ..AT })
+            .unwrap()
+            .is_empty()
+    );
     // A removal takes no revision: readers see it in the row count.
     s.write(|tx| remove_destination(tx, task, d[0])).unwrap();
     assert_eq!(revision(s.conn()).unwrap(), r1);

@@ -11,6 +11,7 @@ pub mod outcome;
 pub mod policy;
 pub mod rules;
 pub mod state;
+pub mod stuck;
 #[cfg(test)]
 mod tests;
 

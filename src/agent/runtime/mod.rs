@@ -53,6 +53,7 @@ pub fn agent_info() -> AgentInfo {
         os: std::env::consts::OS.to_string(),
         hostname: hostname(),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        command_timeout: None,
     }
 }
 
@@ -213,7 +214,10 @@ async fn serve_one(cfg: &AgentConfig, id: &Identity) -> Result<MoveOrder> {
         client: Mutex::new(client_for(&cfg.data, id)?),
         base: format!("https://{}", id.server),
         data: cfg.data.clone(),
-        info: agent_info(),
+        info: AgentInfo {
+            command_timeout: Some(cfg.command_timeout.as_secs()),
+            ..agent_info()
+        },
         command_timeout: cfg.command_timeout,
         held: Mutex::new(HashSet::new()),
         running: Mutex::new(None),

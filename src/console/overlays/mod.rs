@@ -27,7 +27,7 @@ pub enum Mode {
     PackageForm(Box<package_form::PackageForm>),
     TaskForm(Box<task_form::TaskForm>),
     PolicyForm(Box<policy_form::PolicyForm>),
-    Output(output::OutputPane),
+    Output(Box<output::OutputPane>),
 }
 
 impl Mode {
@@ -41,7 +41,7 @@ impl Mode {
             Mode::PackageForm(o) => Some(o.as_ref()),
             Mode::TaskForm(o) => Some(o.as_ref()),
             Mode::PolicyForm(o) => Some(o.as_ref()),
-            Mode::Output(o) => Some(o),
+            Mode::Output(o) => Some(o.as_ref()),
         }
     }
 
@@ -55,7 +55,7 @@ impl Mode {
             Mode::PackageForm(o) => Some(o.as_mut()),
             Mode::TaskForm(o) => Some(o.as_mut()),
             Mode::PolicyForm(o) => Some(o.as_mut()),
-            Mode::Output(o) => Some(o),
+            Mode::Output(o) => Some(o.as_mut()),
         }
     }
 }

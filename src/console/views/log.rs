@@ -71,7 +71,7 @@ impl Listed for Event {
 fn open_subject(subject: &str, data: &Data) -> Effect {
     match subject.split_once(' ') {
         Some(("task", id)) => match data.tasks.iter().find(|t| t.id.to_string() == id) {
-            Some(t) => Effect::OpenTask(t.clone()),
+            Some(t) => Effect::OpenTask(Box::new(t.clone())),
             None => Effect::info(format!("task {id} is gone")),
         },
         Some(("destination", name)) => Effect::Jump(View::Destinations, name.to_string()),

@@ -242,7 +242,7 @@ impl Component for Policies {
         };
         match action {
             Action::Enter => match (p.task, task_of(p, cx.data)) {
-                (_, Some(t)) => Effect::OpenTask(t.clone()),
+                (_, Some(t)) => Effect::OpenTask(Box::new(t.clone())),
                 (Some(id), None) => Effect::info(format!("task {id} is not listed yet")),
                 (None, None) if p.enforce => Effect::info(format!(
                     "policy {}: no countermeasure task, nothing violates it",

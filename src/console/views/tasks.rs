@@ -197,7 +197,7 @@ impl Component for Tasks {
         let selected = self.selected(cx.data);
         match action {
             Action::Enter => match selected {
-                Some(t) => Effect::OpenTask(t.clone()),
+                Some(t) => Effect::OpenTask(Box::new(t.clone())),
                 None => Effect::nothing_selected(),
             },
             Action::NewTask => task_form::new_task(cx.data, None),

@@ -388,6 +388,7 @@ mod tests {
             detection: None,
             has_log: false,
             action: None,
+            stuck: None,
         }
     }
 

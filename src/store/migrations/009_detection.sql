@@ -7,3 +7,8 @@ ALTER TABLE tasks ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE task_destinations ADD COLUMN detection TEXT
     CHECK (detection IN ('already_done', 'verified', 'not_done', 'done_despite_exit'));
 ALTER TABLE task_destinations ADD COLUMN log TEXT;
+
+-- Stuck work: when each destination's state began (its age), and the
+-- command timeout its agent runs installs with.
+ALTER TABLE task_destinations ADD COLUMN state_since INTEGER;
+ALTER TABLE destinations ADD COLUMN command_timeout INTEGER;

@@ -199,6 +199,8 @@ pub(super) fn row(name: &str, status: &str) -> TaskDestination {
         detection: None,
         has_log: false,
         log: None,
+        state_since: None,
+        stuck: None,
     }
 }
 
@@ -275,6 +277,7 @@ fn failure(task: &Task, dest: &str, code: Option<i64>, message: &str) -> Failure
         action: None,
         detection: None,
         has_log: false,
+        stuck: None,
     }
 }
 
@@ -418,6 +421,7 @@ pub(super) fn status() -> Status {
         running_tasks: 1,
         unfinished: 3,
         bytes_served: 0,
+        stuck: 0,
     }
 }
 

@@ -14,6 +14,7 @@ mod inventory;
 mod live;
 mod offline;
 mod policies;
+mod stuck;
 mod transfer;
 mod windows;
 
