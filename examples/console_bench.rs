@@ -94,6 +94,7 @@ fn seed(data: &DataDir, rows: usize) -> Result<()> {
             hostname: &name,
             agent_version: "0.1.0",
             command_timeout: None,
+            disks: None,
         };
         destinations::insert(
             c,

@@ -177,6 +177,30 @@ pub struct TaskDestination {
     pub stuck: Option<Stuck>,
 }
 
+/// The pre-flight of a task (`courier task plan`): what will happen on
+/// each destination, before anything starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// "37 will install, 2 already installed, 1 lack disk space, 3 offline
+    /// (longest 4 days)".
+    pub summary: String,
+    /// Destinations that would run it, now or once back or approved.
+    pub will_run: usize,
+    /// When it starts: now, at its start time, or when its window opens.
+    pub starts: String,
+    pub destinations: Vec<PlanRow>,
+}
+
+/// One destination of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub name: String,
+    pub verdict: crate::task::plan::Verdict,
+    pub reason: String,
+    pub os: Option<String>,
+    pub last_seen: Option<String>,
+}
+
 /// Unfinished work that is not moving: why, and since when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stuck {

@@ -19,10 +19,30 @@ pub struct AgentInfo {
     pub hostname: String,
     pub agent_version: String,
     /// Seconds the agent lets an install command run: past it (and a
-    /// grace) an install still "installing" is stuck.
+    /// grace) an install not yet reported is stuck.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_timeout: Option<u64>,
+    /// Free space of the agent's data dir and of every volume, for the
+    /// pre-flight (`task plan`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<Disk>,
 }
+
+/// Free space on one volume of an agent's computer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Disk {
+    /// The volume's mount point or drive (`/`, `C:\`), or the agent's
+    /// data dir when `cache`.
+    pub path: String,
+    /// Bytes free for the agent.
+    pub free: u64,
+    /// This is the agent's data dir: content cache and work dirs.
+    #[serde(default)]
+    pub cache: bool,
+}
+
+/// The most volumes an agent's report is taken with.
+pub const MAX_DISKS: usize = 64;
 
 /// `POST /v1/enroll` (no client certificate yet).
 #[derive(Debug, Clone, Serialize, Deserialize)]

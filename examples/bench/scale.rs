@@ -373,6 +373,7 @@ fn info() -> AgentInfo {
         hostname: "load".into(),
         agent_version: "bench".into(),
         command_timeout: None,
+        disks: Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! downloads and verifies content, extracts, runs, reports.
 
 pub mod detect;
+pub mod disks;
 pub mod exec;
 pub mod fetch;
 pub mod inventory;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::model::{
-    Destination, Event, Failure, Kind, Package, Policy, SoftwareTitle, Status, Task,
+    Destination, Event, Failure, Kind, Package, Plan, Policy, SoftwareTitle, Status, Task,
     TaskDestination, Token,
 };
 use crate::task::PolicyKind;
@@ -210,6 +210,8 @@ pub enum Request {
         since: Option<i64>,
     },
     Failures,
+    /// The pre-flight of a task that is not created.
+    TaskPlan(CreateTask),
     Status,
     TaskRm {
         id: i64,
@@ -245,6 +247,7 @@ impl Request {
             | Request::TaskDestination { .. }
             | Request::TaskChanges { .. }
             | Request::Failures
+            | Request::TaskPlan(_)
             | Request::Status
             | Request::TaskList
             | Request::TaskShow { .. }
@@ -305,6 +308,7 @@ pub enum Response {
     Software(Vec<SoftwareTitle>),
     Policy(Box<Policy>),
     Policies(Vec<Policy>),
+    Plan(Box<Plan>),
 }
 
 impl Response {
@@ -338,6 +342,7 @@ impl Response {
             Response::Software(_) => "software",
             Response::Policy(_) => "policy",
             Response::Policies(_) => "policies",
+            Response::Plan(_) => "plan",
         }
     }
 }
@@ -391,6 +396,7 @@ from_response!(
     Vec<SoftwareTitle> => Software,
     Policy => Policy(box),
     Vec<Policy> => Policies,
+    Plan => Plan(box),
 );
 
 /// What answers admin requests: the service implements it; the server

@@ -413,6 +413,34 @@ pub enum TaskCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Before creating a task: what it would do on each destination
+    /// (online, system, free disk, already installed, window) and a summary
+    #[command(group(ArgGroup::new("targets").args(["to", "all"]).required(true)))]
+    Plan {
+        /// The package to distribute (or uninstall)
+        #[arg(long, value_name = "ID")]
+        package: i64,
+        /// Destinations, comma-separated
+        #[arg(long, value_name = "NAME[,NAME…]")]
+        to: Vec<String>,
+        /// Every approved destination
+        #[arg(long)]
+        all: bool,
+        /// Plan the package's uninstallation instead
+        #[arg(long)]
+        uninstall: bool,
+        /// Start time: RFC 3339, local "YYYY-MM-DD HH:MM", or "now"
+        #[arg(long, value_name = "TIME", value_parser = parse_at)]
+        at: Option<At>,
+        /// Daily window (server time) outside which nothing new starts
+        #[arg(long, value_name = "HH:MM-HH:MM")]
+        window: Option<String>,
+        /// As `task create --force`: detection does not skip anything
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// List tasks
     #[command(alias = "ls")]
     List {

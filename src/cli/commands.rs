@@ -264,6 +264,28 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
             let d: TaskDestination = client.call_as(Request::TaskDestination { id, name })?;
             emit(out, &d, json)
         }
+        TaskCmd::Plan {
+            package,
+            to,
+            all,
+            uninstall,
+            at,
+            window,
+            force,
+            json,
+        } => {
+            let p: crate::model::Plan = client.call_as(Request::TaskPlan(CreateTask {
+                package: Some(package),
+                to,
+                all,
+                uninstall,
+                at: at.and_then(|a| a.0),
+                window,
+                force,
+                ..CreateTask::default()
+            }))?;
+            emit(out, &p, json)
+        }
         TaskCmd::Log { id, dest, json } => {
             let d: TaskDestination = client.call_as(Request::TaskDestination {
                 id,

@@ -737,6 +737,28 @@ impl Render for Vec<crate::model::CauseGroup> {
     }
 }
 
+impl Render for crate::model::Plan {
+    fn text(&self, out: &mut dyn Write) -> Result<()> {
+        let rows: Vec<Vec<String>> = self
+            .destinations
+            .iter()
+            .map(|d| {
+                vec![
+                    d.name.clone(),
+                    serde_json::to_value(d.verdict)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    d.reason.clone(),
+                ]
+            })
+            .collect();
+        table(out, &["DESTINATION", "VERDICT", "WHY"], &rows)?;
+        writeln!(out, "\n{}; {}", self.summary, self.starts)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::printable;

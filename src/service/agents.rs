@@ -27,6 +27,7 @@ fn host(info: &AgentInfo) -> Host<'_> {
         hostname: &info.hostname,
         agent_version: &info.agent_version,
         command_timeout: info.command_timeout,
+        disks: None,
     }
 }
 
@@ -64,6 +65,14 @@ pub fn check_info(info: &crate::proto::AgentInfo) -> Result<()> {
     ] {
         if v.len() > max || v.chars().any(char::is_control) {
             bail!("{what}: at most {max} bytes, no control characters");
+        }
+    }
+    if info.disks.len() > crate::proto::MAX_DISKS {
+        bail!("disks: at most {} volumes", crate::proto::MAX_DISKS);
+    }
+    for d in &info.disks {
+        if d.path.len() > 1024 || d.path.chars().any(char::is_control) {
+            bail!("disk path: at most 1024 bytes, no control characters");
         }
     }
     Ok(())
@@ -487,8 +496,15 @@ impl Service {
             format!("destination {}", d.name),
             format!("{} {}", info.os, info.agent_version),
         );
+        let disks = (!info.disks.is_empty())
+            .then(|| serde_json::to_string(&info.disks))
+            .transpose()?;
         self.store.write(|tx| {
-            destinations::seen(tx, dest, host(info), now)?;
+            let h = Host {
+                disks: disks.as_deref(),
+                ..host(info)
+            };
+            destinations::seen(tx, dest, h, now)?;
             if let Some(new) = rules::on_contact(d.status) {
                 destinations::set_status(tx, dest, new)?;
                 events::append(tx, &ev)?;

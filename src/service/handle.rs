@@ -65,6 +65,7 @@ impl Service {
             Request::TaskDestination { id, name } => self.task_destination(id, &name)?.into(),
             Request::TaskChanges { id, since } => self.task_changes(id, since)?.into(),
             Request::Failures => self.failures()?.into(),
+            Request::TaskPlan(req) => self.plan_task(&req)?.into(),
             Request::Status => self.status()?.into(),
             Request::TaskRm { id } => self.remove_task(id)?.into(),
             Request::Events { after, limit, tail } => match tail {

@@ -10,6 +10,7 @@
 mod agents;
 pub use agents::{check_info, check_name};
 mod handle;
+mod plan;
 mod policies;
 #[cfg(test)]
 #[path = "policy_tests.rs"]

@@ -10,7 +10,7 @@ use crate::clock::{UnixTime, rfc3339};
 use crate::model::{Destination, Kind, Level, NewEvent, Package, Task, TaskId};
 use crate::store::tasks::{Requeue, TaskRow};
 use crate::store::{destinations, events, packages, tasks};
-use crate::task::rules::{self, action_for};
+use crate::task::rules;
 use crate::task::{DestStatus, TaskClass, TaskStatus, TaskType, WorkState};
 
 /// Sets a task's completion time once no destination is left to finish,
@@ -240,38 +240,21 @@ impl Service {
         };
         check_task_package(kind, &pkg)?;
         let targets = self.check_schedule_and_targets(&req)?;
-        let mut warnings = Vec::new();
-        let action = action_for(kind, pkg.kind);
-        let command = match kind {
-            TaskType::Install => pkg.install_command.as_deref(),
-            TaskType::Uninstall => pkg.uninstall_command.as_deref(),
-        };
-        let windows_only = rules::needs_windows(action, pkg.format, command);
-        for d in &targets {
-            if d.status == DestStatus::Pending {
-                warnings.push(format!(
-                    "{} is waiting for approval: it gets its work once approved",
-                    d.name
-                ));
-            }
-            if let (Some(os), Some(folder)) = (d.os.as_deref(), pkg.folder.as_deref())
-                && pkg.kind == Kind::File
-                && folder_is_windows(folder) != (os == "windows")
-            {
-                warnings.push(format!(
-                    "{} runs {os}: the folder '{folder}' is a path of the other system, the distribution will fail there",
-                    d.name
-                ));
-            }
-            if let Some(os) = d.os.as_deref().filter(|os| *os != "windows")
-                && windows_only
-            {
-                warnings.push(format!(
-                    "{} runs {os}: a Windows installer ({}) will fail there",
-                    d.name, pkg.format
-                ));
-            }
+        // The pre-flight: nothing created when nothing would run (unless
+        // forced); otherwise what will not run is said.
+        let plan = self.plan_task(&req)?;
+        if plan.will_run == 0 && !req.force {
+            bail!(
+                "nothing would run: {} (see courier task plan; --force creates it anyway)",
+                plan.summary
+            );
         }
+        let warnings: Vec<String> = plan
+            .destinations
+            .iter()
+            .filter(|r| r.verdict != crate::task::plan::Verdict::Run)
+            .map(|r| format!("{}: {}", r.name, r.reason))
+            .collect();
         let verb = match (req.uninstall, pkg.kind) {
             (true, _) => "Uninstall",
             (false, Kind::Install) => "Install",
@@ -736,12 +719,6 @@ impl Service {
         })?;
         Ok(expired.into_iter().map(|(id, _, _)| id).collect())
     }
-}
-
-/// True for a Windows folder (`C:\x`, `\\server\share`, `%VAR%\x`);
-/// registration accepts only absolute folders of either family.
-fn folder_is_windows(f: &str) -> bool {
-    !f.starts_with('/')
 }
 
 /// Whether a task of type `kind` can use `pkg`.

@@ -66,6 +66,7 @@ impl Fixture {
                         hostname: "",
                         agent_version: "",
                         command_timeout: None,
+                        disks: None,
                     },
                     &format!("fp-{name}"),
                     1,
@@ -345,7 +346,7 @@ fn going_offline_and_coming_back_land_with_their_events() {
 }
 
 #[test]
-fn a_windows_command_inside_a_zip_warns_for_linux_destinations() {
+fn a_windows_command_inside_a_zip_is_refused_for_linux_destinations_unless_forced() {
     let mut f = fixture();
     f.destination("pc-1");
     let p = f
@@ -357,33 +358,31 @@ fn a_windows_command_inside_a_zip_warns_for_linux_destinations() {
             ..AddPackage::default()
         })
         .unwrap();
-    let install = f.task(p.id, &["pc-1"]);
-    assert!(
-        install
-            .warnings
-            .iter()
-            .any(|w| w.contains("Windows installer")),
-        "{:?}",
-        install.warnings
-    );
-    let uninstall = f
-        .svc
-        .create_task(CreateTask {
-            force: false,
+    for uninstall in [false, true] {
+        let req = CreateTask {
             package: Some(p.id),
             to: vec!["pc-1".into()],
-            uninstall: true,
+            uninstall,
             ..CreateTask::default()
-        })
-        .unwrap();
-    assert!(
-        uninstall
-            .warnings
-            .iter()
-            .any(|w| w.contains("Windows installer")),
-        "{:?}",
-        uninstall.warnings
-    );
+        };
+        let refused = f.svc.create_task(req.clone()).unwrap_err().to_string();
+        assert!(
+            refused.contains("nothing would run") && refused.contains("1 do not fit the package"),
+            "{refused}"
+        );
+        let forced = f
+            .svc
+            .create_task(CreateTask { force: true, ..req })
+            .unwrap();
+        assert!(
+            forced
+                .warnings
+                .iter()
+                .any(|w| w.contains("pc-1: runs linux: a Windows installer will fail there")),
+            "{:?}",
+            forced.warnings
+        );
+    }
 }
 
 #[test]

@@ -15,6 +15,9 @@ pub struct Host<'a> {
     pub hostname: &'a str,
     pub agent_version: &'a str,
     pub command_timeout: Option<u64>,
+    /// Free space by volume, as JSON (`proto::Disk`); None keeps what is
+    /// stored.
+    pub disks: Option<&'a str>,
 }
 
 fn select() -> String {
@@ -148,7 +151,7 @@ pub fn set_status(c: &Connection, id: DestinationId, status: DestStatus) -> Resu
 pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Result<()> {
     c.exec(
         "UPDATE destinations SET os = ?2, hostname = ?3, agent_version = ?4, last_seen = ?5,
-             command_timeout = COALESCE(?6, command_timeout)
+             command_timeout = COALESCE(?6, command_timeout), disks = COALESCE(?7, disks)
          WHERE id = ?1",
         params![
             id,
@@ -156,7 +159,8 @@ pub fn seen(c: &Connection, id: DestinationId, info: Host, at: UnixTime) -> Resu
             info.hostname,
             info.agent_version,
             at,
-            info.command_timeout.map(|t| t.min(i64::MAX as u64) as i64)
+            info.command_timeout.map(|t| t.min(i64::MAX as u64) as i64),
+            info.disks,
         ],
     )?;
     Ok(())
@@ -204,4 +208,14 @@ pub fn move_order(c: &Connection, id: DestinationId) -> Result<Option<(String, S
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()?)
+}
+
+/// What the pre-flight reads of a destination besides its row: when it
+/// was last heard from, and the free space its agent last reported (JSON).
+pub fn plan_facts(c: &Connection, id: DestinationId) -> Result<(Option<UnixTime>, Option<String>)> {
+    Ok(c.one(
+        "SELECT last_seen, disks FROM destinations WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }

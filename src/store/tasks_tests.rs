@@ -73,6 +73,7 @@ fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
                     hostname: "h",
                     agent_version: "1",
                     command_timeout: None,
+                    disks: None,
                 };
                 let name = format!("pc-{i}");
                 let d = destinations::insert(

@@ -8,6 +8,7 @@
 pub mod cause;
 pub mod detect;
 pub mod outcome;
+pub mod plan;
 pub mod policy;
 pub mod rules;
 pub mod state;

@@ -11,6 +11,7 @@ pub mod pipe;
 pub mod registry;
 pub mod security;
 pub mod service;
+pub mod volumes;
 
 use std::ffi::OsStr;
 use std::os::windows::ffi::OsStrExt;

@@ -224,3 +224,49 @@ pub fn sparse(path: &Path, len: u64) {
     let f = std::fs::File::create(path).unwrap();
     f.set_len(len).unwrap();
 }
+
+/// The file of `COURIER_CLOCK_FILE`: seconds added to the system time.
+pub struct ClockFile {
+    dir: tempfile::TempDir,
+}
+
+impl ClockFile {
+    pub fn new() -> ClockFile {
+        let c = ClockFile {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        c.set(0);
+        c
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("offset")
+    }
+
+    pub fn path_str(&self) -> String {
+        self.path().to_str().expect("utf-8 path").to_string()
+    }
+
+    /// Moves the clock to `offset` seconds from the system time. Written
+    /// beside and renamed, so a reader never sees half a number. Returns
+    /// once a running server has surely seen it: a process re-reads the
+    /// file when its last reading is 100 ms old, so after 300 ms any
+    /// reading from before the change has expired, however loaded the
+    /// machine is (this waits for a cache, it measures nothing).
+    pub fn set(&self, offset: i64) {
+        let tmp = self.dir.path().join("offset.tmp");
+        std::fs::write(&tmp, offset.to_string()).unwrap();
+        std::fs::rename(&tmp, self.path()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    /// Now, as a process reading this file sees it.
+    pub fn now(&self) -> i64 {
+        let offset: i64 = std::fs::read_to_string(self.path())
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        jiff::Timestamp::now().as_second() + offset
+    }
+}

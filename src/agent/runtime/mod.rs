@@ -54,6 +54,7 @@ pub fn agent_info() -> AgentInfo {
         hostname: hostname(),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         command_timeout: None,
+        disks: Vec::new(),
     }
 }
 
@@ -269,7 +270,10 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
             .map(|h| h.iter().copied().collect())
             .unwrap_or_default();
         let req = PollRequest {
-            info: agent.info.clone(),
+            info: AgentInfo {
+                disks: crate::agent::disks::free_space(&agent.data),
+                ..agent.info.clone()
+            },
             known,
         };
         let sent = agent

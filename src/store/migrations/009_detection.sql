@@ -12,3 +12,7 @@ ALTER TABLE task_destinations ADD COLUMN log TEXT;
 -- command timeout its agent runs installs with.
 ALTER TABLE task_destinations ADD COLUMN state_since INTEGER;
 ALTER TABLE destinations ADD COLUMN command_timeout INTEGER;
+
+-- The pre-flight: free space by volume as the agent last reported it
+-- (JSON, `proto::Disk`).
+ALTER TABLE destinations ADD COLUMN disks TEXT;

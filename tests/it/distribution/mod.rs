@@ -13,6 +13,7 @@ mod install;
 mod inventory;
 mod live;
 mod offline;
+mod plan;
 mod policies;
 mod stuck;
 mod transfer;

@@ -1,4 +1,5 @@
-//! Windows packages sent to Linux agents: `task create` warns, the
+//! Windows packages sent to Linux agents: `task create` refuses unless
+//! forced (the pre-flight knows), then warns, the
 //! destination fails saying why, and a Windows folder gets nothing written.
 
 use std::fs;
@@ -14,6 +15,19 @@ fn windows_installer_fails_on_linux_with_a_warning_first() {
     let (_, token) = s.token(true);
     let a = Agent::enrolled(&s, &token, "linux-01");
     let pkg = add_package(&s, &crate::support::fixture("hello.msi"), &[]);
+    // The pre-flight knows it cannot run there: refused unless forced.
+    let e = s.err(&[
+        "task",
+        "create",
+        "--package",
+        &pkg["id"].to_string(),
+        "--to",
+        "linux-01",
+    ]);
+    assert!(
+        e.contains("nothing would run: 0 will install, 1 do not fit the package"),
+        "{e}"
+    );
     let o = s.run(&[
         "task",
         "create",
@@ -21,6 +35,7 @@ fn windows_installer_fails_on_linux_with_a_warning_first() {
         &pkg["id"].to_string(),
         "--to",
         "linux-01",
+        "--force",
         "--json",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -39,7 +54,8 @@ fn windows_installer_fails_on_linux_with_a_warning_first() {
 }
 
 /// A file package whose folder is a Windows path, sent to a Linux agent:
-/// `task create` warns, the destination fails saying why, and nothing is
+/// `task create` refuses unless forced, then warns, the destination fails
+/// saying why, and nothing is
 /// written anywhere (a Windows path is relative on Linux, so a careless
 /// agent would write under its working directory).
 #[test]
@@ -58,6 +74,7 @@ fn windows_folder_fails_on_linux_and_writes_nothing() {
         &pkg["id"].to_string(),
         "--to",
         "linux-01",
+        "--force",
         "--json",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -22,64 +22,17 @@ mod retention;
 mod schedules;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::procs::{Agent, Server, create_task, dest, task_id};
-use crate::support::Courier;
+use crate::support::{ClockFile, Courier};
 
 const DAY: i64 = 86_400;
 
 // ---- helpers ------------------------------------------------------------
-
-/// The file of `COURIER_CLOCK_FILE`: seconds added to the system time.
-struct ClockFile {
-    dir: tempfile::TempDir,
-}
-
-impl ClockFile {
-    fn new() -> ClockFile {
-        let c = ClockFile {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        c.set(0);
-        c
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("offset")
-    }
-
-    fn path_str(&self) -> String {
-        self.path().to_str().expect("utf-8 path").to_string()
-    }
-
-    /// Moves the clock to `offset` seconds from the system time. Written
-    /// beside and renamed, so a reader never sees half a number. Returns
-    /// once a running server has surely seen it: a process re-reads the
-    /// file when its last reading is 100 ms old, so after 300 ms any
-    /// reading from before the change has expired, however loaded the
-    /// machine is (this waits for a cache, it measures nothing).
-    fn set(&self, offset: i64) {
-        let tmp = self.dir.path().join("offset.tmp");
-        fs::write(&tmp, offset.to_string()).unwrap();
-        fs::rename(&tmp, self.path()).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
-
-    /// Now, as a process reading this file sees it.
-    fn now(&self) -> i64 {
-        let offset: i64 = fs::read_to_string(self.path())
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        jiff::Timestamp::now().as_second() + offset
-    }
-}
 
 /// A server whose clock is `clock`, in UTC (daily windows are server time).
 fn server_with_clock(clock: &ClockFile, flags: &[&str]) -> Server {
