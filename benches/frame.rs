@@ -136,6 +136,9 @@ fn big_task() -> Task {
         destinations,
         warnings: Vec::new(),
         force: false,
+        rings: Vec::new(),
+        gate: None,
+        paused_reason: None,
     }
 }
 

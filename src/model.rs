@@ -201,6 +201,18 @@ pub struct PlanRow {
     pub last_seen: Option<String>,
 }
 
+/// One ring of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ring {
+    /// Destinations in it.
+    pub size: u64,
+    /// `done`, `running`, `paused` or `waiting` (not started).
+    pub state: String,
+    /// Its failed destinations.
+    #[serde(default)]
+    pub failed: u64,
+}
+
 /// Unfinished work that is not moving: why, and since when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stuck {
@@ -264,6 +276,15 @@ pub struct Task {
     /// Runs even where detection says there is nothing to do.
     #[serde(default)]
     pub force: bool,
+    /// Its rings, in order (none without `--rings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rings: Vec<Ring>,
+    /// The gate between rings (`failures=10%`, `signature=new`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    /// Why it is paused (a tripped gate, an administrator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
     pub start_at: Option<String>,
     /// Daily window "HH:MM-HH:MM" outside which nothing new starts.
     pub window: Option<String>,

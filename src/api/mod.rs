@@ -108,6 +108,13 @@ pub struct CreateTask {
     /// to do.
     #[serde(default)]
     pub force: bool,
+    /// Rings the destinations start in, one after the other
+    /// (`5,25%,100%`).
+    #[serde(default)]
+    pub rings: Option<String>,
+    /// When the next ring may start (`failures=10%`, `signature=new`).
+    #[serde(default)]
+    pub gate: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +223,14 @@ pub enum Request {
     TaskRm {
         id: i64,
     },
+    /// Holds a task's waiting work.
+    TaskPause {
+        id: i64,
+    },
+    /// Lets a paused task go on.
+    TaskResume {
+        id: i64,
+    },
     TaskList,
     TaskShow {
         id: i64,
@@ -260,6 +275,8 @@ impl Request {
             | Request::DestApprove { .. }
             | Request::DestReject { .. }
             | Request::DestRm { .. }
+            | Request::TaskPause { .. }
+            | Request::TaskResume { .. }
             | Request::DestMove { .. }
             | Request::PolicyAdd(_)
             | Request::PolicyEdit { .. }

@@ -407,9 +407,20 @@ pub enum TaskCmd {
         #[arg(long)]
         name: Option<String>,
         /// Run even where the package's detection rules say it is already
-        /// installed (or, uninstalling, already gone)
+        /// installed (or, uninstalling, already gone), and create it even
+        /// when the pre-flight says nothing would run
         #[arg(long, conflicts_with = "software")]
         force: bool,
+        /// Start the destinations in rings, one after the other: counts or
+        /// percentages of all, cumulative (5,25%,100%); the last takes the
+        /// rest
+        #[arg(long, value_name = "SIZES", conflicts_with = "software")]
+        rings: Option<String>,
+        /// When the next ring may start: failures=N% or failures=N (at
+        /// most that many of the started rings failed), or signature=new
+        /// (no failure cause the earlier rings had not shown)
+        #[arg(long, value_name = "GATE", requires = "rings")]
+        gate: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -438,6 +449,18 @@ pub enum TaskCmd {
         /// As `task create --force`: detection does not skip anything
         #[arg(long)]
         force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hold a task's waiting work (work under way finishes)
+    Pause {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a paused task go on: its current ring done, the next starts
+    Resume {
+        id: i64,
         #[arg(long)]
         json: bool,
     },

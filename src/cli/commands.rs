@@ -234,9 +234,13 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
             window,
             name,
             force,
+            rings,
+            gate,
             json,
         } => {
             let t: Task = client.call_as(Request::TaskCreate(CreateTask {
+                rings,
+                gate,
                 force,
                 package,
                 software,
@@ -285,6 +289,19 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
                 ..CreateTask::default()
             }))?;
             emit(out, &p, json)
+        }
+        TaskCmd::Pause { id, json } => {
+            let t: Task = client.call_as(Request::TaskPause { id })?;
+            let line = format!(
+                "paused task {} '{}': waiting work is held (courier task resume {})",
+                t.id, t.name, t.id
+            );
+            emit(out, &Done { line, value: &t }, json)
+        }
+        TaskCmd::Resume { id, json } => {
+            let t: Task = client.call_as(Request::TaskResume { id })?;
+            let line = format!("resumed task {} '{}'", t.id, t.name);
+            emit(out, &Done { line, value: &t }, json)
         }
         TaskCmd::Log { id, dest, json } => {
             let d: TaskDestination = client.call_as(Request::TaskDestination {

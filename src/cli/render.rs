@@ -491,6 +491,30 @@ impl Render for Task {
         if let Some(s) = &t.start_at {
             writeln!(out, "starts {s}")?;
         }
+        if let Some(why) = &t.paused_reason {
+            writeln!(out, "paused: {why} (courier task resume {})", t.id)?;
+        }
+        if !t.rings.is_empty() {
+            let rings: Vec<String> = t
+                .rings
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let failed = if r.failed > 0 {
+                        format!(", {} failed", r.failed)
+                    } else {
+                        String::new()
+                    };
+                    format!("{} ({} destinations, {}{failed})", i + 1, r.size, r.state)
+                })
+                .collect();
+            let gate = t
+                .gate
+                .as_deref()
+                .map(|g| format!("; gate {g}"))
+                .unwrap_or_default();
+            writeln!(out, "rings {}{gate}", rings.join(" → "))?;
+        }
         let rows: Vec<Vec<String>> = t
             .destinations
             .iter()

@@ -132,6 +132,7 @@ impl Glance for TaskStatus {
             TaskStatus::Completed => "✔",
             TaskStatus::Failed => "✖",
             TaskStatus::Running => "⟳",
+            TaskStatus::Paused => "⏸",
             TaskStatus::Scheduled => "◷",
         }
     }
@@ -141,6 +142,7 @@ impl Glance for TaskStatus {
             TaskStatus::Completed => Role::Ok,
             TaskStatus::Failed => Role::Error,
             TaskStatus::Running => Role::Info,
+            TaskStatus::Paused => Role::Warn,
             TaskStatus::Scheduled => Role::Warn,
         }
     }

@@ -666,12 +666,14 @@ impl Service {
                     format!("task {}", task.id),
                     format!("'{}' on {dname}: {what}", task.name),
                 );
-                self.store.write(|tx| {
+                let wake = self.store.write(|tx| {
                     tasks::finish(tx, task.id, dest, &outcome, now)?;
                     events::append(tx, &ev)?;
                     super::task_rules::complete_if_done(tx, now, task.id, &task.name)?;
-                    Ok(())
-                })
+                    super::rings::advance(tx, now, task.id)
+                })?;
+                self.wake.extend(wake);
+                Ok(())
             }
             Effect::Ignore | Effect::Progress(_) => Ok(()),
         }

@@ -68,6 +68,8 @@ impl Service {
             Request::TaskPlan(req) => self.plan_task(&req)?.into(),
             Request::Status => self.status()?.into(),
             Request::TaskRm { id } => self.remove_task(id)?.into(),
+            Request::TaskPause { id } => self.pause_task(id)?.into(),
+            Request::TaskResume { id } => self.resume_task(id)?.into(),
             Request::Events { after, limit, tail } => match tail {
                 Some(n) => self.events_tail(n)?.into(),
                 None => self.events_since(after, limit)?.into(),

@@ -16,6 +16,7 @@ mod policies;
 #[path = "policy_tests.rs"]
 mod policy_tests;
 mod removal;
+mod rings;
 mod software;
 mod task_rules;
 #[cfg(test)]

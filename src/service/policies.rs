@@ -550,6 +550,8 @@ fn new_countermeasure(tx: &rusqlite::Connection, policy: &Judged, now: i64) -> R
             software_version: None,
             policy_id: Some(row.id),
             force: false,
+            rings: None,
+            gate: None,
         },
         now,
     )?;

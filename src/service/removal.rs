@@ -102,6 +102,8 @@ impl Service {
                     software_version: version,
                     policy_id: None,
                     force: false,
+                    rings: None,
+                    gate: None,
                 },
                 now,
             )?;

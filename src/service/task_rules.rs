@@ -30,7 +30,7 @@ pub(crate) fn complete_if_done(
         return Ok(());
     }
     tasks::set_completed(c, task, Some(now))?;
-    let status = rules::task_status(Some(now), None, counts.failed, now);
+    let status = rules::task_status(Some(now), None, counts.failed, false, now);
     let level = if status == TaskStatus::Failed {
         Level::Warn
     } else {
@@ -109,14 +109,19 @@ impl Service {
             Some(false) => tasks::destinations(c, row.id, &now)?,
             None => Vec::new(),
         };
+        let rings = super::rings::views(c, &row)?;
         Ok(Task {
             id: row.id,
             status: rules::task_status(
                 row.completed_at,
                 row.start_at,
                 counts.failed,
+                row.paused_reason.is_some(),
                 self.clock.now(),
             ),
+            rings,
+            gate: row.gate,
+            paused_reason: row.paused_reason,
             name: row.name,
             kind: row.kind,
             class: row.class,
@@ -156,23 +161,9 @@ impl Service {
     /// (its last meaningful line, the installer's failing action): the
     /// output itself stays on the server.
     pub fn failures(&self) -> Result<Vec<crate::model::Failure>> {
-        use crate::task::cause;
         Ok(crate::store::triage::failures(self.store.conn())?
             .into_iter()
-            .map(|(mut f, output, log)| {
-                if let Some(o) = output.as_deref() {
-                    f.said = cause::last_line(o);
-                    f.action = cause::failing_action(o);
-                }
-                // The installer's own log says more than its console
-                // output: its first failing action and error message.
-                if let Some(l) = log.as_deref() {
-                    let m = cause::msi_log_failure(l);
-                    f.action = m.action.or(f.action);
-                    f.said = m.error.or(f.said);
-                }
-                f
-            })
+            .map(with_causes)
             .chain(crate::store::triage::stuck(
                 self.store.conn(),
                 &self.judged_now(),
@@ -240,6 +231,20 @@ impl Service {
         };
         check_task_package(kind, &pkg)?;
         let targets = self.check_schedule_and_targets(&req)?;
+        let ring_of = match req.rings.as_deref() {
+            Some(spec) => {
+                let sizes = crate::task::rings::parse_rings(spec).map_err(|e| anyhow!(e))?;
+                crate::task::rings::assign(&sizes, targets.len())
+            }
+            None if req.gate.is_some() => bail!("--gate needs --rings (e.g. --rings 5,25%,100%)"),
+            None => vec![0; targets.len()],
+        };
+        let gate = req
+            .gate
+            .as_deref()
+            .map(crate::task::rings::parse_gate)
+            .transpose()
+            .map_err(|e| anyhow!(e))?;
         // The pre-flight: nothing created when nothing would run (unless
         // forced); otherwise what will not run is said.
         let plan = self.plan_task(&req)?;
@@ -298,11 +303,16 @@ impl Service {
                     software_version: None,
                     policy_id: None,
                     force: req.force,
+                    rings: req.rings.as_deref(),
+                    gate: gate.map(|g| g.to_string()).as_deref(),
                 },
                 now,
             )?;
-            for d in &targets {
+            for (d, ring) in targets.iter().zip(&ring_of) {
                 tasks::add_destination(tx, id, d.id, None, now)?;
+                if *ring > 0 {
+                    crate::store::rings::set_ring(tx, id, d.id, *ring)?;
+                }
             }
             events::append(
                 tx,
@@ -313,7 +323,13 @@ impl Service {
             )?;
             Ok(id)
         })?;
-        self.wake.extend(targets.iter().map(|d| d.id));
+        self.wake.extend(
+            targets
+                .iter()
+                .zip(&ring_of)
+                .filter(|(_, r)| **r == 0)
+                .map(|(d, _)| d.id),
+        );
         let mut t = self.task(id)?;
         t.warnings = warnings;
         Ok(t)
@@ -540,6 +556,8 @@ impl Service {
         // with it would be refused): the copy starts at once.
         let now = self.clock.now();
         self.create_task(CreateTask {
+            rings: row.rings,
+            gate: row.gate,
             force: row.force,
             package: row.package_id,
             software: row.software,
@@ -719,6 +737,26 @@ impl Service {
         })?;
         Ok(expired.into_iter().map(|(id, _, _)| id).collect())
     }
+}
+
+/// A failure with what tells its cause read from its output and its
+/// installer's log: the last meaningful line, the failing action; the
+/// installer's own log says more than its console output (its first
+/// failing action and error message).
+pub(super) fn with_causes(
+    (mut f, output, log): crate::store::triage::FailureRow,
+) -> crate::model::Failure {
+    use crate::task::cause;
+    if let Some(o) = output.as_deref() {
+        f.said = cause::last_line(o);
+        f.action = cause::failing_action(o);
+    }
+    if let Some(l) = log.as_deref() {
+        let m = cause::msi_log_failure(l);
+        f.action = m.action.or(f.action);
+        f.said = m.error.or(f.said);
+    }
+    f
 }
 
 /// Whether a task of type `kind` can use `pkg`.

@@ -670,3 +670,48 @@ fn work_that_does_not_move_is_stuck_in_its_task_in_triage_and_in_status() {
     let t = f.svc.task(t.id).unwrap();
     assert!(t.destinations.iter().all(|d| d.state_since.is_some()));
 }
+
+#[test]
+fn a_signature_gate_pauses_on_a_cause_no_earlier_ring_showed() {
+    let mut f = fixture();
+    let p = f.package();
+    let ids: Vec<DestinationId> = ["pc-1", "pc-2", "pc-3"]
+        .iter()
+        .map(|n| f.destination(n))
+        .collect();
+    let t = f
+        .svc
+        .create_task(CreateTask {
+            package: Some(p.id),
+            to: vec!["pc-1".into(), "pc-2".into(), "pc-3".into()],
+            rings: Some("1,2,100%".into()),
+            gate: Some("signature=new".into()),
+            ..CreateTask::default()
+        })
+        .unwrap();
+    let now = f.clock.now();
+    let work = |f: &Fixture, d: DestinationId| f.svc.assignments(d, now).unwrap().len();
+    assert_eq!((work(&f, ids[0]), work(&f, ids[1])), (1, 0));
+    // The canary's failure is a cause no ring showed before: paused.
+    f.report(ids[0], t.id, 1, ReportStatus::Failed, Some(1), false);
+    let v = f.svc.task(t.id).unwrap();
+    assert_eq!(v.status, crate::task::TaskStatus::Paused);
+    assert!(
+        v.paused_reason.as_deref().is_some_and(|r| r
+            .starts_with("gate signature=new tripped after ring 1: a new failure cause, exit 1")),
+        "{:?}",
+        v.paused_reason
+    );
+    assert_eq!(work(&f, ids[1]), 0);
+    // Resumed: ring 2 fails the same way, which is no longer new: ring 3
+    // starts by itself.
+    f.svc.resume_task(t.id).unwrap();
+    assert_eq!(work(&f, ids[1]), 1);
+    assert_eq!(work(&f, ids[2]), 0);
+    f.report(ids[1], t.id, 1, ReportStatus::Failed, Some(1), false);
+    assert_eq!(work(&f, ids[2]), 1);
+    let v = f.svc.task(t.id).unwrap();
+    assert_eq!(v.status, crate::task::TaskStatus::Running);
+    let states: Vec<&str> = v.rings.iter().map(|r| r.state.as_str()).collect();
+    assert_eq!(states, ["done", "done", "running"]);
+}

@@ -12,6 +12,7 @@ pub mod destinations;
 pub mod events;
 pub mod packages;
 pub mod policies;
+pub mod rings;
 pub mod software;
 pub mod sql;
 pub mod tasks;
@@ -37,7 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_certificates.sql"),
     include_str!("migrations/007_inventory.sql"),
     include_str!("migrations/008_policies.sql"),
-    include_str!("migrations/009_detection.sql"),
+    include_str!("migrations/009_truth.sql"),
 ];
 
 pub struct Store {

@@ -32,10 +32,18 @@ pub struct TaskRow {
     pub policy_id: Option<i64>,
     /// Runs despite detection rules.
     pub force: bool,
+    /// Rings (`5,25%,100%`) and gate (`failures=10%`), as given.
+    pub rings: Option<String>,
+    pub gate: Option<String>,
+    /// The highest ring started (0 without rings).
+    pub ring_open: i64,
+    /// Why waiting work is not handed out (a gate tripped, an admin).
+    pub paused_reason: Option<String>,
 }
 
 const TASK_COLUMNS: &str = "id, name, type, class, package_id, package_name, start_at, window,
-     created_at, completed_at, software, software_version, policy_id, force";
+     created_at, completed_at, software, software_version, policy_id, force, rings, gate,
+     ring_open, paused_reason";
 
 fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -53,6 +61,10 @@ fn task_from_row(r: &Row) -> rusqlite::Result<TaskRow> {
         software_version: r.get(11)?,
         policy_id: r.get(12)?,
         force: r.get(13)?,
+        rings: r.get(14)?,
+        gate: r.get(15)?,
+        ring_open: r.get(16)?,
+        paused_reason: r.get(17)?,
     })
 }
 
@@ -74,13 +86,16 @@ pub struct NewTask<'a> {
     pub software_version: Option<&'a str>,
     pub policy_id: Option<i64>,
     pub force: bool,
+    pub rings: Option<&'a str>,
+    pub gate: Option<&'a str>,
 }
 
 pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
     c.exec(
         "INSERT INTO tasks (name, type, class, package_id, package_name, start_at, window,
-                            created_at, software, software_version, policy_id, force)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            created_at, software, software_version, policy_id, force, rings,
+                            gate)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             t.name,
             t.kind,
@@ -93,7 +108,9 @@ pub fn insert(c: &Connection, t: &NewTask, at: UnixTime) -> Result<TaskId> {
             t.software,
             t.software_version,
             t.policy_id,
-            t.force
+            t.force,
+            t.rings,
+            t.gate
         ],
     )?;
     Ok(c.last_insert_rowid())

@@ -63,6 +63,8 @@ fn seeded(dests: usize) -> (Store, TaskId, Vec<DestinationId>) {
                     start_at: None,
                     window: None,
                     force: false,
+                    rings: None,
+                    gate: None,
                 },
                 T0,
             )?;

@@ -19,16 +19,40 @@ pub type FailureRow = (Failure, Option<String>, Option<String>);
 /// only by detection despite its exit code, newest first, each with its
 /// command's output and its installer's log.
 pub fn failures(c: &Connection) -> Result<Vec<FailureRow>> {
-    let mut st = c.prepare_cached(
+    let flagged = Detection::DoneDespiteExit.as_str();
+    Ok(failure_rows(
+        c,
+        "td.status = ?1 OR td.detection = ?2",
+        params![WorkState::Failed, flagged],
+    )?
+    .into_iter()
+    .map(|(_, f)| f)
+    .collect())
+}
+
+/// The failed destinations of one task, each with its ring.
+pub fn failed_in_task(c: &Connection, task: i64) -> Result<Vec<(usize, FailureRow)>> {
+    failure_rows(
+        c,
+        "td.status = ?1 AND td.task_id = ?2",
+        params![WorkState::Failed, task],
+    )
+}
+
+fn failure_rows(
+    c: &Connection,
+    filter: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<(usize, FailureRow)>> {
+    let mut st = c.prepare_cached(&format!(
         "SELECT t.id, t.name, d.name, td.exit_code, td.meaning, td.message, td.attempt,
-                td.updated_at, d.os, td.output, td.detection, td.log
+                td.updated_at, d.os, td.output, td.detection, td.log, td.ring
          FROM task_destinations td
          JOIN tasks t ON t.id = td.task_id JOIN destinations d ON d.id = td.destination_id
-         WHERE td.status = ?1 OR td.detection = ?2
-         ORDER BY td.updated_at DESC, t.id, d.name",
-    )?;
-    let flagged = Detection::DoneDespiteExit.as_str();
-    let rows = st.query_map(params![WorkState::Failed, flagged], |r| {
+         WHERE {filter}
+         ORDER BY td.updated_at DESC, t.id, d.name"
+    ))?;
+    let rows = st.query_map(p, |r| {
         let log: Option<String> = r.get(11)?;
         let failure = Failure {
             task_id: r.get(0)?,
@@ -49,7 +73,8 @@ pub fn failures(c: &Connection) -> Result<Vec<FailureRow>> {
             has_log: log.is_some(),
             stuck: None,
         };
-        Ok((failure, r.get(9)?, log))
+        let ring: i64 = r.get(12)?;
+        Ok((ring as usize, (failure, r.get(9)?, log)))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -64,6 +64,7 @@ pub(crate) fn work_sql() -> String {
            AND td.status IN {}
            AND (t.start_at IS NULL OR t.start_at <= ?2)
            AND (td.not_before IS NULL OR td.not_before <= ?2)
+           AND (td.status != ?3 OR (t.paused_reason IS NULL AND td.ring <= t.ring_open))
          ORDER BY t.id",
         unfinished()
     )
@@ -73,7 +74,7 @@ pub(crate) fn work_sql() -> String {
 /// a retry backoff, oldest task first.
 pub fn work_for(c: &Connection, dest: DestinationId, now: UnixTime) -> Result<Vec<WorkRow>> {
     let mut st = c.prepare_cached(&work_sql())?;
-    let rows = st.query_map(params![dest, now], |r| {
+    let rows = st.query_map(params![dest, now, WorkState::Waiting], |r| {
         let package = match r.get::<_, Option<PackageId>>(6)? {
             None => None,
             Some(id) => {

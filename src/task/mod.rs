@@ -10,6 +10,7 @@ pub mod detect;
 pub mod outcome;
 pub mod plan;
 pub mod policy;
+pub mod rings;
 pub mod rules;
 pub mod state;
 pub mod stuck;

@@ -182,11 +182,13 @@ pub fn task_status(
     completed_at: Option<UnixTime>,
     start_at: Option<UnixTime>,
     failed: u64,
+    paused: bool,
     now: UnixTime,
 ) -> TaskStatus {
     match completed_at {
         Some(_) if failed > 0 => TaskStatus::Failed,
         Some(_) => TaskStatus::Completed,
+        None if paused => TaskStatus::Paused,
         None if start_at.is_some_and(|s| s > now) => TaskStatus::Scheduled,
         None => TaskStatus::Running,
     }

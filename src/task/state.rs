@@ -103,6 +103,9 @@ named!(
         /// Its start time is still to come.
         Scheduled = "scheduled",
         Running = "running",
+        /// Waiting work is held: a ring's gate tripped, or an
+        /// administrator paused it.
+        Paused = "paused",
         /// Finished with no destination failed.
         Completed = "completed",
         /// Finished with at least one destination failed.

@@ -193,13 +193,27 @@ fn editing_destinations_adds_revives_cancels_and_keeps_history() {
 #[test]
 fn task_status_comes_from_schedule_and_outcome() {
     assert_eq!(
-        task_status(None, Some(NOW + 1), 0, NOW),
+        task_status(None, Some(NOW + 1), 0, false, NOW),
         TaskStatus::Scheduled
     );
-    assert_eq!(task_status(None, Some(NOW), 0, NOW), TaskStatus::Running);
-    assert_eq!(task_status(None, None, 3, NOW), TaskStatus::Running);
-    assert_eq!(task_status(Some(NOW), None, 0, NOW), TaskStatus::Completed);
-    assert_eq!(task_status(Some(NOW), None, 1, NOW), TaskStatus::Failed);
+    assert_eq!(
+        task_status(None, Some(NOW), 0, false, NOW),
+        TaskStatus::Running
+    );
+    assert_eq!(task_status(None, None, 3, false, NOW), TaskStatus::Running);
+    assert_eq!(
+        task_status(Some(NOW), None, 0, false, NOW),
+        TaskStatus::Completed
+    );
+    assert_eq!(
+        task_status(Some(NOW), None, 1, false, NOW),
+        TaskStatus::Failed
+    );
+    assert_eq!(task_status(None, None, 0, true, NOW), TaskStatus::Paused);
+    assert_eq!(
+        task_status(Some(NOW), None, 0, true, NOW),
+        TaskStatus::Completed
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod live;
 mod offline;
 mod plan;
 mod policies;
+mod rings;
 mod stuck;
 mod transfer;
 mod windows;

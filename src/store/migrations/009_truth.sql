@@ -16,3 +16,14 @@ ALTER TABLE destinations ADD COLUMN command_timeout INTEGER;
 -- The pre-flight: free space by volume as the agent last reported it
 -- (JSON, `proto::Disk`).
 ALTER TABLE destinations ADD COLUMN disks TEXT;
+
+-- Rollouts in rings: the ring spec (`5,25%,100%`) and gate
+-- (`failures=10%`) a task was created with, the highest ring started,
+-- why it is paused (a tripped gate, an administrator), and each
+-- destination's ring. Waiting work is handed out only in started rings of
+-- a task that is not paused.
+ALTER TABLE tasks ADD COLUMN rings TEXT;
+ALTER TABLE tasks ADD COLUMN gate TEXT;
+ALTER TABLE tasks ADD COLUMN ring_open INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN paused_reason TEXT;
+ALTER TABLE task_destinations ADD COLUMN ring INTEGER NOT NULL DEFAULT 0;

@@ -1,0 +1,74 @@
+//! Rings of a task: each destination's ring, how each ring stands, the
+//! ring started, and a pause.
+
+use anyhow::Result;
+use rusqlite::{Connection, params};
+
+use super::sql::{Cached, in_list};
+use crate::model::{DestinationId, TaskId};
+use crate::task::WorkState;
+
+pub fn set_ring(c: &Connection, task: TaskId, dest: DestinationId, ring: usize) -> Result<()> {
+    c.exec(
+        "UPDATE task_destinations SET ring = ?3 WHERE task_id = ?1 AND destination_id = ?2",
+        params![task, dest, ring as i64],
+    )?;
+    Ok(())
+}
+
+/// How one ring stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingCounts {
+    pub total: u64,
+    pub unfinished: u64,
+    pub failed: u64,
+}
+
+/// Every ring of a task that has destinations, by ring index (rings with
+/// none are absent).
+pub fn counts(c: &Connection, task: TaskId) -> Result<Vec<(usize, RingCounts)>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT ring, COUNT(*), SUM(status IN {}), SUM(status = ?2)
+         FROM task_destinations WHERE task_id = ?1 GROUP BY ring ORDER BY ring",
+        in_list(&WorkState::UNFINISHED)
+    ))?;
+    let rows = st.query_map(params![task, WorkState::Failed], |r| {
+        Ok((
+            r.get::<_, i64>(0)? as usize,
+            RingCounts {
+                total: r.get(1)?,
+                unfinished: r.get(2)?,
+                failed: r.get(3)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn set_open(c: &Connection, task: TaskId, ring: usize) -> Result<()> {
+    c.exec(
+        "UPDATE tasks SET ring_open = ?2 WHERE id = ?1",
+        params![task, ring as i64],
+    )?;
+    Ok(())
+}
+
+/// Pauses (with why) or resumes (None) a task's waiting work.
+pub fn set_paused(c: &Connection, task: TaskId, reason: Option<&str>) -> Result<()> {
+    c.exec(
+        "UPDATE tasks SET paused_reason = ?2 WHERE id = ?1",
+        params![task, reason],
+    )?;
+    Ok(())
+}
+
+/// The destinations of rings up to `ring` still waiting: the ones a
+/// started ring wakes.
+pub fn waiting_in(c: &Connection, task: TaskId, ring: usize) -> Result<Vec<DestinationId>> {
+    let mut st = c.prepare_cached(
+        "SELECT destination_id FROM task_destinations
+         WHERE task_id = ?1 AND ring <= ?2 AND status = ?3",
+    )?;
+    let rows = st.query_map(params![task, ring as i64, WorkState::Waiting], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
