@@ -140,11 +140,7 @@ pub fn check(gate: Option<Gate>, ring: usize, o: &Outcome) -> Result<(), String>
     match gate {
         None => Ok(()),
         Some(g @ Gate::FailureRate(p)) => {
-            let rate = if o.finished == 0 {
-                0
-            } else {
-                o.failed * 100 / o.finished
-            };
+            let rate = (o.failed * 100).checked_div(o.finished).unwrap_or(0);
             // Integer percentages round down: 1 of 9 is 11 %, over 10 %.
             if o.failed * 100 > u64::from(p) * o.finished {
                 Err(format!(
