@@ -286,11 +286,14 @@ fn seed(client: &mut Client, root: &Path, names: &[String]) -> Result<()> {
     let p_motd = add(client, &motd, None, None, Some(&dest))?;
     let p_msi = add(client, &msi, None, None, None)?;
 
+    // Forced: the MSI's task is one the pre-flight knows will fail on a
+    // Linux agent; the demo shows how such a failure reads in triage.
     let task = |c: &mut Client, package: i64, to: Vec<String>, name: &str| -> Result<()> {
         c.call(Request::TaskCreate(CreateTask {
             package: Some(package),
             to,
             name: Some(name.to_string()),
+            force: true,
             ..CreateTask::default()
         }))?;
         Ok(())

@@ -134,6 +134,13 @@ impl App {
             Message::Output(Ok(_)) if !matches!(self.mode, Mode::Normal) => {}
             Message::Output(Ok(b)) => self.mode = Mode::Output(Box::new(OutputPane::of(b.0, &b.1))),
             Message::Output(Err(e)) => self.flash(Level::Error, e),
+            Message::Planned(request, plan) => {
+                if let Mode::TaskForm(form) = &mut self.mode
+                    && let Some(next) = form.planned(request, plan)
+                {
+                    self.outbox.push(next);
+                }
+            }
             Message::Inspected(answer) => {
                 if let Mode::PackageForm(form) = &mut self.mode {
                     form.inspected(answer);

@@ -40,6 +40,8 @@ pub enum Command {
     Unwatch,
     /// A look at a file the package form is to register.
     Inspect { path: String },
+    /// The pre-flight of the task the form would create.
+    Plan { request: crate::api::CreateTask },
 }
 
 /// What a refresh brings for one view besides the lists every view
@@ -68,6 +70,11 @@ pub enum Message {
     /// The server went away (or came back); the text says which.
     Link(Result<(), String>),
     Inspected(Inspected),
+    /// The answer to a `Plan`: for the request it was asked for.
+    Planned(
+        crate::api::CreateTask,
+        Result<Box<crate::model::Plan>, String>,
+    ),
 }
 
 /// What a look at a file found, for the package form.
@@ -338,6 +345,18 @@ pub fn run(
                     r.map(|d| Box::new((task, d))).map_err(|e| e.message),
                 ));
                 Ok(())
+            }
+            Command::Plan { request } => {
+                let r = get::<crate::model::Plan>(c, Request::TaskPlan(request.clone()));
+                let lost = matches!(&r, Err(e) if e.kind == ErrorKind::LinkLost);
+                let _ = tx.send(Message::Planned(
+                    request,
+                    r.clone().map(Box::new).map_err(|e| e.message),
+                ));
+                match r {
+                    Err(e) if lost => Err(e),
+                    _ => Ok(()),
+                }
             }
             // Answered above, without the server.
             Command::Inspect { .. } | Command::Unwatch => Ok(()),

@@ -383,16 +383,18 @@ impl Service {
             Vec::new()
         };
         let now = self.clock.now();
-        self.store.write(|tx| {
+        let wake = self.store.write(|tx| {
             destinations::set_status(tx, d.id, new)?;
             events::append(tx, &ev)?;
+            let mut wake = Vec::new();
             for (tid, tname, _) in &affected {
                 if tasks::cancel(tx, *tid, d.id, "the destination was rejected", now)? {
-                    super::task_rules::complete_if_done(tx, now, *tid, tname)?;
+                    wake.extend(super::task_rules::complete_if_done(tx, now, *tid, tname)?);
                 }
             }
-            Ok(())
+            Ok(wake)
         })?;
+        self.wake.extend(wake);
         self.wake.push(d.id);
         self.destination(name)
     }
@@ -669,8 +671,7 @@ impl Service {
                 let wake = self.store.write(|tx| {
                     tasks::finish(tx, task.id, dest, &outcome, now)?;
                     events::append(tx, &ev)?;
-                    super::task_rules::complete_if_done(tx, now, task.id, &task.name)?;
-                    super::rings::advance(tx, now, task.id)
+                    super::task_rules::complete_if_done(tx, now, task.id, &task.name)
                 })?;
                 self.wake.extend(wake);
                 Ok(())

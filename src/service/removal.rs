@@ -120,7 +120,7 @@ impl Service {
                     ..ev
                 },
             )?;
-            complete_if_done(tx, now, id, &task_name).map(|()| id)
+            complete_if_done(tx, now, id, &task_name).map(|_| id)
         })?;
         self.wake.extend(
             plans

@@ -13,21 +13,25 @@ use crate::store::{destinations, events, packages, tasks};
 use crate::task::rules;
 use crate::task::{DestStatus, TaskClass, TaskStatus, TaskType, WorkState};
 
-/// Sets a task's completion time once no destination is left to finish,
-/// and records the outcome.
+/// After destinations of a task finished (or left it): starts its next
+/// ring when the current one is done and the gate holds
+/// (`rings::advance`), and sets its completion time once no destination is
+/// left to finish, recording the outcome. Returns the destinations a
+/// started ring wakes.
 pub(crate) fn complete_if_done(
     c: &Connection,
     now: UnixTime,
     task: TaskId,
     name: &str,
-) -> Result<()> {
-    if tasks::any_unfinished(c, task)? {
-        return Ok(());
+) -> Result<Vec<crate::model::DestinationId>> {
+    let wake = super::rings::advance(c, now, task)?;
+    if !wake.is_empty() || tasks::any_unfinished(c, task)? {
+        return Ok(wake);
     }
     let counts = tasks::counts(c, task)?;
     let row = tasks::get(c, task)?.ok_or_else(|| anyhow!("task {task} vanished"))?;
     if row.completed_at.is_some() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     tasks::set_completed(c, task, Some(now))?;
     let status = rules::task_status(Some(now), None, counts.failed, false, now);
@@ -50,7 +54,7 @@ pub(crate) fn complete_if_done(
             ),
         },
     )?;
-    Ok(())
+    Ok(Vec::new())
 }
 
 /// The destinations named in `to` (each item may hold several names,
@@ -465,7 +469,7 @@ impl Service {
             format!("task {id}"),
             parts.join("; "),
         );
-        self.store.write(|tx| {
+        let wake = self.store.write(|tx| {
             for (d, _) in &added {
                 tasks::add_destination(tx, id, *d, None, now)?;
             }
@@ -479,9 +483,9 @@ impl Service {
                 tasks::set_completed(tx, id, None)?;
             }
             events::append(tx, &ev)?;
-            complete_if_done(tx, now, id, &row.name)?;
-            Ok(())
+            complete_if_done(tx, now, id, &row.name)
         })?;
+        self.wake.extend(wake);
         self.wake
             .extend(added.iter().chain(&revived).map(|(d, _)| *d));
         self.wake.extend(removed.iter().map(|(d, _)| *d));
@@ -674,7 +678,8 @@ impl Service {
                 if affected.len() == 1 { "" } else { "s" }
             ),
         );
-        self.store.write(|tx| {
+        let wake = self.store.write(|tx| {
+            let mut wake = Vec::new();
             for (tid, tname, count) in &affected {
                 if *count <= 1 {
                     tasks::cancel(tx, *tid, d.id, why, now)?;
@@ -696,13 +701,14 @@ impl Service {
                     }
                 } else {
                     tasks::remove_destination(tx, *tid, d.id)?;
-                    complete_if_done(tx, now, *tid, tname)?;
+                    wake.extend(complete_if_done(tx, now, *tid, tname)?);
                 }
             }
             destinations::delete(tx, d.id)?;
             events::append(tx, &ev)?;
-            Ok(())
+            Ok(wake)
         })?;
+        self.wake.extend(wake);
         Ok(d)
     }
 

@@ -16,7 +16,7 @@ use crate::console::data::Data;
 use crate::console::text::{self, state_symbol};
 use crate::console::theme::Theme;
 use crate::console::widgets::{block, centered, window, wrap};
-use crate::model::{Destination, Package, Task};
+use crate::model::{Destination, Package, Plan, Task};
 use crate::task::{DestStatus, TaskType, WorkState};
 
 /// The form for a new task, `package` chosen in it; none before there is
@@ -124,6 +124,11 @@ pub struct TaskForm {
     /// Why the last submission was refused, and the part it is about
     /// (None: the form as a whole).
     pub error: Option<(Option<TaskPart>, String)>,
+    /// The pre-flight of a new task, and the request it answers: asked
+    /// for again whenever the form's choices change.
+    pub plan: Option<(CreateTask, Result<Plan, String>)>,
+    /// A pre-flight asked for and not answered yet.
+    pub planning: Option<CreateTask>,
 }
 
 impl TaskForm {
@@ -153,7 +158,78 @@ impl TaskForm {
             copy_of: None,
             pending: false,
             error: None,
+            plan: None,
+            planning: None,
         }
+    }
+
+    /// The task the form would create now, for its pre-flight: None while
+    /// it could not be created (no destination chosen, a start that does
+    /// not parse) and for edits.
+    fn plan_request(&self) -> Option<CreateTask> {
+        if self.editing.is_some() {
+            return None;
+        }
+        match self.submit() {
+            Ok(Request::TaskCreate(req)) => Some(req),
+            _ => None,
+        }
+    }
+
+    /// Asks for the pre-flight of what the form would create, unless it is
+    /// known or asked for already (one request at a time).
+    fn ask_plan(&mut self) -> Option<Command> {
+        let want = self.plan_request()?;
+        let known = self.plan.as_ref().is_some_and(|(r, _)| *r == want);
+        if known || self.planning.is_some() {
+            return None;
+        }
+        self.planning = Some(want.clone());
+        Some(Command::Plan { request: want })
+    }
+
+    /// The pre-flight of `request` came; returns the next one to ask for
+    /// when the form changed meanwhile.
+    pub fn planned(
+        &mut self,
+        request: CreateTask,
+        plan: Result<Box<Plan>, String>,
+    ) -> Option<Command> {
+        self.planning = None;
+        self.plan = Some((request, plan.map(|p| *p)));
+        self.ask_plan()
+    }
+
+    /// The pre-flight's lines for the form, when it answers what the form
+    /// would create now.
+    fn plan_lines(&self, width: usize) -> Option<(bool, Vec<String>)> {
+        let want = self.plan_request()?;
+        let Some((asked, plan)) = &self.plan else {
+            return Some((false, vec!["Pre-flight: checking…".into()]));
+        };
+        if *asked != want {
+            return Some((false, vec!["Pre-flight: checking…".into()]));
+        }
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) => return Some((true, wrap(&format!("Pre-flight: {e}"), width))),
+        };
+        let mut lines = wrap(
+            &format!("Pre-flight: {}; {}", plan.summary, plan.starts),
+            width,
+        );
+        let odd: Vec<&crate::model::PlanRow> = plan
+            .destinations
+            .iter()
+            .filter(|r| r.verdict != crate::task::plan::Verdict::Run)
+            .collect();
+        for r in odd.iter().take(2) {
+            lines.push(format!("  {}: {}", r.name, r.reason));
+        }
+        if odd.len() > 2 {
+            lines.push(format!("  … {} more (courier task plan)", odd.len() - 2));
+        }
+        Some((!odd.is_empty(), lines))
     }
 
     /// Ticks the destinations `task` has (those not cancelled out of it).
@@ -347,13 +423,8 @@ impl TaskForm {
             ..CreateTask::default()
         }))
     }
-}
-
-impl Overlay for TaskForm {
-    fn key(&mut self, ev: &KeyEvent) -> Effect {
-        if ev.code == KeyCode::Esc {
-            return Effect::Close;
-        }
+    /// A key's effect on the form; Enter submits.
+    fn answer_key(&mut self, ev: &KeyEvent) -> Effect {
         match self.handle_key(ev) {
             Ok(Some(request)) => {
                 let done = match (&request, &self.copy_of, &self.editing) {
@@ -379,6 +450,19 @@ impl Overlay for TaskForm {
                 self.error = Some((part, why));
                 Effect::None
             }
+        }
+    }
+}
+
+impl Overlay for TaskForm {
+    fn key(&mut self, ev: &KeyEvent) -> Effect {
+        if ev.code == KeyCode::Esc {
+            return Effect::Close;
+        }
+        let effect = self.answer_key(ev);
+        match self.ask_plan() {
+            Some(plan) => Effect::All(vec![effect, Effect::Send(vec![plan])]),
+            None => effect,
         }
     }
 
@@ -411,23 +495,27 @@ impl Overlay for TaskForm {
         let outer = block(theme, title);
         let inner = outer.inner(area);
         f.render_widget(outer, area);
-        let error: Vec<String> = self
-            .error
-            .as_ref()
-            .map(|(_, why)| wrap(&format!("✖ {why}"), inner.width as usize))
-            .unwrap_or_default();
+        // A refusal, else the pre-flight of what Enter would create.
+        let (style, notes): (_, Vec<String>) = match &self.error {
+            Some((_, why)) => (theme.error, wrap(&format!("✖ {why}"), inner.width as usize)),
+            None => match self.plan_lines(inner.width as usize) {
+                Some((true, lines)) => (theme.warn, lines),
+                Some((false, lines)) => (theme.muted, lines),
+                None => (theme.muted, Vec::new()),
+            },
+        };
         let [top, bottom, problem, help] = Layout::vertical([
             Constraint::Min(4),
             Constraint::Length(5),
-            Constraint::Length(error.len().min(4) as u16),
+            Constraint::Length(notes.len().min(4) as u16),
             Constraint::Length(1),
         ])
         .areas(inner);
         f.render_widget(
             Paragraph::new(
-                error
+                notes
                     .into_iter()
-                    .map(|l| Line::from(Span::styled(l, theme.error)))
+                    .map(|l| Line::from(Span::styled(l, style)))
                     .collect::<Vec<_>>(),
             ),
             problem,

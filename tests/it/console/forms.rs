@@ -478,3 +478,57 @@ fn package_form_registers_with_the_typed_fields() {
         ref other => panic!("not one PackageAdd: {other:?}"),
     }
 }
+
+#[test]
+fn task_form_shows_the_pre_flight_of_what_enter_would_create() {
+    use courier::model::{Plan, PlanRow};
+    use courier::task::plan::Verdict;
+    let mut app = seeded();
+    press(&mut app, "2n");
+    key(&mut app, KeyCode::Tab);
+    app.outbox.clear();
+    press(&mut app, " ");
+    // Choosing a destination asks the server what the task would do.
+    let asked = app
+        .outbox
+        .iter()
+        .find_map(|c| match c {
+            Cmd::Plan { request } => Some(request.clone()),
+            _ => None,
+        })
+        .expect("no pre-flight asked for");
+    assert_eq!(asked.to.len(), 1);
+    let s = render(&app, 100, 30);
+    assert!(s.contains("Pre-flight: checking…"), "{s}");
+    let row = |name: &str, verdict, reason: &str| PlanRow {
+        name: name.into(),
+        verdict,
+        reason: reason.into(),
+        os: Some("windows".into()),
+        last_seen: None,
+    };
+    let plan = Plan {
+        summary: "1 will install, 1 offline (longest 4 days)".into(),
+        will_run: 2,
+        starts: "starts now".into(),
+        destinations: vec![
+            row(&asked.to[0], Verdict::Run, "will run"),
+            row(
+                "pc-lab-03",
+                Verdict::Offline,
+                "offline for 4 days: it runs when its agent is back",
+            ),
+        ],
+    };
+    app.message(Message::Planned(asked.clone(), Ok(Box::new(plan))));
+    let s = render(&app, 100, 30);
+    assert!(
+        s.contains("Pre-flight: 1 will install, 1 offline (longest 4 days); starts now"),
+        "{s}"
+    );
+    assert!(s.contains("pc-lab-03: offline for 4 days"), "{s}");
+    // A plan for what the form no longer holds is not shown as its own.
+    press(&mut app, " ");
+    let s = render(&app, 100, 30);
+    assert!(!s.contains("Pre-flight: 1 will install"), "{s}");
+}

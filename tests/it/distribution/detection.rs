@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::add_package;
-use crate::procs::{Agent, Server, create_task, dest, task_id};
+use crate::procs::{Agent, DEADLINE, Server, create_task, dest, task_id, wait_until};
 
 /// A package whose install command is `command`, detected by `rules`.
 fn package(s: &Server, name: &str, command: &str, rules: &[String]) -> Value {
@@ -261,14 +261,39 @@ fn package_database_rules_compare_versions() {
     assert_eq!(d["status"], "succeeded", "{d:#}");
     assert_eq!(d["detection"], "verified", "{d:#}");
     assert!(std::fs::read_to_string(&db).unwrap().contains("2.0-1"));
-    // Now it is there: the next task skips it.
-    let d = finished(&s, &create_task(&s, &p, "pc-1", &[]), &agent);
-    assert_eq!(d["detection"], "already_done", "{d:#}");
+    // Now its inventory lists 2.0: the pre-flight knows there is nothing
+    // to do, and task create refuses.
+    wait_until(
+        DEADLINE,
+        "the inventory to list hello 2.0-1",
+        || {
+            let d = s.json(&["dest", "show", "pc-1", "--json"]);
+            d["software"]
+                .as_array()?
+                .iter()
+                .any(|p| p["name"] == "hello" && p["version"] == "2.0-1")
+                .then_some(())
+        },
+        || agent.diagnostics(),
+    );
+    let e = s.err(&[
+        "task",
+        "create",
+        "--package",
+        &p["id"].to_string(),
+        "--to",
+        "pc-1",
+    ]);
+    assert!(
+        e.contains("nothing would run: 0 will install, 1 already installed"),
+        "{e}"
+    );
 
-    // An upgrade that leaves the old version: failed, saying which.
+    // An upgrade that leaves the old version: failed, saying which. (The
+    // server's copy of the inventory may still say 2.0: forced.)
     std::fs::write(&db, "ii \thello\t1.4-1\tTest Vendor\n").unwrap();
     let noop = package(&s, "noop", "true", &["dpkg:hello>=2.0".into()]);
-    let d = finished(&s, &create_task(&s, &noop, "pc-1", &[]), &agent);
+    let d = finished(&s, &create_task(&s, &noop, "pc-1", &["--force"]), &agent);
     assert_eq!(d["status"], "failed", "{d:#}");
     assert!(
         d["message"]

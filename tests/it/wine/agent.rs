@@ -41,6 +41,38 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
         "{hello:#}"
     );
     assert_eq!(row["detection"], "verified", "{t:#}");
+    // Once the server's inventory lists it, the pre-flight knows: a task
+    // to install it again is refused.
+    wait_until(
+        DEADLINE,
+        "the server to hold the inventory listing Courier Hello",
+        || {
+            let d = s.json(&["dest", "show", "win-1", "--json"]);
+            d["software"]
+                .as_array()?
+                .iter()
+                .any(|p| p["product_code"] == HELLO_CODE)
+                .then_some(())
+        },
+        || a_diagnostics(&prefix),
+    );
+    let hello_id = hello["id"].to_string();
+    let e = s.err(&["task", "create", "--package", &hello_id, "--to", "win-1"]);
+    assert!(e.contains("1 already installed"), "{e}");
+    // With a rule the inventory cannot answer, the agent decides: the
+    // ProductCode is registered and the file is there, so msiexec does
+    // not run and nothing is downloaded.
+    let file_rule = "file:C:\\Program Files (x86)\\Courier Hello\\hello.txt";
+    let hello = s.json(&[
+        "package",
+        "edit",
+        &hello_id,
+        "--detect",
+        &format!("msi:{HELLO_CODE}"),
+        "--detect",
+        file_rule,
+        "--json",
+    ]);
     let again = create_task(&s, &hello, "win-1", &[]);
     let again = s.wait_task_finished(task_id(&again), &[]);
     let row = dest(&again, "win-1");
@@ -77,6 +109,8 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
     let u = create_task(&s, &hello, "win-1", &["--uninstall"]);
     let u = s.wait_task_finished(task_id(&u), &[]);
     assert_eq!(dest(&u, "win-1")["status"], "succeeded", "{u:#}");
+    // Verified gone: neither the ProductCode nor the file is there.
+    assert_eq!(dest(&u, "win-1")["detection"], "verified", "{u:#}");
     assert!(!installed.exists(), "{} still there", installed.display());
     assert!(!prefix.has_key(&key), "{key} still registered");
     let out = prefix.courier(&["agent", "inventory", "--json"]);
