@@ -161,6 +161,25 @@ impl Effect {
         Effect::Send(vec![Command::Act { request, done }])
     }
 
+    /// `p`: pauses a task that runs, resumes a paused one.
+    pub fn pause_or_resume(task: Option<&crate::model::Task>) -> Effect {
+        use crate::task::TaskStatus;
+        match task {
+            None => Effect::nothing_selected(),
+            Some(t) if t.status == TaskStatus::Paused => Effect::act(
+                Request::TaskResume { id: t.id },
+                format!("task {}: resumed", t.id),
+            ),
+            Some(t) if matches!(t.status, TaskStatus::Completed | TaskStatus::Failed) => {
+                Effect::info(format!("task {} has finished: nothing to pause", t.id))
+            }
+            Some(t) => Effect::act(
+                Request::TaskPause { id: t.id },
+                format!("task {}: paused, waiting work is held (p resumes)", t.id),
+            ),
+        }
+    }
+
     /// Asks before a destructive request; Cancel is the default.
     pub fn confirm(question: String, request: Request, done: String) -> Effect {
         Effect::Open(Mode::Confirm(Confirm::ask(question, request, done)))

@@ -73,11 +73,14 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             s.online, s.pending, s.total
         )
     };
-    let tasks = format!(
+    let mut tasks = format!(
         "│ {} running task{} ",
         s.running_tasks,
         if s.running_tasks == 1 { "" } else { "s" }
     );
+    if s.stuck > 0 {
+        tasks.push_str(&format!("· ⚠ {} stuck ", s.stuck));
+    }
     let mut spans = vec![Span::styled(
         " courier ",
         theme.header.add_modifier(Modifier::BOLD),

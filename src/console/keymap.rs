@@ -93,6 +93,7 @@ pub enum Action {
     EditPolicy,
     ToggleEnforce,
     DeletePolicy,
+    PauseResume,
 }
 
 /// A key as the keymap names it.
@@ -441,6 +442,14 @@ pub const KEYMAP: &[Binding] = &[
         true,
     ),
     b(
+        C::Tasks,
+        A::PauseResume,
+        &[K::Char('p')],
+        "",
+        "Pause the task (waiting work is held), or resume it",
+        true,
+    ),
+    b(
         C::TaskDetail,
         A::Output,
         &[K::Enter, K::Char('o')],
@@ -478,6 +487,14 @@ pub const KEYMAP: &[Binding] = &[
         &[K::Char('c')],
         "copy",
         "New task from this one (a form)",
+        true,
+    ),
+    b(
+        C::TaskDetail,
+        A::PauseResume,
+        &[K::Char('p')],
+        "pause",
+        "Pause the task (waiting work is held), or resume it",
         true,
     ),
     b(

@@ -28,6 +28,8 @@ pub struct OutputPane {
     /// Keeps the end of the output in view (the default while the attempt
     /// runs); scrolling up stops it, `G` starts it again.
     pub follow: bool,
+    /// `l`: the installer's log instead of the command's output.
+    pub show_log: bool,
 }
 
 /// "42 s", "3 min 07 s", "2 h 05 min".
@@ -89,6 +91,25 @@ pub fn body(d: &TaskDestination, width: usize) -> String {
     if d.reboot_required {
         field(&mut body, "reboot", "required", width);
     }
+    if let Some(x) = d.detection {
+        field(&mut body, "detected", x.as_str(), width);
+    }
+    if let Some(s) = &d.stuck {
+        field(
+            &mut body,
+            "stuck",
+            &format!("{} (since {})", s.reason, s.since),
+            width,
+        );
+    }
+    if d.has_log {
+        field(
+            &mut body,
+            "log",
+            "the installer's log is kept: l shows it",
+            width,
+        );
+    }
     field(&mut body, "updated", &d.updated_at, width);
     body.push('\n');
     match d.output.as_deref().filter(|o| !o.trim().is_empty()) {
@@ -107,6 +128,7 @@ impl OutputPane {
             dest: d.clone(),
             scroll: 0,
             follow: !d.status.is_final(),
+            show_log: false,
         }
     }
 
@@ -119,9 +141,13 @@ impl OutputPane {
         }
     }
 
-    /// What `y` copies: the output, else the message.
+    /// What `y` copies: the log when shown, else the output, else the
+    /// message.
     fn copied(&self) -> Option<String> {
         let d = &self.dest;
+        if self.show_log {
+            return d.log.clone();
+        }
         d.output
             .clone()
             .filter(|o| !o.trim().is_empty())
@@ -159,10 +185,24 @@ fn file_safe(name: &str) -> String {
         .collect()
 }
 
+impl OutputPane {
+    /// What the pane shows: the destination's result, or its installer's
+    /// log (`l`).
+    fn text(&self, width: usize) -> String {
+        match (&self.dest.log, self.show_log) {
+            (Some(log), true) => format!(
+                "installer log of {}, its last 64 KiB (l: back to the output)\n\n{log}",
+                self.dest.name
+            ),
+            _ => body(&self.dest, width),
+        }
+    }
+}
+
 impl Overlay for OutputPane {
     fn key(&mut self, ev: &KeyEvent) -> Effect {
         // Only bounds the scroll: the width the lines wrap at hardly matters.
-        let lines = body(&self.dest, usize::MAX).lines().count();
+        let lines = self.text(usize::MAX).lines().count();
         match ev.code {
             KeyCode::Down | KeyCode::Char('j') => self.scroll = self.scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => {
@@ -181,6 +221,16 @@ impl Overlay for OutputPane {
             KeyCode::Char('g') | KeyCode::Home => {
                 self.follow = false;
                 self.scroll = 0
+            }
+            KeyCode::Char('l') => {
+                if self.dest.log.is_none() {
+                    return Effect::info(
+                        "no installer log: one is kept when a Windows Installer (msiexec) command fails",
+                    );
+                }
+                self.show_log = !self.show_log;
+                self.follow = false;
+                self.scroll = 0;
             }
             KeyCode::Char('y') => {
                 let Some(text) = self.copied() else {
@@ -212,7 +262,7 @@ impl Overlay for OutputPane {
         );
         let d = &self.dest;
         let inner_w = area.width.saturating_sub(2).max(1) as usize;
-        let text = Text::from(body(d, inner_w));
+        let text = Text::from(self.text(inner_w));
         // Following: the last lines in view, counting the rows wrapping
         // makes of long lines.
         let inner_h = area.height.saturating_sub(2) as usize;

@@ -174,6 +174,7 @@ impl Component for TaskDetail {
                 None => Effect::nothing_selected(),
             },
             Action::CopyTask => task_form::copy_task(task, cx.data),
+            Action::PauseResume => Effect::pause_or_resume(task),
             a => Effect::Unhandled(a),
         }
     }
@@ -199,13 +200,32 @@ impl Component for TaskDetail {
             );
             return;
         };
-        let title = format!(
+        let mut title = format!(
             "Task {} · {} · {} {}",
             task.id,
             task.name,
             state_symbol(task.status),
             task.status
         );
+        if let Some(why) = &task.paused_reason {
+            title.push_str(&format!(" · {why} (p resumes)"));
+        }
+        if !task.rings.is_empty() {
+            let at = task
+                .rings
+                .iter()
+                .position(|r| r.state != "done")
+                .unwrap_or(task.rings.len() - 1);
+            let gate = task
+                .gate
+                .as_deref()
+                .map(|g| format!(", gate {g}"))
+                .unwrap_or_default();
+            title.push_str(&format!(" · ring {}/{}{gate}", at + 1, task.rings.len()));
+            if task.paused_reason.is_none() && task.completed_at.is_none() {
+                title.push_str(" (p pauses)");
+            }
+        }
         let size = cx
             .data
             .packages
@@ -226,7 +246,9 @@ impl Component for TaskDetail {
         };
         self.table.draw(f, area, theme, &spec, |i| {
             let d = &task.destinations[i];
-            let status = if d.reboot_required {
+            let status = if d.stuck.is_some() {
+                Cell::from("⚠ stuck").style(theme.warn)
+            } else if d.reboot_required {
                 Cell::from(text::SUCCEEDED_RESTART).style(theme.warn)
             } else if d.status == WorkState::Transferring && size > 0 {
                 Cell::from(format!(
@@ -237,11 +259,14 @@ impl Component for TaskDetail {
             } else {
                 state_cell(theme, d.status)
             };
-            let msg = [d.meaning.clone(), d.message.clone()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" — ");
+            let msg = match &d.stuck {
+                Some(s) => s.reason.clone(),
+                None => [d.meaning.clone(), d.message.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" — "),
+            };
             vec![
                 Cell::from(d.name.clone()),
                 status,
@@ -283,7 +308,37 @@ impl Component for TaskDetail {
                 d.message.clone().unwrap_or_else(|| "-".into()),
             ),
             kv(t, "download", human_size(d.transferred)),
-            kv(t, "updated", d.updated_at.clone()),
+            kv(
+                t,
+                "since",
+                d.state_since
+                    .clone()
+                    .unwrap_or_else(|| d.updated_at.clone()),
+            ),
+            kv(
+                t,
+                "stuck",
+                d.stuck
+                    .as_ref()
+                    .map(|s| format!("{} (since {})", s.reason, s.since))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            kv(
+                t,
+                "detection",
+                d.detection
+                    .map(|x| x.as_str().to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            kv(
+                t,
+                "log",
+                if d.has_log {
+                    "installer log kept: o, then l".into()
+                } else {
+                    "-".into()
+                },
+            ),
         ]
     }
 }

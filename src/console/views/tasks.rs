@@ -209,6 +209,7 @@ impl Component for Tasks {
                 rerun_failed(marked)
             }
             Action::RerunFailed => rerun_failed(selected),
+            Action::PauseResume => Effect::pause_or_resume(selected),
             Action::DeleteTask if !self.table.marked.is_empty() => {
                 let marked = self.marked(cx.data);
                 self.table.marked.clear();

@@ -22,6 +22,7 @@ mod terminal;
 mod themes;
 mod tmux;
 mod triage;
+mod truth;
 mod views;
 
 use std::process::{Command, Output};
