@@ -186,7 +186,8 @@ pub struct Plan {
     pub summary: String,
     /// Destinations that would run it, now or once back or approved.
     pub will_run: usize,
-    /// When it starts: now, at its start time, or when its window opens.
+    /// When it starts: now, at its start time, or when its window opens;
+    /// with the server's `--bandwidth`, when the transfers should be done.
     pub starts: String,
     pub destinations: Vec<PlanRow>,
 }
@@ -199,6 +200,11 @@ pub struct PlanRow {
     pub reason: String,
     pub os: Option<String>,
     pub last_seen: Option<String>,
+    /// When its transfer should be done, by the server's `--bandwidth` and
+    /// `--max-transfers` (absent without a bandwidth, or when it will not
+    /// run now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_done_at: Option<String>,
 }
 
 /// One ring of a task.
@@ -206,8 +212,7 @@ pub struct PlanRow {
 pub struct Ring {
     /// Destinations in it.
     pub size: u64,
-    /// `done`, `running`, `paused` or `waiting` (not started).
-    pub state: String,
+    pub state: crate::task::rings::RingState,
     /// Its failed destinations.
     #[serde(default)]
     pub failed: u64,

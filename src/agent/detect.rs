@@ -293,7 +293,8 @@ mod tests {
         let found = evaluate(&rules(&[
             format!("file:{p}"),
             format!("file:{p}#{hello}"),
-            "command:true".into(),
+            // `exit 0` means the same to sh and to cmd.
+            "command:exit 0".into(),
         ]))
         .await;
         assert!(found.detected, "{found:?}");

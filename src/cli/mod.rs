@@ -19,6 +19,7 @@ mod args;
 mod commands;
 mod render;
 mod roles;
+mod truth;
 
 use args::Command;
 pub use args::{AgentCli, Cli};

@@ -505,7 +505,12 @@ impl Render for Task {
                     } else {
                         String::new()
                     };
-                    format!("{} ({} destinations, {}{failed})", i + 1, r.size, r.state)
+                    format!(
+                        "{} ({} destinations, {}{failed})",
+                        i + 1,
+                        r.size,
+                        r.state.as_str()
+                    )
                 })
                 .collect();
             let gate = t
@@ -694,7 +699,7 @@ impl Render for Status {
 }
 
 /// Prints rows as left-aligned columns sized to their content.
-fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+pub(super) fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -719,68 +724,6 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<(
         writeln!(out, "{}", line(r))?;
     }
     Ok(())
-}
-
-impl Render for Vec<crate::model::CauseGroup> {
-    fn text(&self, out: &mut dyn Write) -> Result<()> {
-        if self.is_empty() {
-            writeln!(out, "nothing to triage: no failed destinations")?;
-            return Ok(());
-        }
-        for g in self {
-            let tasks = if g.tasks == 1 {
-                String::new()
-            } else {
-                format!(" in {} tasks", g.tasks)
-            };
-            writeln!(out, "{}× {}{tasks}", g.count, g.cause)?;
-            if let Some(h) = &g.hint {
-                writeln!(out, "   ({h})")?;
-            }
-            for f in &g.destinations {
-                let flag = match (&f.stuck, f.detection) {
-                    (Some(s), _) => format!(" · {} (since {})", s.reason, s.since),
-                    (None, Some(crate::task::detect::Detection::DoneDespiteExit)) => {
-                        " · succeeded: detected despite its exit code".into()
-                    }
-                    _ => String::new(),
-                };
-                let log = if f.has_log {
-                    format!(" · log: courier task log {} {}", f.task_id, f.destination)
-                } else {
-                    String::new()
-                };
-                writeln!(
-                    out,
-                    "   {} · task {} '{}' · attempt {}{flag}{log}",
-                    f.destination, f.task_id, f.task_name, f.attempt
-                )?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Render for crate::model::Plan {
-    fn text(&self, out: &mut dyn Write) -> Result<()> {
-        let rows: Vec<Vec<String>> = self
-            .destinations
-            .iter()
-            .map(|d| {
-                vec![
-                    d.name.clone(),
-                    serde_json::to_value(d.verdict)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    d.reason.clone(),
-                ]
-            })
-            .collect();
-        table(out, &["DESTINATION", "VERDICT", "WHY"], &rows)?;
-        writeln!(out, "\n{}; {}", self.summary, self.starts)?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

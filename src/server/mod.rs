@@ -272,6 +272,7 @@ pub async fn run(
         ..Default::default()
     };
     svc.set_stuck_limits(limits);
+    svc.set_transfer_limits(opts.bandwidth, opts.max_transfers);
     let clock = svc.clock().clone();
     let (tls, fingerprint) = {
         let pki = svc.pki()?;
@@ -290,6 +291,7 @@ pub async fn run(
     )?;
     let mut reader = open_service(&data)?;
     reader.set_stuck_limits(limits);
+    reader.set_transfer_limits(opts.bandwidth, opts.max_transfers);
     let core = core.with_reader(reader)?;
     let tcp = tokio::net::TcpListener::bind(listen)
         .await

@@ -57,6 +57,9 @@ pub struct Service {
     policies_judged_at: Option<i64>,
     /// Past these, unfinished work is flagged stuck.
     stuck_limits: crate::task::stuck::Limits,
+    /// The server's transfer limits (`serve --bandwidth`,
+    /// `--max-transfers`), for the pre-flight's estimates.
+    transfer_limits: (Option<u64>, Option<usize>),
 }
 
 impl Service {
@@ -72,7 +75,14 @@ impl Service {
             wake: Vec::new(),
             policies_judged_at: None,
             stuck_limits: Default::default(),
+            transfer_limits: (None, None),
         })
+    }
+
+    /// The server's bandwidth for all content and transfers at once, for
+    /// the pre-flight's estimates.
+    pub fn set_transfer_limits(&mut self, bandwidth: Option<u64>, max_transfers: Option<usize>) {
+        self.transfer_limits = (bandwidth, max_transfers);
     }
 
     /// The limits past which unfinished work is flagged stuck.

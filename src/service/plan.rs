@@ -104,9 +104,43 @@ impl Service {
                 reason,
                 os: d.os.clone(),
                 last_seen: last_seen.map(rfc3339),
+                transfer_done_at: None,
             });
         }
         let will_run = verdicts.iter().filter(|(v, _)| v.would_run()).count();
+        // With a bandwidth, transfers go `max_transfers` at a time, sharing
+        // it: each batch takes as long as its bytes at that rate.
+        let start = req.at.filter(|at| *at > now).unwrap_or(now);
+        let mut done_by = None;
+        if let (Some(rate), runners) = (
+            self.transfer_limits.0.filter(|r| *r > 0),
+            verdicts
+                .iter()
+                .filter(|(v, _)| *v == plan::Verdict::Run)
+                .count(),
+        ) && runners > 0
+        {
+            let at_once = self.transfer_limits.1.unwrap_or(runners).clamp(1, runners);
+            let batch = (at_once as u64 * pkg.size).div_ceil(rate) as i64;
+            let mut k = 0usize;
+            for (row, (v, _)) in rows.iter_mut().zip(&verdicts) {
+                if *v == plan::Verdict::Run {
+                    let at = start + (k / at_once + 1) as i64 * batch;
+                    row.transfer_done_at = Some(rfc3339(at));
+                    done_by = Some(at);
+                    k += 1;
+                }
+            }
+        }
+        let transfers = done_by
+            .map(|at| {
+                format!(
+                    ", transfers done in about {} at {}/s",
+                    crate::task::stuck::age(at - start),
+                    crate::model::human_size(self.transfer_limits.0.unwrap_or(0))
+                )
+            })
+            .unwrap_or_default();
         let starts = match (req.at.filter(|at| *at > now), req.window.as_deref()) {
             (Some(at), Some(w)) => format!("starts {}, then only within {w}", rfc3339(at)),
             (Some(at), None) => format!("starts {}", rfc3339(at)),
@@ -115,7 +149,7 @@ impl Service {
             }
             (None, Some(w)) => format!("starts now, within its window {w}"),
             (None, None) => "starts now".into(),
-        };
+        } + &transfers;
         Ok(Plan {
             summary: plan::summary(action, &verdicts, now),
             will_run,

@@ -14,7 +14,7 @@ use crate::model::{DestinationId, Level, Ring, Task, TaskId};
 use crate::store::events;
 use crate::store::tasks::{self, TaskRow};
 use crate::store::{rings, triage};
-use crate::task::rings::{self as rule, Gate, Outcome};
+use crate::task::rings::{self as rule, Gate, Outcome, RingState};
 
 /// The rings of a task as users see them.
 pub(super) fn views(c: &Connection, row: &TaskRow) -> Result<Vec<Ring>> {
@@ -32,17 +32,17 @@ pub(super) fn views(c: &Connection, row: &TaskRow) -> Result<Vec<Ring>> {
                 .map(|(_, k)| *k)
                 .unwrap_or_default();
             let state = if i > open {
-                "waiting"
+                RingState::Waiting
             } else if k.unfinished == 0 {
-                "done"
+                RingState::Done
             } else if row.paused_reason.is_some() {
-                "paused"
+                RingState::Paused
             } else {
-                "running"
+                RingState::Running
             };
             Ring {
                 size: k.total,
-                state: state.into(),
+                state,
                 failed: k.failed,
             }
         })

@@ -712,6 +712,54 @@ fn a_signature_gate_pauses_on_a_cause_no_earlier_ring_showed() {
     assert_eq!(work(&f, ids[2]), 1);
     let v = f.svc.task(t.id).unwrap();
     assert_eq!(v.status, crate::task::TaskStatus::Running);
-    let states: Vec<&str> = v.rings.iter().map(|r| r.state.as_str()).collect();
-    assert_eq!(states, ["done", "done", "running"]);
+    use crate::task::rings::RingState;
+    let states: Vec<RingState> = v.rings.iter().map(|r| r.state).collect();
+    assert_eq!(
+        states,
+        [RingState::Done, RingState::Done, RingState::Running]
+    );
+}
+
+#[test]
+fn the_pre_flight_estimates_transfers_from_the_bandwidth() {
+    let mut f = fixture();
+    let p = f.package();
+    f.destination("pc-1");
+    f.destination("pc-2");
+    let req = CreateTask {
+        package: Some(p.id),
+        to: vec!["pc-1".into(), "pc-2".into()],
+        ..CreateTask::default()
+    };
+    let plan = f.svc.plan_task(&req).unwrap();
+    assert_eq!(plan.summary, "2 will install");
+    assert_eq!(plan.starts, "starts now");
+    assert!(
+        plan.destinations
+            .iter()
+            .all(|r| r.transfer_done_at.is_none())
+    );
+    // One transfer at a time, at a rate that takes 10 s for this package.
+    let rate = p.size.div_ceil(10);
+    f.svc.set_transfer_limits(Some(rate), Some(1));
+    let plan = f.svc.plan_task(&req).unwrap();
+    let now = f.clock.now();
+    let done: Vec<Option<String>> = plan
+        .destinations
+        .iter()
+        .map(|r| r.transfer_done_at.clone())
+        .collect();
+    assert_eq!(
+        done,
+        [
+            Some(crate::clock::rfc3339(now + 10)),
+            Some(crate::clock::rfc3339(now + 20))
+        ]
+    );
+    assert!(
+        plan.starts
+            .starts_with("starts now, transfers done in about 20 s at "),
+        "{}",
+        plan.starts
+    );
 }

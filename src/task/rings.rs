@@ -7,6 +7,33 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
+/// Where a ring of a task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingState {
+    /// Every destination of it has finished.
+    Done,
+    /// Started, with work left.
+    Running,
+    /// Started, with work left, and the task is paused.
+    Paused,
+    /// Not started.
+    Waiting,
+}
+
+impl RingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RingState::Done => "done",
+            RingState::Running => "running",
+            RingState::Paused => "paused",
+            RingState::Waiting => "waiting",
+        }
+    }
+}
+
 /// The most rings a task may have.
 pub const MAX_RINGS: usize = 10;
 

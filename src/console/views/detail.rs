@@ -214,7 +214,7 @@ impl Component for TaskDetail {
             let at = task
                 .rings
                 .iter()
-                .position(|r| r.state != "done")
+                .position(|r| r.state != crate::task::rings::RingState::Done)
                 .unwrap_or(task.rings.len() - 1);
             let gate = task
                 .gate

@@ -506,6 +506,7 @@ fn task_form_shows_the_pre_flight_of_what_enter_would_create() {
         reason: reason.into(),
         os: Some("windows".into()),
         last_seen: None,
+        transfer_done_at: None,
     };
     let plan = Plan {
         summary: "1 will install, 1 offline (longest 4 days)".into(),

@@ -5,6 +5,7 @@ use super::*;
 use courier::console::app::Mode;
 use courier::model::{Ring, Stuck};
 use courier::task::TaskStatus;
+use courier::task::rings::RingState;
 use courier::task::stuck::StuckKind;
 
 #[test]
@@ -69,12 +70,12 @@ fn rings_show_in_the_title_and_p_pauses_or_resumes() {
     t.rings = vec![
         Ring {
             size: 5,
-            state: "done".into(),
+            state: RingState::Done,
             failed: 2,
         },
         Ring {
             size: 45,
-            state: "waiting".into(),
+            state: RingState::Waiting,
             failed: 0,
         },
     ];
