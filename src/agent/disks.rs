@@ -28,6 +28,20 @@ pub fn free_space(data: &Path) -> Vec<Disk> {
     out
 }
 
+/// Whether free space moved enough since `last` was sent to be worth
+/// sending again: another set of volumes, or one whose free space changed
+/// by more than 64 MiB and 1 %. (Every poll would otherwise write a row's
+/// worth of numbers that say the same.)
+pub fn moved(last: &[Disk], now: &[Disk]) -> bool {
+    last.len() != now.len()
+        || last.iter().zip(now).any(|(a, b)| {
+            let diff = a.free.abs_diff(b.free);
+            a.path != b.path
+                || a.cache != b.cache
+                || (diff > 64 << 20 && diff > a.free.max(b.free) / 100)
+        })
+}
+
 /// Filesystems that hold no files an installer writes.
 #[cfg(unix)]
 const PSEUDO: &[&str] = &[
@@ -94,6 +108,24 @@ fn free_bytes(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_space_is_sent_again_only_when_it_moved() {
+        let d = |path: &str, free: u64| Disk {
+            path: path.into(),
+            free,
+            cache: false,
+        };
+        const GIB: u64 = 1 << 30;
+        let last = [d("/", 100 * GIB)];
+        assert!(moved(&[], &last));
+        assert!(!moved(&last, &[d("/", 100 * GIB - (500 << 20))]));
+        assert!(moved(&last, &[d("/", 98 * GIB)]));
+        // Small volumes: 64 MiB is the least that counts.
+        assert!(!moved(&[d("/boot", 60 << 20)], &[d("/boot", 1 << 20)]));
+        assert!(moved(&last, &[d("/", 100 * GIB), d("/mnt", GIB)]));
+        assert!(moved(&last, &[d("/srv", 100 * GIB)]));
+    }
 
     #[test]
     fn the_data_dir_and_the_root_are_reported() {

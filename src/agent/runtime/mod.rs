@@ -263,15 +263,24 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
     let mut said_pending = false;
     let mut said_checkin = false;
     let mut approved = false;
+    // Free space as the server last took it: sent again only when it
+    // moved enough to matter to a pre-flight.
+    let mut disks_sent: Vec<crate::proto::Disk> = Vec::new();
     loop {
         let known: Vec<(i64, i64)> = agent
             .held
             .lock()
             .map(|h| h.iter().copied().collect())
             .unwrap_or_default();
+        let disks = crate::agent::disks::free_space(&agent.data);
+        let disks = if crate::agent::disks::moved(&disks_sent, &disks) {
+            disks
+        } else {
+            Vec::new()
+        };
         let req = PollRequest {
             info: AgentInfo {
-                disks: crate::agent::disks::free_space(&agent.data),
+                disks: disks.clone(),
                 ..agent.info.clone()
             },
             known,
@@ -321,6 +330,9 @@ async fn poller(agent: Arc<Agent>, tx: mpsc::UnboundedSender<Assignment>) -> Res
             }
         };
         wait = Duration::from_secs(1);
+        if !disks.is_empty() {
+            disks_sent = disks;
+        }
         // A server with more agents than held polls says when to ask again.
         let pause = resp
             .next_poll_secs
