@@ -583,6 +583,9 @@ impl Service {
 
     /// Re-executes a task on some of its destinations: the failed ones (or
     /// every finished one with `all`), restricted to `only` when given.
+    /// Named in `only`, a transfer that stalled (`task::stuck`) starts
+    /// again too: its download resumes from what the agent verified, and
+    /// the agent drops the stalled attempt.
     pub fn rerun_task_on(
         &mut self,
         id: TaskId,
@@ -594,10 +597,22 @@ impl Service {
             bail!("task {id}: its package was deleted; edit the task to another package first");
         }
         let states = tasks::destination_states(self.store.conn(), id)?;
+        let stalled: Vec<String> = match only {
+            Some(_) => tasks::destinations(self.store.conn(), id, &self.judged_now())?
+                .into_iter()
+                .filter(|d| {
+                    d.stuck
+                        .as_ref()
+                        .is_some_and(|s| s.kind == crate::task::stuck::StuckKind::Stalled)
+                })
+                .map(|d| d.name)
+                .collect(),
+            None => Vec::new(),
+        };
         let picked: Vec<(i64, String)> = states
             .into_iter()
             .filter(|(_, n, _)| only.is_none_or(|o| o.contains(n)))
-            .filter(|(_, _, st)| rules::rerun_picks(*st, all))
+            .filter(|(_, n, st)| rules::rerun_picks(*st, all) || stalled.contains(n))
             .map(|(d, n, _)| (d, n))
             .collect();
         if picked.is_empty() {

@@ -601,7 +601,7 @@ fn work_that_does_not_move_is_stuck_in_its_task_in_triage_and_in_status() {
     use crate::task::stuck::StuckKind;
     let mut f = fixture();
     let p = f.package();
-    let (pc1, pc2, _pc3) = (
+    let (pc1_id, pc2, _pc3) = (
         f.destination("pc-1"),
         f.destination("pc-2"),
         f.destination("pc-3"),
@@ -613,7 +613,7 @@ fn work_that_does_not_move_is_stuck_in_its_task_in_triage_and_in_status() {
         ..AgentInfo::default()
     };
     f.svc.poll(pc2, &info).unwrap();
-    f.report(pc1, t.id, 1, ReportStatus::Transferring, None, false);
+    f.report(pc1_id, t.id, 1, ReportStatus::Transferring, None, false);
     f.report(pc2, t.id, 1, ReportStatus::Installing, None, false);
     let stuck_of = |f: &Fixture, name: &str| {
         let t = f.svc.task(t.id).unwrap();
@@ -645,10 +645,30 @@ fn work_that_does_not_move_is_stuck_in_its_task_in_triage_and_in_status() {
     assert_eq!(f.svc.status().unwrap().stuck, 1);
     assert_eq!(causes(&f), ["pc-1: stuck · no transfer progress"]);
 
+    // A stalled transfer can be started again, by name (triage's `r`);
+    // an install past its timeout cannot (it may still be running).
+    let again = f
+        .svc
+        .rerun_task_on(t.id, false, Some(&["pc-1".into()]))
+        .unwrap();
+    let pc1 = again
+        .destinations
+        .iter()
+        .find(|d| d.name == "pc-1")
+        .unwrap();
+    assert_eq!((pc1.status, pc1.attempt), (WorkState::Waiting, 2));
+    assert_eq!(stuck_of(&f, "pc-1"), None);
+    f.report(pc1_id, t.id, 2, ReportStatus::Transferring, None, false);
     // Past the agent's 60 s timeout and the grace.
     f.clock.advance(60);
     assert_eq!(stuck_of(&f, "pc-2").unwrap().0, StuckKind::Overdue);
-    assert_eq!(f.svc.status().unwrap().stuck, 2);
+    assert_eq!(f.svc.status().unwrap().stuck, 1);
+    let refused = f
+        .svc
+        .rerun_task_on(t.id, false, Some(&["pc-2".into()]))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("no failed destinations"), "{refused}");
 
     // A day without a word from any: all three offline with work
     // waiting, the waiting one too.
@@ -664,7 +684,7 @@ fn work_that_does_not_move_is_stuck_in_its_task_in_triage_and_in_status() {
     assert_eq!(causes(&f).len(), 3);
 
     // Finished work is no longer stuck.
-    f.report(pc1, t.id, 1, ReportStatus::Succeeded, Some(0), false);
+    f.report(pc1_id, t.id, 2, ReportStatus::Succeeded, Some(0), false);
     assert_eq!(stuck_of(&f, "pc-1"), None);
     assert_eq!(f.svc.status().unwrap().stuck, 2);
     let t = f.svc.task(t.id).unwrap();
