@@ -21,6 +21,7 @@ mod software;
 mod task_rules;
 #[cfg(test)]
 mod tests;
+mod triage;
 
 use crate::api::{AddPackage, EditPackage};
 use crate::model::human_size;

@@ -155,7 +155,7 @@ fn open_next(
 /// Causes of the failures of ring `ring` that no earlier ring showed.
 fn new_causes(c: &Connection, task: TaskId, ring: usize) -> Result<Vec<String>> {
     let failed = triage::failed_in_task(c, task)?;
-    let cause = |f| super::task_rules::with_causes(f).cause().signature;
+    let cause = |f| super::triage::with_causes(f).cause().signature;
     let mut seen = HashSet::new();
     let mut last = Vec::new();
     for (r, f) in failed {
