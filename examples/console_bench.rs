@@ -81,7 +81,8 @@ fn seed(data: &DataDir, rows: usize) -> Result<()> {
     let pkg = svc.add_package(AddPackage {
         path: file,
         name: Some("hello".into()),
-        folder: Some("/srv/hello".into()),
+        // Windows destinations: a Windows folder, as the pre-flight asks.
+        folder: Some("C:\\Hello".into()),
         ..AddPackage::default()
     })?;
     let now = svc.clock().now();

@@ -295,8 +295,8 @@ impl Detection {
 
 /// What detection concludes from the rules' result after a run: `detected`
 /// is whether every rule held, `succeeded` whether the exit code said
-/// success. None when the run's own verdict stands unchanged but for the
-/// record (see [`Detection::Verified`]).
+/// success. `Verified` when the exit code's verdict stands (a failure that
+/// detection confirms included).
 pub fn after_run(action: Action, succeeded: bool, detected: bool) -> Detection {
     let done = match action {
         Action::Uninstall => !detected,
