@@ -271,7 +271,7 @@ fn package_database_rules_compare_versions() {
             d["software"]
                 .as_array()?
                 .iter()
-                .any(|p| p["name"] == "hello" && p["version"] == "2.0-1")
+                .any(|p| p["name"] == "hello" && p["version"] == "2.0-1" && p["source"] == "dpkg")
                 .then_some(())
         },
         || agent.diagnostics(),

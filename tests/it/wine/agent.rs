@@ -41,17 +41,19 @@ fn installers_install_uninstall_and_fail_as_on_windows() {
         "{hello:#}"
     );
     assert_eq!(row["detection"], "verified", "{t:#}");
-    // Once the server's inventory lists it, the pre-flight knows: a task
-    // to install it again is refused.
+    // Once the agent's own inventory lists it, the pre-flight knows: a
+    // task to install it again is refused. (The `courier` entry that the
+    // finished task adds at once does not count: only what the agent
+    // listed is taken as installed.)
     wait_until(
         DEADLINE,
-        "the server to hold the inventory listing Courier Hello",
+        "the agent's inventory to list Courier Hello",
         || {
             let d = s.json(&["dest", "show", "win-1", "--json"]);
             d["software"]
                 .as_array()?
                 .iter()
-                .any(|p| p["product_code"] == HELLO_CODE)
+                .any(|p| p["product_code"] == HELLO_CODE && p["source"] != "courier")
                 .then_some(())
         },
         || a_diagnostics(&prefix),
