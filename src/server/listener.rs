@@ -16,7 +16,6 @@ use axum::{Extension, Json, Router};
 use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -542,7 +541,7 @@ async fn content(
     authorize_fetch(&core, &peer, &hash).await?;
     // A descriptor for the file, held as long as the body.
     let file_slot = core.conns.file_slot().await;
-    let mut file = tokio::fs::File::open(core.content_path(&hash))
+    let file = tokio::fs::File::open(core.content_path(&hash))
         .await
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
@@ -569,25 +568,21 @@ async fn content(
         None => (StatusCode::OK, 0, size.saturating_sub(1)),
     };
     let len = if size == 0 { 0 } else { end - start + 1 };
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(|e| internal(e.into()))?;
     // Wait for a transfer slot; the permit lives as long as the body.
     let permit = core.limits.transfer_slot().await;
     let counter = core.clone();
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10).then(move |chunk| {
-            let core = counter.clone();
-            let _held = (&permit, &file_slot);
-            async move {
-                if let Ok(c) = &chunk {
-                    core.limits.spend(c.len()).await;
-                    core.bytes_served
-                        .fetch_add(c.len() as u64, Ordering::Relaxed);
-                }
-                chunk
+    let stream = file_stream(file.into_std().await, start, len).then(move |chunk| {
+        let core = counter.clone();
+        let _held = (&permit, &file_slot);
+        async move {
+            if let Ok(c) = &chunk {
+                core.limits.spend(c.len()).await;
+                core.bytes_served
+                    .fetch_add(c.len() as u64, Ordering::Relaxed);
             }
-        });
+            chunk
+        }
+    });
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -603,6 +598,44 @@ async fn content(
         h.insert(header::CONTENT_RANGE, v);
     }
     Ok(resp)
+}
+
+/// Bytes a content response reads and sends at a time.
+const SEND_SIZE: u64 = 256 << 10;
+
+/// `len` bytes of `file` from `start`, read on a blocking thread straight
+/// into the buffers that are sent (no zeroing, no copy between buffers):
+/// on a fan-out the server's CPU per byte is part of what every agent
+/// waits for.
+fn file_stream(
+    file: std::fs::File,
+    start: u64,
+    len: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
+    use std::io::{Read, Seek};
+    let state = Some((file, start, len));
+    futures_util::stream::unfold(state, |state| async move {
+        let (mut file, at, left) = state?;
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(SEND_SIZE);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::with_capacity(n as usize);
+            file.seek(std::io::SeekFrom::Start(at))?;
+            (&mut file).take(n).read_to_end(&mut buf)?;
+            if buf.len() as u64 != n {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+            }
+            Ok((file, buf))
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        Some(match read {
+            Ok((file, buf)) => (Ok(buf), Some((file, at + n, left - n))),
+            Err(e) => (Err(e), None),
+        })
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::content::{CHUNK_SIZE, Manifest, blob_path};
+use crate::content::{CHUNK_SIZE, ChunkHasher, Manifest, blob_path};
 use crate::datadir::create_private_dir;
 
 const COPY_BUFFER: usize = 1 << 20;
@@ -33,9 +33,9 @@ pub struct Staged {
     pub size: u64,
     pub hash: String,
     pub sha256: String,
-    /// BLAKE3 of each [`CHUNK_SIZE`] chunk: the manifest agents verify
-    /// downloads against, made from the bytes as registered.
-    chunks: Vec<String>,
+    /// The manifest agents verify downloads against, made from the bytes
+    /// as registered.
+    manifest: Option<Manifest>,
 }
 
 impl Staged {
@@ -101,11 +101,10 @@ impl ContentStore {
             size: 0,
             hash: String::new(),
             sha256: String::new(),
-            chunks: Vec::new(),
+            manifest: None,
         };
         let mut b3 = blake3::Hasher::new();
-        let mut chunk = blake3::Hasher::new();
-        let mut chunk_fill = 0u64;
+        let mut chunks = ChunkHasher::default();
         let mut sha = Sha256::new();
         let mut buf = vec![0u8; COPY_BUFFER];
         loop {
@@ -121,23 +120,10 @@ impl ContentStore {
             }
             b3.update(&buf[..n]);
             sha.update(&buf[..n]);
-            let mut rest = &buf[..n];
-            while !rest.is_empty() {
-                let take = ((CHUNK_SIZE - chunk_fill) as usize).min(rest.len());
-                chunk.update(&rest[..take]);
-                chunk_fill += take as u64;
-                rest = &rest[take..];
-                if chunk_fill == CHUNK_SIZE {
-                    staged.chunks.push(chunk.finalize().to_hex().to_string());
-                    chunk.reset();
-                    chunk_fill = 0;
-                }
-            }
+            chunks.update(&buf[..n]);
             out.write_all(&buf[..n])?;
         }
-        if chunk_fill > 0 {
-            staged.chunks.push(chunk.finalize().to_hex().to_string());
-        }
+        staged.manifest = Some(chunks.finish(staged.size));
         out.sync_all()?;
         staged.hash = b3.finalize().to_hex().to_string();
         staged.sha256 = hex::encode(sha.finalize());
@@ -151,10 +137,8 @@ impl ContentStore {
         if dest.is_file() {
             return Ok(dest);
         }
-        let manifest = Manifest {
-            size: staged.size,
-            chunk_size: CHUNK_SIZE,
-            chunks: std::mem::take(&mut staged.chunks),
+        let Some(manifest) = staged.manifest.take() else {
+            anyhow::bail!("content store: {} was not staged whole", staged.hash);
         };
         let dir = dest.parent().unwrap_or(&self.root);
         create_private_dir(dir)?;
@@ -185,33 +169,28 @@ impl ContentStore {
     }
 
     /// Chunk hashes of a blob, computed on first request and kept beside
-    /// it (content never changes, so neither does its manifest).
+    /// it (content never changes, so neither does its manifest). One kept
+    /// from before the chunk tree is made again.
     pub fn manifest(&self, hash: &str) -> io::Result<Manifest> {
         let cached = self.path(hash).with_extension("manifest");
         if let Ok(text) = fs::read_to_string(&cached)
             && let Ok(m) = serde_json::from_str::<Manifest>(&text)
+            && (m.size <= CHUNK_SIZE || !m.tree.is_empty())
         {
             return Ok(m);
         }
         let mut f = self.open_blob(hash)?;
         let size = f.metadata()?.len();
-        let mut chunks = Vec::with_capacity(size.div_ceil(CHUNK_SIZE) as usize);
+        let mut chunks = ChunkHasher::default();
         let mut buf = vec![0u8; CHUNK_SIZE as usize];
         loop {
             let n = read_full(&mut f, &mut buf)?;
             if n == 0 {
                 break;
             }
-            chunks.push(blake3::hash(&buf[..n]).to_hex().to_string());
-            if n < buf.len() {
-                break;
-            }
+            chunks.update(&buf[..n]);
         }
-        let m = Manifest {
-            size,
-            chunk_size: CHUNK_SIZE,
-            chunks,
-        };
+        let m = chunks.finish(size);
         let tmp = cached.with_extension(format!("manifest.{}", std::process::id()));
         if fs::write(&tmp, serde_json::to_vec(&m).map_err(io::Error::other)?).is_ok() {
             let _ = fs::rename(&tmp, &cached);
@@ -306,7 +285,25 @@ mod tests {
         assert_eq!(m.chunks.len(), 3);
         let c = CHUNK_SIZE as usize;
         assert_eq!(m.chunks[2], blake3::hash(&data[2 * c..]).to_hex().as_str());
+        // Its chunk tree proves it against the address.
+        let cvs: Vec<[u8; 32]> = m
+            .tree
+            .iter()
+            .map(|x| hex::decode(x).unwrap().try_into().unwrap())
+            .collect();
+        assert_eq!(
+            crate::content::root_of(&cvs).map(|h| h.to_hex().to_string()),
+            Some(hash.clone())
+        );
         // Served again from the cache beside the blob.
+        assert_eq!(cs.manifest(&hash).unwrap(), m);
+        // One kept from before the chunk tree is made again, whole.
+        let old = Manifest {
+            tree: Vec::new(),
+            ..m.clone()
+        };
+        let kept = cs.path(&hash).with_extension("manifest");
+        fs::write(&kept, serde_json::to_vec(&old).unwrap()).unwrap();
         assert_eq!(cs.manifest(&hash).unwrap(), m);
         cs.remove(&hash).unwrap();
         assert_eq!(
