@@ -187,6 +187,11 @@ impl Fetcher<'_> {
                 *transferred += piece.len() as u64;
                 let mut rest = &piece[..];
                 while !rest.is_empty() {
+                    if verified == manifest.size {
+                        // A server that sends past the end is not read
+                        // further: there is no chunk there to check.
+                        break 'stream;
+                    }
                     let len = chunk_len(&manifest, verified);
                     let take = (WRITE_SIZE - block.len())
                         .min(len - filled - block.len())
@@ -700,6 +705,15 @@ mod tests {
     /// Serves `content` with Range over plain HTTP, and a 404 for any
     /// manifest; counts the manifest requests.
     async fn serve_content(content: Vec<u8>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        serve_with(content, None).await
+    }
+
+    /// As [`serve_content`], with `manifest` served when given.
+    async fn serve_with(
+        content: Vec<u8>,
+        manifest: Option<Manifest>,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let manifest = manifest.map(|m| serde_json::to_vec(&m).expect("manifest json"));
         let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
@@ -724,7 +738,10 @@ mod tests {
                     .unwrap_or(0);
                 let (status, body) = if path.ends_with("/manifest") {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    ("404 Not Found", b"{}".to_vec())
+                    match &manifest {
+                        Some(m) => ("200 OK", m.clone()),
+                        None => ("404 Not Found", b"{}".to_vec()),
+                    }
                 } else {
                     (
                         "206 Partial Content",
@@ -741,6 +758,34 @@ mod tests {
             }
         });
         (format!("http://{addr}"), asked)
+    }
+
+    /// Content of whole chunks, from a server that sends bytes past its
+    /// end: the download stops at the end, proven, instead of looking for
+    /// a chunk that is not there.
+    #[tokio::test]
+    async fn bytes_past_the_end_are_not_read() {
+        let size = 2 * CHUNK_SIZE as usize;
+        let content: Vec<u8> = (0..size).map(|i| (i * 7 % 253) as u8).collect();
+        let mut h = content::ChunkHasher::default();
+        h.update(&content);
+        let manifest = h.finish(size as u64);
+        let pkg = PackageRef {
+            hash: blake3::hash(&content).to_hex().to_string(),
+            ..package(size as u64)
+        };
+        let mut served = content.clone();
+        served.extend_from_slice(b"and more the agent did not ask for");
+        let (base, _) = serve_with(served, Some(manifest)).await;
+        let cache = tempfile::tempdir().expect("tempdir");
+        let client = client();
+        let fetcher = Fetcher {
+            client: &client,
+            base: &base,
+            cache: cache.path(),
+        };
+        let f = fetcher.ensure(&pkg, |_, _| {}).await.expect("fetched");
+        assert_eq!(std::fs::read(&f.path).unwrap(), content);
     }
 
     #[tokio::test]
