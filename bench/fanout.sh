@@ -53,6 +53,27 @@ stop_nginx() {
 trap 'stop_nginx; cs_cleanup; rm -rf "$work"' EXIT
 
 now() { date +%s.%N; }
+# cpu_of PID…: user + system CPU seconds the processes have used so far.
+tck=$(getconf CLK_TCK)
+cpu_of() {
+  local p t=0
+  for p in "$@"; do
+    # Fields 14 and 15 of /proc/PID/stat (after the command's parentheses).
+    t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
+  done
+  awk -v t="$t" -v k="$tck" 'BEGIN { printf "%.2f", t / k }'
+}
+# children_cpu PID: user + system CPU seconds of the children PID waited for.
+children_cpu() {
+  sed 's/.*) //' "/proc/$1/stat" | awk -v k="$tck" '{ printf "%.2f", ($14 + $15) / k }'
+}
+# children_of PID: its children's PIDs.
+children_of() {
+  local f
+  for f in /proc/[0-9]*/stat; do
+    sed 's/.*) //' "$f" 2>/dev/null | awk -v p="$1" -v f="$f" '$2 == p { split(f, a, "/"); print a[3] }'
+  done
+}
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # --- nginx: TLS 1.3 and plain on two loopback ports, serving $work/www.
@@ -95,11 +116,14 @@ done
 
 # nginx_round URL: N curl clients at once, each writing its own copy;
 # prints the seconds until all ended, then until `sync` put them on disk
-# (what courier's agents do before they report).
+# (what courier's agents do before they report), then the CPU seconds
+# nginx's workers and the curl clients used.
 nginx_round() {
-  local url=$1 i pids=() t0 t1 t2
+  local url=$1 i pids=() t0 t1 t2 w0 w1 c0 c1 workers me=$BASHPID
   rm -rf "$work/curl"
   for i in $(seq "$agents"); do mkdir -p "$work/curl/$i"; done
+  mapfile -t workers < <(children_of "$nginx_pid")
+  w0=$(cpu_of "${workers[@]}") c0=$(children_cpu "$me")
   t0=$(now)
   for i in $(seq "$agents"); do
     curl -skf --tlsv1.3 -o "$work/curl/$i/file" "$url" &
@@ -107,13 +131,14 @@ nginx_round() {
   done
   for i in "${pids[@]}"; do wait "$i"; done
   t1=$(now)
+  w1=$(cpu_of "${workers[@]}") c1=$(children_cpu "$me")
   sync
   t2=$(now)
   for i in $(seq "$agents"); do
     [ "$(stat -c %s "$work/curl/$i/file")" = $((size << 20)) ] || { echo "bench/fanout: curl $i got a short file" >&2; return 1; }
   done
   rm -rf "$work/curl"
-  echo "$(elapsed "$t0" "$t1") $(elapsed "$t0" "$t2")"
+  echo "$(elapsed "$t0" "$t1") $(elapsed "$t0" "$t2") $(elapsed "$(awk -v a="$w0" -v b="$c0" 'BEGIN { print a + b }')" "$(awk -v a="$w1" -v b="$c1" 'BEGIN { print a + b }')")"
 }
 
 # --- courier: a server and N agents, each with its own data dir.
@@ -130,9 +155,10 @@ dests=$(IFS=,; echo "${names[*]}")
 agent_kind=$([ -x "${BENCH_AGENT:-}" ] && echo courier-agent || echo "courier agent")
 
 # courier_round FILE: registers it, distributes it to every agent, prints
-# the seconds from task create to all succeeded; then frees the disk.
+# the seconds from task create to all succeeded and the CPU seconds the
+# server and the agents used meanwhile; then frees the disk.
 courier_round() {
-  local file=$1 pkg task t0 t1 i
+  local file=$1 pkg task t0 t1 i u0 u1
   pkg=$(cs_package "$file" --kind install --install-command true --name "fanout-$RANDOM")
   local perf=()
   if [ -n "${FANOUT_PROFILE:-}" ] && [ ! -e "$FANOUT_PROFILE/agents.data" ]; then
@@ -143,10 +169,12 @@ courier_round() {
     perf+=($!)
     sleep 1
   fi
+  u0=$(cpu_of "$server_pid" "${agent_pids[@]}")
   t0=$(now)
   task=$(cs_task "$pkg" "$dests")
   cs_wait_task "$task" 1200
   t1=$(now)
+  u1=$(cpu_of "$server_pid" "${agent_pids[@]}")
   if [ ${#perf[@]} -gt 0 ]; then
     kill -INT "${perf[@]}"
     wait "${perf[@]}" 2>/dev/null || true
@@ -154,11 +182,11 @@ courier_round() {
   cs_courier task rm "$task" >/dev/null
   cs_courier package rm "$pkg" >/dev/null 2>&1 || true
   for i in $(seq "$agents"); do rm -rf "$work/agent$i/cache/"* "$work/agent$i/work/"*; done
-  elapsed "$t0" "$t1"
+  echo "$(elapsed "$t0" "$t1") $(elapsed "$u0" "$u1")"
 }
 
 echo "fanout: $size MiB to $agents agents ($agent_kind), $rounds round(s); nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///')" >&2
-c_s=() tls_s=() plain_s=() tls_synced=() plain_synced=()
+c_s=() tls_s=() plain_s=() tls_synced=() plain_synced=() c_cpu=() tls_cpu=() plain_cpu=()
 for r in $(seq "$rounds"); do
   # New random bytes every round: nothing is cached on an agent, and
   # nginx serves the very same file.
@@ -166,14 +194,13 @@ for r in $(seq "$rounds"); do
   # before wrote is on disk first.
   head -c "$((size << 20))" /dev/urandom >"$work/www/file"
   sync
-  c=$(courier_round "$work/www/file")
+  read -r c cc <<<"$(courier_round "$work/www/file")"
   sync
-  out=$(nginx_round "https://127.0.0.1:$tls_port/file")
-  read -r t ts <<<"$out"
-  out=$(nginx_round "http://127.0.0.1:$plain_port/file")
-  read -r p ps <<<"$out"
-  echo "fanout: round $r: courier $c s, nginx TLS $t s ($ts s synced), nginx plain $p s ($ps s synced)" >&2
+  read -r t ts tc <<<"$(nginx_round "https://127.0.0.1:$tls_port/file")"
+  read -r p ps pc <<<"$(nginx_round "http://127.0.0.1:$plain_port/file")"
+  echo "fanout: round $r: courier $c s ($cc CPU s), nginx TLS $t s ($ts s synced; $tc CPU s), nginx plain $p s ($ps s synced; $pc CPU s)" >&2
   c_s+=("$c") tls_s+=("$t") plain_s+=("$p") tls_synced+=("$ts") plain_synced+=("$ps")
+  c_cpu+=("$cc") tls_cpu+=("$tc") plain_cpu+=("$pc")
 done
 
 courier=$(median "${c_s[@]}") tls=$(median "${tls_s[@]}") plain=$(median "${plain_s[@]}")
@@ -185,6 +212,10 @@ row nginx_plain_seconds "$plain" s
 # Informative: nginx's clients' copies on disk too, as courier's are.
 row seconds_tls_synced_ratio "$courier" s "$(median "${tls_synced[@]}")"
 row seconds_plain_synced_ratio "$courier" s "$(median "${plain_synced[@]}")"
+# Informative: CPU seconds a round (courier: server and agents; nginx:
+# its workers and the curl clients), what 2 cores have to get through.
+row cpu_seconds_tls_ratio "$(median "${c_cpu[@]}")" s "$(median "${tls_cpu[@]}")"
+row cpu_seconds_plain_ratio "$(median "${c_cpu[@]}")" s "$(median "${plain_cpu[@]}")"
 row courier_mib_per_s "$(awk -v s="$size" -v n="$agents" -v t="$courier" 'BEGIN { printf "%.1f", s * n / t }')" MiB/s
 row size_mib "$size" MiB
 row agents "$agents" count

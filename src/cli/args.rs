@@ -452,6 +452,16 @@ pub enum TaskCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Wait until a task has finished, printing how it ended: exit 0 when
+    /// every destination succeeded, 1 when one failed or time ran out
+    Wait {
+        id: i64,
+        /// Give up after this long (30s, 10m, 2h); default: no limit
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        timeout: Option<Ttl>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Hold a task's waiting work (work under way finishes)
     Pause {
         id: i64,

@@ -290,6 +290,9 @@ pub(super) fn task(client: &mut Client, cmd: TaskCmd, out: &mut dyn Write) -> Re
             }))?;
             emit(out, &p, json)
         }
+        TaskCmd::Wait { id, timeout, json } => {
+            super::wait::wait(client, id, timeout.and_then(|t| t.0), json, out)
+        }
         TaskCmd::Pause { id, json } => {
             let t: Task = client.call_as(Request::TaskPause { id })?;
             let line = format!(

@@ -20,6 +20,7 @@ mod commands;
 mod render;
 mod roles;
 mod truth;
+mod wait;
 
 use args::Command;
 pub use args::{AgentCli, Cli};

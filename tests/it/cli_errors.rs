@@ -154,3 +154,14 @@ fn console_listen_on_a_taken_port_is_one_line_naming_it() {
     let line = fails(&c, &["--listen", &addr, "status"], 2);
     assert!(line.contains("courier serve --listen"), "{line}");
 }
+
+/// `task wait` without a server would wait forever: nothing moves a task
+/// on but `courier serve` and its agents. It says so at once.
+#[test]
+fn task_wait_without_a_server_says_nothing_would_move() {
+    let c = Courier::new();
+    let line = c.err(&["task", "wait", "1"]);
+    assert!(line.contains("no server is running"), "{line}");
+    let line = fails(&c, &["task", "wait", "1", "--timeout", "soon"], 2);
+    assert!(line.contains("soon"), "{line}");
+}

@@ -285,3 +285,52 @@ fn installs_on_one_destination_never_overlap() {
         assert_eq!(dest(&t, "serial-01")["status"], "succeeded", "{t:#}");
     }
 }
+
+#[test]
+fn task_wait_returns_when_the_task_ends_and_says_how() {
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let a = Agent::enrolled(&s, &token, "wait-01");
+
+    // An install that takes a while: `task wait` must not return before.
+    let slow = s.input("slow-setup.sh");
+    fs::write(&slow, "sleep 1\necho installed\n").unwrap();
+    let pkg = add_package(&s, &slow, &["--install-command", "sh slow-setup.sh"]);
+    let id = task_id(&create_task(&s, &pkg, "wait-01", &[])).to_string();
+    let line = s.ok(&["task", "wait", &id, "--timeout", "2m"]);
+    assert!(
+        line.starts_with(&format!("task {id} '"))
+            && line.trim_end().ends_with("completed: 1 succeeded"),
+        "{line}"
+    );
+    let t = s.json(&["task", "show", &id, "--json"]);
+    assert_eq!(t["status"], "completed", "{t:#}");
+    assert_eq!(dest(&t, "wait-01")["status"], "succeeded", "{t:#}");
+    let j = s.json(&["task", "wait", &id, "--json"]);
+    assert_eq!(j["status"], "completed", "{j:#}");
+    assert_eq!(j["destinations"][0]["name"], "wait-01", "{j:#}");
+
+    // A failed task: exit 1, one line saying so and where to look.
+    let broken = s.input("broken.sh");
+    fs::write(&broken, "exit 4\n").unwrap();
+    let bad = add_package(&s, &broken, &["--install-command", "sh broken.sh"]);
+    let id = task_id(&create_task(&s, &bad, "wait-01", &[])).to_string();
+    let line = s.err(&["task", "wait", &id]);
+    assert!(
+        line.contains(&format!("task {id} '"))
+            && line.contains("failed: 1 failed (courier triage)"),
+        "{line}"
+    );
+
+    // A task that cannot end in time: the limit, and where it stands.
+    let later = create_task(&s, &pkg, "wait-01", &["--at", "2099-01-01 09:00"]);
+    let id = task_id(&later).to_string();
+    let line = s.err(&["task", "wait", &id, "--timeout", "1s"]);
+    assert!(
+        line.ends_with("has not finished after 1s: 1 waiting (scheduled)"),
+        "{line}"
+    );
+    let line = s.err(&["task", "wait", "9999"]);
+    assert!(line.contains("9999"), "{line}");
+    drop(a);
+}
