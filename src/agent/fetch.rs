@@ -31,17 +31,22 @@ use crate::proto::{CHUNK_SIZE, Manifest, PackageRef};
 const MAX_STALLS: u32 = 8;
 /// Times one chunk may arrive corrupted before the download fails.
 const MAX_CORRUPT: u32 = 3;
-/// Received bytes are hashed and written in blocks of this size, aligned
-/// within their chunk (it divides [`CHUNK_SIZE`]). Pieces come off the
-/// connection at sizes TLS and HTTP choose, not multiples of BLAKE3's
-/// 1 KiB chunks: hashing them as they come ran at half speed (2.0 against
-/// 4.2 GB/s here for 16,000-byte pieces against 16 KiB ones). And with 20
-/// agents writing at once, 1 MiB writes cost the kernel 3 to 6 times the
-/// CPU of 64 KiB ones (copying into the page cache; measured with 20
-/// concurrent `dd` on Linux 6.18, docs/PERFORMANCE.md): the agents' CPU is
-/// what a fan-out waits for.
-const WRITE_SIZE: usize = 64 << 10;
-const _: () = assert!(CHUNK_SIZE.is_multiple_of(WRITE_SIZE as u64));
+/// Received bytes are hashed in blocks of this size, aligned within their
+/// chunk (it divides [`CHUNK_SIZE`]). Pieces come off the connection at
+/// sizes TLS and HTTP choose, not multiples of BLAKE3's 1 KiB chunks:
+/// hashing them as they come ran at half speed (2.0 against 4.2 GB/s here
+/// for 16,000-byte pieces against 16 KiB ones).
+const BLOCK_SIZE: usize = 64 << 10;
+/// Each block reaches the file in writes of this size. With 20 agents
+/// writing at once, the kernel's copy into the page cache is what their
+/// CPU goes to, and its cost depends on the size of each write: 20
+/// concurrent `dd` of 256 MiB took 2.6 to 2.9 s of system CPU with 16 KiB
+/// writes in every run, 2.7 to 7.8 s with 64 KiB, 13 to 14 s with 1 MiB
+/// (Linux 6.18, docs/PERFORMANCE.md). The agents' CPU is what a fan-out
+/// waits for.
+const WRITE_SIZE: usize = 16 << 10;
+const _: () = assert!(CHUNK_SIZE.is_multiple_of(BLOCK_SIZE as u64));
+const _: () = assert!(BLOCK_SIZE.is_multiple_of(WRITE_SIZE));
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -138,7 +143,7 @@ impl Fetcher<'_> {
         let cache_write = |e: std::io::Error| FetchError::Transient(format!("cache write: {e}"));
         // Pieces arrive in whatever sizes TLS and HTTP cut them; they are
         // gathered into aligned blocks, each hashed and written at once.
-        let mut block: Vec<u8> = Vec::with_capacity(WRITE_SIZE);
+        let mut block: Vec<u8> = Vec::with_capacity(BLOCK_SIZE);
         while verified < manifest.size {
             let before = verified;
             let url = format!("{}/v1/content/{}", self.base, pkg.hash);
@@ -193,16 +198,18 @@ impl Fetcher<'_> {
                         break 'stream;
                     }
                     let len = chunk_len(&manifest, verified);
-                    let take = (WRITE_SIZE - block.len())
+                    let take = (BLOCK_SIZE - block.len())
                         .min(len - filled - block.len())
                         .min(rest.len());
                     block.extend_from_slice(&rest[..take]);
                     rest = &rest[take..];
-                    if block.len() < WRITE_SIZE && filled + block.len() < len {
+                    if block.len() < BLOCK_SIZE && filled + block.len() < len {
                         continue;
                     }
                     hasher.update(&block);
-                    part.write_all(&block).map_err(cache_write)?;
+                    for w in block.chunks(WRITE_SIZE) {
+                        part.write_all(w).map_err(cache_write)?;
+                    }
                     filled += block.len();
                     block.clear();
                     if filled < len {
