@@ -31,22 +31,19 @@ use crate::proto::{CHUNK_SIZE, Manifest, PackageRef};
 const MAX_STALLS: u32 = 8;
 /// Times one chunk may arrive corrupted before the download fails.
 const MAX_CORRUPT: u32 = 3;
-/// Received bytes are hashed in blocks of this size, aligned within their
-/// chunk (it divides [`CHUNK_SIZE`]). Pieces come off the connection at
-/// sizes TLS and HTTP choose, not multiples of BLAKE3's 1 KiB chunks:
-/// hashing them as they come ran at half speed (2.0 against 4.2 GB/s here
-/// for 16,000-byte pieces against 16 KiB ones).
-const BLOCK_SIZE: usize = 64 << 10;
-/// Each block reaches the file in writes of this size. With 20 agents
-/// writing at once, the kernel's copy into the page cache is what their
-/// CPU goes to, and its cost depends on the size of each write: 20
-/// concurrent `dd` of 256 MiB took 2.6 to 2.9 s of system CPU with 16 KiB
-/// writes in every run, 2.7 to 7.8 s with 64 KiB, 13 to 14 s with 1 MiB
-/// (Linux 6.18, docs/PERFORMANCE.md). The agents' CPU is what a fan-out
-/// waits for.
-const WRITE_SIZE: usize = 16 << 10;
+/// Received bytes are hashed and written in whole blocks of this size,
+/// aligned within their chunk (it divides [`CHUNK_SIZE`]); only the
+/// bytes that do not make a whole block of a piece are copied aside.
+/// Pieces come off the connection at sizes TLS and HTTP choose, not
+/// multiples of BLAKE3's 1 KiB chunks: hashing them as they come ran at
+/// half speed (2.0 against 4.2 GB/s here for 16,000-byte pieces against
+/// 16 KiB ones). And the size of each write sets what the kernel's copy
+/// into the page cache costs, which is where 20 agents writing at once
+/// spend their CPU: 20 concurrent `dd` of 256 MiB took 2.6 to 2.9 s of
+/// system CPU with 16 KiB writes in every run, 2.7 to 7.8 s with 64 KiB,
+/// 13 to 14 s with 1 MiB (Linux 6.18, docs/PERFORMANCE.md).
+const BLOCK_SIZE: usize = 16 << 10;
 const _: () = assert!(CHUNK_SIZE.is_multiple_of(BLOCK_SIZE as u64));
-const _: () = assert!(BLOCK_SIZE.is_multiple_of(WRITE_SIZE));
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -198,19 +195,34 @@ impl Fetcher<'_> {
                         break 'stream;
                     }
                     let len = chunk_len(&manifest, verified);
-                    let take = (BLOCK_SIZE - block.len())
-                        .min(len - filled - block.len())
-                        .min(rest.len());
-                    block.extend_from_slice(&rest[..take]);
-                    rest = &rest[take..];
-                    if block.len() < BLOCK_SIZE && filled + block.len() < len {
-                        continue;
-                    }
-                    hasher.update(&block);
-                    for w in block.chunks(WRITE_SIZE) {
+                    let want = len - filled;
+                    let ready: &[u8] = if block.is_empty() && rest.len() >= BLOCK_SIZE.min(want) {
+                        // Whole blocks (or the chunk's end) straight from
+                        // the piece.
+                        let n = if rest.len() >= want {
+                            want
+                        } else {
+                            rest.len() / BLOCK_SIZE * BLOCK_SIZE
+                        };
+                        let (ready, after) = rest.split_at(n);
+                        rest = after;
+                        ready
+                    } else {
+                        let take = (BLOCK_SIZE - block.len())
+                            .min(want - block.len())
+                            .min(rest.len());
+                        block.extend_from_slice(&rest[..take]);
+                        rest = &rest[take..];
+                        if block.len() < BLOCK_SIZE && block.len() < want {
+                            continue;
+                        }
+                        &block
+                    };
+                    hasher.update(ready);
+                    for w in ready.chunks(BLOCK_SIZE) {
                         part.write_all(w).map_err(cache_write)?;
                     }
-                    filled += block.len();
+                    filled += ready.len();
                     block.clear();
                     if filled < len {
                         continue;

@@ -220,6 +220,16 @@ async fn serve_with(
     content: Vec<u8>,
     manifest: Option<Manifest>,
 ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    serve_in_pieces(content, manifest, &[]).await
+}
+
+/// As [`serve_with`], the body written in pieces of these sizes in turn,
+/// each flushed and followed by a pause (all at once when empty).
+async fn serve_in_pieces(
+    content: Vec<u8>,
+    manifest: Option<Manifest>,
+    pieces: &'static [usize],
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     let manifest = manifest.map(|m| serde_json::to_vec(&m).expect("manifest json"));
     let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -260,7 +270,22 @@ async fn serve_with(
                 body.len()
             );
             let _ = conn.write_all(head.as_bytes()).await;
-            let _ = conn.write_all(&body).await;
+            if pieces.is_empty() {
+                let _ = conn.write_all(&body).await;
+            } else {
+                let mut rest = &body[..];
+                for n in pieces.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (piece, after) = rest.split_at((*n).min(rest.len()));
+                    rest = after;
+                    if conn.write_all(piece).await.is_err() || conn.flush().await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
             let _ = conn.shutdown().await;
         }
     });
@@ -293,6 +318,51 @@ async fn bytes_past_the_end_are_not_read() {
     };
     let f = fetcher.ensure(&pkg, |_, _| {}).await.expect("fetched");
     assert_eq!(std::fs::read(&f.path).unwrap(), content);
+}
+
+/// Pieces of every size against the blocks the agent hashes and writes in
+/// (straddling blocks and chunks, smaller than a byte of one, larger than
+/// several, and a last chunk that is not whole): the file is the content,
+/// and a piece that is not the content is still caught.
+#[tokio::test]
+async fn pieces_of_any_size_land_whole_and_checked() {
+    const PIECES: &[usize] = &[1, 1023, 16_383, 16_385, 40_000, 70_001, 5, 300_000, 16_384];
+    let size = 2 * CHUNK_SIZE as usize + 12_345;
+    let content: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+    let mut h = content::ChunkHasher::default();
+    h.update(&content);
+    let manifest = h.finish(size as u64);
+    let pkg = PackageRef {
+        hash: blake3::hash(&content).to_hex().to_string(),
+        ..package(size as u64)
+    };
+    let client = client();
+    let (base, _) = serve_in_pieces(content.clone(), Some(manifest.clone()), PIECES).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher {
+        client: &client,
+        base: &base,
+        cache: cache.path(),
+    };
+    let f = fetcher.ensure(&pkg, |_, _| {}).await.expect("fetched");
+    assert_eq!(std::fs::read(&f.path).unwrap(), content);
+
+    // One byte wrong in the middle of the second chunk, every time: never
+    // cached.
+    let mut bad = content.clone();
+    bad[CHUNK_SIZE as usize + 70_000] ^= 1;
+    let (base, _) = serve_in_pieces(bad, Some(manifest), PIECES).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher {
+        client: &client,
+        base: &base,
+        cache: cache.path(),
+    };
+    match fetcher.ensure(&pkg, |_, _| {}).await {
+        Err((FetchError::Fatal(m), _)) => assert!(m.contains("chunk 1 "), "{m}"),
+        Err((e, _)) => panic!("expected a refusal, got {e:?}"),
+        Ok(f) => panic!("corrupt content accepted at {}", f.path.display()),
+    }
 }
 
 #[tokio::test]
