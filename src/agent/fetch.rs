@@ -5,7 +5,7 @@
 //! holds against a manifest that itself holds against the address (its
 //! chunk tree merges to the content's BLAKE3, checked before the first
 //! byte is fetched); a corrupted chunk is fetched again and never used.
-//! Each byte is hashed once, in 64 KiB blocks as it arrives, and written
+//! Each byte is hashed once, in 16 KiB blocks as it arrives, and written
 //! into the partial file past the verified prefix, where nothing reads it
 //! until its chunk holds: no chunk buffer, no second pass over the file.
 //!
