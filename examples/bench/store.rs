@@ -7,7 +7,14 @@
 //! `synchronous=FULL` (what the server runs: an acknowledged report
 //! survives a power loss), group commit with `NORMAL` (survives a crash of
 //! the process, not of the machine), and the reference: a commit per
-//! report with `FULL`, as before group commit.
+//! report with `FULL`, as before group commit. A fourth runs group commit
+//! with `FULL` on a task rolled out in rings (`--rings 1,50%,100%`: one
+//! canary, half, the rest), whose every finished report also asks
+//! whether a ring has ended; its reference is the same store without
+//! rings. (Its agents report whatever their ring: the cost per report is
+//! what it measures.)
+//! Each store's `task create` (with its pre-flight over every
+//! destination) is timed too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,23 +33,33 @@ struct Mode {
     name: &'static str,
     sync: &'static str,
     batch: usize,
+    rings: Option<&'static str>,
 }
 
-const MODES: [Mode; 3] = [
+const MODES: [Mode; 4] = [
     Mode {
         name: "group_full",
         sync: "FULL",
         batch: 1024,
+        rings: None,
     },
     Mode {
         name: "group_normal",
         sync: "NORMAL",
         batch: 1024,
+        rings: None,
     },
     Mode {
         name: "single_full",
         sync: "FULL",
         batch: 1,
+        rings: None,
+    },
+    Mode {
+        name: "group_full_rings",
+        sync: "FULL",
+        batch: 1024,
+        rings: Some("1,50%,100%"),
     },
 ];
 
@@ -52,16 +69,20 @@ pub async fn main(args: &[String]) -> Result<()> {
     let rounds: usize = flag(args, "--rounds").unwrap_or("3").parse()?;
     let mut rate = vec![Vec::new(); MODES.len()];
     let mut p99 = vec![Vec::new(); MODES.len()];
+    let mut create = Vec::new();
     for round in 1..=rounds {
         for (i, mode) in MODES.iter().enumerate() {
             // The reference commits one report at a time: a smaller store
             // keeps its run short, the rate does not depend on the size.
             let size = if mode.batch == 1 { n.min(2000) } else { n };
-            let (r, p) = run(mode, size, clients).await?;
+            let (r, p, c) = run(mode, size, clients).await?;
             eprintln!(
-                "store round {round} {}: {size} destinations, {r:.0} transitions/s, p99 {p:.1} ms",
+                "store round {round} {}: {size} destinations, task created in {c:.0} ms, {r:.0} transitions/s, p99 {p:.1} ms",
                 mode.name
             );
+            if i == 0 {
+                create.push(c);
+            }
             rate[i].push(r);
             p99[i].push(p);
         }
@@ -87,17 +108,28 @@ pub async fn main(args: &[String]) -> Result<()> {
         "ms",
         Some(ref_p99),
     );
+    let plain = median(&mut rate[0]);
+    row(
+        "transitions_per_second_rings",
+        median(&mut rate[3]),
+        "1/s",
+        Some(plain),
+    );
+    row("ack_p99_ms_rings", median(&mut p99[3]), "ms", None);
+    row("task_create_ms", median(&mut create), "ms", None);
+    row("task_create_destinations", n as f64, "count", None);
     Ok(())
 }
 
 /// One store: `n` destinations of one task, each reported by its agent as
 /// transferring, installing and succeeded by `clients` concurrent agents.
-/// Returns transitions per second and the p99 acknowledgement in ms.
-async fn run(mode: &Mode, n: usize, clients: usize) -> Result<(f64, f64)> {
+/// Returns transitions per second, the p99 acknowledgement in ms and the
+/// milliseconds `task create` took.
+async fn run(mode: &Mode, n: usize, clients: usize) -> Result<(f64, f64, f64)> {
     let dir = tempfile::tempdir()?;
     let data = DataDir::open(dir.path().join("data"))?;
     let mut svc = Service::open(data, courier::clock::Clock::system())?;
-    let (task, dests) = seed(&mut svc, dir.path(), n)?;
+    let (task, dests, create_ms) = seed(&mut svc, dir.path(), n, mode.rings)?;
     svc.store()
         .conn()
         .pragma_update(None, "synchronous", mode.sync)?;
@@ -167,12 +199,18 @@ async fn run(mode: &Mode, n: usize, clients: usize) -> Result<(f64, f64)> {
     if done as usize != n {
         bail!("{done} of {n} destinations succeeded");
     }
-    Ok(((n * 3) as f64 / secs, quantile(&mut lat, 0.99)))
+    Ok(((n * 3) as f64 / secs, quantile(&mut lat, 0.99), create_ms))
 }
 
 /// `n` online destinations, a package, and a task to all of them. Returns
-/// the task and each destination's (certificate fingerprint, attempt).
-fn seed(svc: &mut Service, dir: &std::path::Path, n: usize) -> Result<(i64, Vec<(String, i64)>)> {
+/// the task, each destination's (certificate fingerprint, attempt) and
+/// the milliseconds the task's creation took.
+fn seed(
+    svc: &mut Service,
+    dir: &std::path::Path,
+    n: usize,
+    rings: Option<&str>,
+) -> Result<(i64, Vec<(String, i64)>, f64)> {
     let now = svc.clock().now();
     svc.store_mut().write(|c| {
         let mut st = c.prepare(
@@ -202,12 +240,15 @@ fn seed(svc: &mut Service, dir: &std::path::Path, n: usize) -> Result<(i64, Vec<
         success_codes: None,
         detect: None,
     })?;
+    let t = Instant::now();
     let task = svc.create_task(CreateTask {
         force: false,
         package: Some(pkg.id),
         all: true,
+        rings: rings.map(str::to_string),
         ..Default::default()
     })?;
+    let create_ms = t.elapsed().as_secs_f64() * 1000.0;
     let mut st = svc.store().conn().prepare(
         "SELECT d.cert_fingerprint, td.attempt FROM task_destinations td
          JOIN destinations d ON d.id = td.destination_id WHERE td.task_id = ?1",
@@ -215,5 +256,5 @@ fn seed(svc: &mut Service, dir: &std::path::Path, n: usize) -> Result<(i64, Vec<
     let dests = st
         .query_map([task.id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok((task.id, dests))
+    Ok((task.id, dests, create_ms))
 }

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_inventory.sql"),
     include_str!("migrations/008_policies.sql"),
     include_str!("migrations/009_truth.sql"),
+    include_str!("migrations/010_rings_at_scale.sql"),
 ];
 
 pub struct Store {
