@@ -129,7 +129,11 @@ async fn run(mode: &Mode, n: usize, clients: usize) -> Result<(f64, f64, f64)> {
     let dir = tempfile::tempdir()?;
     let data = DataDir::open(dir.path().join("data"))?;
     let mut svc = Service::open(data, courier::clock::Clock::system())?;
-    let (task, dests, create_ms) = seed(&mut svc, dir.path(), n, mode.rings)?;
+    let Seeded {
+        task,
+        dests,
+        create_ms,
+    } = seed(&mut svc, dir.path(), n, mode.rings)?;
     svc.store()
         .conn()
         .pragma_update(None, "synchronous", mode.sync)?;
@@ -202,15 +206,18 @@ async fn run(mode: &Mode, n: usize, clients: usize) -> Result<(f64, f64, f64)> {
     Ok(((n * 3) as f64 / secs, quantile(&mut lat, 0.99), create_ms))
 }
 
+struct Seeded {
+    task: i64,
+    /// Each destination's certificate fingerprint and attempt.
+    dests: Vec<(String, i64)>,
+    /// How long the task's creation took.
+    create_ms: f64,
+}
+
 /// `n` online destinations, a package, and a task to all of them. Returns
 /// the task, each destination's (certificate fingerprint, attempt) and
 /// the milliseconds the task's creation took.
-fn seed(
-    svc: &mut Service,
-    dir: &std::path::Path,
-    n: usize,
-    rings: Option<&str>,
-) -> Result<(i64, Vec<(String, i64)>, f64)> {
+fn seed(svc: &mut Service, dir: &std::path::Path, n: usize, rings: Option<&str>) -> Result<Seeded> {
     let now = svc.clock().now();
     svc.store_mut().write(|c| {
         let mut st = c.prepare(
@@ -256,5 +263,9 @@ fn seed(
     let dests = st
         .query_map([task.id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok((task.id, dests, create_ms))
+    Ok(Seeded {
+        task: task.id,
+        dests,
+        create_ms,
+    })
 }
