@@ -298,12 +298,8 @@ impl Service {
                 },
                 now,
             )?;
-            for (d, ring) in targets.iter().zip(&ring_of) {
-                tasks::add_destination(tx, id, d.id, None, now)?;
-                if *ring > 0 {
-                    crate::store::rings::set_ring(tx, id, d.id, *ring)?;
-                }
-            }
+            let rows = targets.iter().zip(&ring_of).map(|(d, r)| (d.id, *r));
+            tasks::add_destinations(tx, id, rows, now)?;
             events::append(
                 tx,
                 &NewEvent {

@@ -1,5 +1,5 @@
-//! Rings of a task: each destination's ring, how each ring stands, the
-//! ring started, and a pause.
+//! Rings of a task: how each ring stands, the ring started, and a pause
+//! (each row's ring is set as it is added, `tasks::add_destinations`).
 
 use anyhow::Result;
 use rusqlite::{Connection, params};
@@ -7,14 +7,6 @@ use rusqlite::{Connection, params};
 use super::sql::{Cached, in_list};
 use crate::model::{DestinationId, TaskId};
 use crate::task::WorkState;
-
-pub fn set_ring(c: &Connection, task: TaskId, dest: DestinationId, ring: usize) -> Result<()> {
-    c.exec(
-        "UPDATE task_destinations SET ring = ?3 WHERE task_id = ?1 AND destination_id = ?2",
-        params![task, dest, ring as i64],
-    )?;
-    Ok(())
-}
 
 /// How one ring stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

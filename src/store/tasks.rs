@@ -135,6 +135,35 @@ pub fn add_destination(
     Ok(())
 }
 
+/// Adds a new task's destinations, each in its ring (0 without rings),
+/// all waiting, under one new revision: one write per row, where
+/// [`add_destination`]'s trigger makes three.
+pub fn add_destinations(
+    c: &Connection,
+    task: TaskId,
+    rows: impl IntoIterator<Item = (DestinationId, usize)>,
+    at: UnixTime,
+) -> Result<()> {
+    c.exec("UPDATE revision SET rev = rev + 1 WHERE one = 1", [])?;
+    let rev = revision(c)?;
+    let mut st = c.prepare_cached(
+        "INSERT INTO task_destinations (task_id, destination_id, status, attempt, updated_at,
+                                        state_since, ring, rev)
+         VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6)",
+    )?;
+    for (dest, ring) in rows {
+        st.execute(params![
+            task,
+            dest,
+            WorkState::Waiting,
+            at,
+            ring as i64,
+            rev
+        ])?;
+    }
+    Ok(())
+}
+
 /// Adds a destination to a task as already finished in `state`, with
 /// why: one a task could not run on (no quiet removal command).
 pub fn add_finished(

@@ -333,6 +333,63 @@ fn the_change_cursor_brings_only_rows_written_since() {
     assert_eq!(revision(s.conn()).unwrap(), r1);
 }
 
+/// A new task's rows come in under one revision, each in its ring: a
+/// reader before it gets them all, a reader after it none, and a later
+/// change to one row still takes a revision of its own.
+#[test]
+fn a_new_tasks_rows_share_one_revision_and_keep_their_ring() {
+    let (mut s, first, d) = seeded(3);
+    let r0 = revision(s.conn()).unwrap();
+    let task = s
+        .write(|tx| {
+            let row = get(tx, first)?.expect("seeded task");
+            let id = insert(
+                tx,
+                &NewTask {
+                    name: "Rings",
+                    kind: TaskType::Install,
+                    class: TaskClass::Admin,
+                    package_id: row.package_id,
+                    package_name: "tool",
+                    software: None,
+                    software_version: None,
+                    policy_id: None,
+                    start_at: None,
+                    window: None,
+                    force: false,
+                    rings: Some("1,100%"),
+                    gate: None,
+                },
+                T0,
+            )?;
+            add_destinations(tx, id, [(d[0], 0), (d[1], 1), (d[2], 1)], T0)?;
+            Ok(id)
+        })
+        .unwrap();
+    let c = s.conn();
+    let r1 = revision(c).unwrap();
+    assert_eq!(r1, r0 + 1, "one revision for the whole task");
+    assert_eq!(destinations_since(c, task, r0, &AT).unwrap().len(), 3);
+    assert!(destinations_since(c, task, r1, &AT).unwrap().is_empty());
+    let rings = crate::store::rings::counts(c, task).unwrap();
+    let sizes: Vec<(usize, u64)> = rings.iter().map(|(r, k)| (*r, k.total)).collect();
+    assert_eq!(sizes, [(0, 1), (1, 2)]);
+    assert_eq!(counts(c, task).unwrap().waiting, 3);
+    let progress = Progress {
+        state: WorkState::Transferring,
+        transferred: 10,
+        output: None,
+    };
+    s.write(|tx| set_progress(tx, task, d[2], &progress, T0 + 1))
+        .unwrap();
+    let c = s.conn();
+    assert!(revision(c).unwrap() > r1);
+    let changed = destinations_since(c, task, r1, &Now { at: T0 + 1, ..AT }).unwrap();
+    assert_eq!(changed.len(), 1);
+    // Rows added one at a time are still stamped by the trigger.
+    assert!(r0 >= 3);
+}
+
 /// The poll's query is planned once, not again at every run with a new
 /// time: SQLite re-prepared it at each poll, which was most of the
 /// server's writer time with 10,000 agents polling.
