@@ -199,6 +199,30 @@ pub fn installed() -> std::io::Result<Vec<InstalledProgram>> {
     Ok(Vec::new())
 }
 
+/// The inventory as the agent sends it: the entries the server would
+/// take (one with control characters or fields past the server's limits
+/// stays here), and the digest of that list.
+pub fn wire(programs: Vec<InstalledProgram>) -> crate::proto::Inventory {
+    let programs: Vec<crate::model::Software> = programs
+        .into_iter()
+        .map(|p| crate::model::Software {
+            name: p.name,
+            version: p.version,
+            publisher: p.publisher,
+            source: p.source.as_str().to_string(),
+            product_code: p.product_code,
+            uninstall: p.uninstall,
+            quiet: p.quiet,
+        })
+        .filter(|s| crate::proto::check_software(s).is_ok())
+        .collect();
+    // BLAKE3 of the list as sent: equal lists, equal digests.
+    let digest = blake3::hash(&serde_json::to_vec(&programs).unwrap_or_default())
+        .to_hex()
+        .to_string();
+    crate::proto::Inventory { digest, programs }
+}
+
 /// One line per package: status, name, version, maintainer.
 pub const DPKG_FORMAT: &str = "${db:Status-Abbrev}\t${Package}\t${Version}\t${Maintainer}\n";
 

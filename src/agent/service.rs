@@ -130,9 +130,7 @@ mod windows {
                 "the service {SERVICE_NAME} is installed already; 'courier agent uninstall-service' removes it"
             );
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = runtime::builder().build()?;
         let (server, name) = rt.block_on(runtime::enrol_only(cfg))?;
         let info = ServiceInfo {
             name: SERVICE_NAME.into(),
@@ -297,9 +295,7 @@ mod windows {
             ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN,
             ServiceExitCode::Win32(0),
         );
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = runtime::builder().build()?;
         let result = rt.block_on(runtime::run(cfg, async move { stop.notified().await }));
         report(
             ServiceState::Stopped,

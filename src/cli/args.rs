@@ -184,6 +184,10 @@ pub enum AgentCmd {
     Inventory {
         #[arg(long)]
         json: bool,
+        /// As the agent sends it: the list's digest on the first line,
+        /// then the list as one line of JSON
+        #[arg(long, conflicts_with = "json")]
+        wire: bool,
     },
     /// What the Windows Service Control Manager starts
     #[command(hide = true)]

@@ -57,7 +57,7 @@ pub(super) fn agent(data: Option<PathBuf>, args: AgentArgs) -> Result<()> {
     };
     let run = match args.cmd {
         None => args.run,
-        Some(AgentCmd::Inventory { json }) => return inventory(json),
+        Some(AgentCmd::Inventory { json, wire }) => return inventory(json, wire),
         Some(AgentCmd::InstallService { run, no_start }) => {
             let data = std::path::absolute(&data)?;
             init_agent_logging(&data.join("agent.log"))?;
@@ -76,10 +76,7 @@ pub(super) fn agent(data: Option<PathBuf>, args: AgentArgs) -> Result<()> {
         }
     };
     init_agent_logging(&data.join("agent.log"))?;
-    // One thread: an idle agent should cost next to nothing.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::agent::runtime::builder().build()?;
     rt.block_on(crate::agent::runtime::run(
         agent_config(data, run),
         crate::shutdown::requested(),
@@ -97,10 +94,19 @@ fn agent_config(data: PathBuf, run: AgentRunArgs) -> AgentConfig {
     }
 }
 
-/// `courier agent inventory`: one line per program, or JSON.
-fn inventory(json: bool) -> Result<()> {
+/// `courier agent inventory`: one line per program, or JSON, or what
+/// the agent sends (`--wire`: the running agent reads it from this
+/// command, so the list never sits in its own memory).
+fn inventory(json: bool, wire: bool) -> Result<()> {
     let programs = crate::agent::inventory::installed()?;
     let mut out = std::io::stdout().lock();
+    if wire {
+        let inv = crate::agent::inventory::wire(programs);
+        writeln!(out, "{}", inv.digest)?;
+        serde_json::to_writer(&mut out, &inv)?;
+        writeln!(out)?;
+        return Ok(());
+    }
     if json {
         serde_json::to_writer_pretty(&mut out, &programs)?;
         writeln!(out)?;

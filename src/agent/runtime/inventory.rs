@@ -10,9 +10,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use super::{Agent, jitter, root_cause};
-use crate::agent::inventory::{InstalledProgram, installed};
-use crate::model::Software;
-use crate::proto::{Inventory, InventoryHeld};
+use crate::proto::InventoryHeld;
 
 /// How often the inventory is read again to notice a change.
 const CHECK_EVERY: Duration = Duration::from_secs(15 * 60);
@@ -41,9 +39,8 @@ pub(super) async fn sender(agent: Arc<Agent>) {
 }
 
 async fn send_if_changed(agent: &Agent, held: &mut Option<String>, asked: &mut bool) -> Result<()> {
-    let read = tokio::task::spawn_blocking(installed).await?;
-    let programs: Vec<Software> = read?.into_iter().filter_map(to_wire).collect();
-    let digest = digest_of(&programs);
+    let mut reader = Reader::start()?;
+    let digest = reader.digest().await?;
     if !*asked {
         let r = agent
             .client()
@@ -61,43 +58,128 @@ async fn send_if_changed(agent: &Agent, held: &mut Option<String>, asked: &mut b
     if held.as_deref() == Some(digest.as_str()) {
         return Ok(());
     }
-    let count = programs.len();
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(reader.rest()));
     let r = agent
         .client()
         .post(format!("{}/v1/inventory", agent.base))
-        .json(&Inventory {
-            digest: digest.clone(),
-            programs,
-        })
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
         .timeout(Duration::from_secs(60))
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("{}", root_cause(&e)))?;
+    reader.finish().await?;
     if !r.status().is_success() {
         bail!("{}", crate::agent::fetch::error_text(r).await);
     }
-    tracing::info!(programs = count, "inventory sent");
+    tracing::info!("inventory sent");
     *held = Some(digest);
     Ok(())
 }
 
-/// An entry as the server takes it; one it would refuse (a name with
-/// control characters, fields past the server's limits) stays here.
-fn to_wire(p: InstalledProgram) -> Option<Software> {
-    let s = Software {
-        name: p.name,
-        version: p.version,
-        publisher: p.publisher,
-        source: p.source.as_str().to_string(),
-        product_code: p.product_code,
-        uninstall: p.uninstall,
-        quiet: p.quiet,
-    };
-    crate::proto::check_software(&s).is_ok().then_some(s)
+/// `inventory --wire` run as a child of this agent, its output streamed
+/// to the server: the list (about 240 KB of JSON for 760 Debian
+/// packages) never sits in the agent's own memory, where its freed pages
+/// stayed resident for the agent's life (docs/PERFORMANCE.md, "Agent
+/// memory").
+struct Reader {
+    child: tokio::process::Child,
+    out: Option<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
-/// BLAKE3 of the list as sent: equal lists, equal digests.
-fn digest_of(programs: &[Software]) -> String {
-    let bytes = serde_json::to_vec(programs).unwrap_or_default();
-    blake3::hash(&bytes).to_hex().to_string()
+impl Reader {
+    fn start() -> Result<Reader> {
+        let (exe, args) = self_command()?;
+        let mut cmd = tokio::process::Command::new(exe);
+        // No console window for the child on a desktop session.
+        #[cfg(windows)]
+        cmd.creation_flags(0x0800_0000);
+        let mut child = cmd
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot read the inventory: {e}"))?;
+        let out = child.stdout.take().map(tokio::io::BufReader::new);
+        Ok(Reader { child, out })
+    }
+
+    /// The first line: the list's digest.
+    async fn digest(&mut self) -> Result<String> {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = String::new();
+        if let Some(out) = self.out.as_mut() {
+            out.read_line(&mut line).await?;
+        }
+        let digest = line.trim().to_string();
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.failed().await);
+        }
+        Ok(digest)
+    }
+
+    /// Why the command gave no list: the last line it wrote to its
+    /// standard error (`dpkg-query failed (exit status: 2)`), else how it
+    /// ended.
+    async fn failed(&mut self) -> anyhow::Error {
+        use tokio::io::AsyncReadExt;
+        self.out = None;
+        let mut said = String::new();
+        if let Some(err) = self.child.stderr.take() {
+            let _ = err.take(4096).read_to_string(&mut said).await;
+        }
+        let ended = match self.child.wait().await {
+            Ok(status) => format!("the inventory command ended ({status})"),
+            Err(e) => format!("the inventory command was lost: {e}"),
+        };
+        let why = said
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .map(|l| {
+                // Without the program's name that starts every error line.
+                let l = l.strip_prefix("courier-agent: ").unwrap_or(l);
+                l.strip_prefix("courier: ").unwrap_or(l).to_string()
+            })
+            .unwrap_or(ended);
+        anyhow::anyhow!("cannot read the inventory: {why}")
+    }
+
+    /// What follows the digest: the list as JSON.
+    fn rest(&mut self) -> tokio::io::BufReader<tokio::process::ChildStdout> {
+        self.out
+            .take()
+            .expect("the inventory's output is read once")
+    }
+
+    /// The command ended well: the list sent was whole.
+    async fn finish(mut self) -> Result<()> {
+        if !self.child.wait().await?.success() {
+            return Err(self.failed().await);
+        }
+        Ok(())
+    }
+}
+
+/// This program and the words that run `inventory --wire` in it:
+/// `courier` needs the `agent` word, `courier-agent` does not. On Linux
+/// the running program's own file (`/proc/self/exe`), which still runs
+/// when an upgrade has replaced it on disk.
+fn self_command() -> Result<(std::path::PathBuf, Vec<&'static str>)> {
+    let exe = std::env::current_exe()?;
+    let name = exe
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let alone = name
+        .trim_end_matches(" (deleted)")
+        .trim_end_matches(".exe")
+        .eq_ignore_ascii_case("courier-agent");
+    let mut args = if alone { vec![] } else { vec!["agent"] };
+    args.extend(["inventory", "--wire"]);
+    #[cfg(target_os = "linux")]
+    let exe = std::path::PathBuf::from("/proc/self/exe");
+    Ok((exe, args))
 }

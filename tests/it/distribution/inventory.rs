@@ -190,3 +190,88 @@ fn what_courier_installed_is_listed_until_it_is_uninstalled() {
     let titles = s.json(&["software", "list", "--name", "probe", "--json"]);
     assert_eq!(titles, serde_json::json!([]));
 }
+
+/// A `dpkg-query` on PATH that prints `text` and exits with `code`.
+fn fake_dpkg(text: &str, code: i32) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("list"), text).unwrap();
+    let query = dir.path().join("dpkg-query");
+    std::fs::write(
+        &query,
+        format!(
+            "#!/bin/sh\ncat '{}'\nexit {code}\n",
+            dir.path().join("list").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&query, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (dir, path)
+}
+
+/// What the agent sends, as `courier agent inventory --wire` prints it
+/// (the running agent reads its inventory from that command): the
+/// list's digest, then the list the server takes, which leaves out an
+/// entry the server would refuse.
+#[test]
+fn the_wire_form_is_the_digest_then_the_list_the_server_takes() {
+    let wire = |path: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+            .args(["agent", "inventory", "--wire"])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8(o.stdout).unwrap();
+        let (digest, list) = text.split_once('\n').unwrap();
+        let list: Value = serde_json::from_str(list).unwrap();
+        (digest.to_string(), list)
+    };
+    let (_d1, path) = fake_dpkg("ii \tzlib1g\t1.2\tDebian\nii \tbad\u{7}name\t1\tX\n", 0);
+    let (digest, list) = wire(&path);
+    assert_eq!(digest.len(), 64, "{digest}");
+    assert_eq!(list["digest"], digest.as_str());
+    let names: Vec<&str> = list["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["zlib1g"]);
+    // Equal lists, equal digests; another list, another digest.
+    assert_eq!(wire(&path).0, digest);
+    let (_d2, other) = fake_dpkg("ii \tzlib1g\t1.3\tDebian\n", 0);
+    assert_ne!(wire(&other).0, digest);
+}
+
+/// A package database that cannot be read: the agent says why in its
+/// log and sends nothing, not an empty or partial list.
+#[test]
+fn an_inventory_that_cannot_be_read_is_not_sent_and_the_log_says_why() {
+    let s = Server::start();
+    let (_, token) = s.token(true);
+    let (_d, path) = fake_dpkg("ii \tzlib1g\t1.2\tDebian\n", 3);
+    let a = Agent::enrol_with_env(&s.addr, &token, "inv-broken", &[("PATH", path)]);
+    let line = wait_until(
+        DEADLINE,
+        "the agent to report its unreadable inventory",
+        || {
+            let log = std::fs::read_to_string(a.data().join("agent.log")).ok()?;
+            log.lines()
+                .find(|l| l.contains("inventory not sent"))
+                .map(str::to_string)
+        },
+        || format!("{}\n{}", a.diagnostics(), s.diagnostics()),
+    );
+    assert!(
+        line.contains("cannot read the inventory: dpkg-query failed (exit status: 3)"),
+        "{line}"
+    );
+    let d = s.json(&["dest", "show", "inv-broken", "--json"]);
+    assert_eq!(d["software"], serde_json::json!([]), "{d:#}");
+}
