@@ -454,8 +454,10 @@ async fn worker(agent: Arc<Agent>, mut rx: mpsc::UnboundedReceiver<Assignment>) 
         // download for a later attempt. The next attempt starts only once
         // nothing of this one runs any more.
         let stop = CancellationToken::new();
-        let work = perform(&agent, &a, &stop);
-        tokio::pin!(work);
+        // Boxed: an attempt's future is 19 KiB (download, extraction,
+        // the command), which would otherwise sit in this task for the
+        // agent's life and be copied down the stack when it is spawned.
+        let mut work = Box::pin(perform(&agent, &a, &stop));
         let outcome = tokio::select! {
             r = &mut work => Some(r),
             _ = cancelled(&agent, key) => None,
