@@ -250,6 +250,12 @@ impl Counts {
         }
     }
 
+    /// The count of destinations in `state`.
+    pub fn get(&self, state: WorkState) -> u64 {
+        let mut c = self.clone();
+        *c.get_mut(state)
+    }
+
     /// Destinations still to finish.
     pub fn unfinished(&self) -> u64 {
         self.waiting + self.transferring + self.installing

@@ -94,17 +94,20 @@ fn finished(client: &mut Client, t: Task, json: bool, out: &mut dyn Write) -> Re
 
 /// "18 succeeded, 2 failed": the counts that are not zero, finished first.
 fn counts_line(c: &Counts) -> String {
+    use crate::task::WorkState as S;
     let parts: Vec<String> = [
-        (c.succeeded, "succeeded"),
-        (c.failed, "failed"),
-        (c.cancelled, "cancelled"),
-        (c.installing, "installing"),
-        (c.transferring, "transferring"),
-        (c.waiting, "waiting"),
+        S::Succeeded,
+        S::Failed,
+        S::Cancelled,
+        S::Installing,
+        S::Transferring,
+        S::Waiting,
     ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
+    .into_iter()
+    .filter_map(|s| {
+        let n = c.get(s);
+        (n > 0).then(|| format!("{n} {s}"))
+    })
     .collect();
     if parts.is_empty() {
         "no destinations".into()
